@@ -1,0 +1,6 @@
+"""Actions: the contract (:mod:`forsun.action.base`) and the original's action API
+(:mod:`forsun.action.action`, for legacy extensions)."""
+
+from .base import Action, ActionError, Firing
+
+__all__ = ["Action", "ActionError", "Firing"]

@@ -1,0 +1,276 @@
+"""The engine: ticks on wall-clock second boundaries, claims due occurrences from the store,
+fires their actions with bounded concurrency, retries failures and acks what is done.
+
+Guarantees (DESIGN 4):
+
+- A second S is processed only once ``clock() >= S``: nothing fires early. Each tick sleeps
+  until the next boundary computed from the clock, so there is no drift.
+- The last processed second is checkpointed in the store. After downtime or a stalled loop
+  every missed second is processed in order (at most ``max_catchup_seconds`` of them one by
+  one; plans due before that window still fire once). When the clock steps backwards the
+  engine waits until it passes the checkpoint again: no second is processed twice.
+- At-least-once: an occurrence stays in flight in the store until its action finished (or
+  exhausted its retries). After a crash, :meth:`Engine.start` releases this node's
+  in-flight occurrences and they fire again. Actions get the key and due second.
+- A plan's successor is scheduled when the occurrence is claimed, so a slow action or a
+  pending retry never delays the plan's next regular occurrence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import attrs
+
+from . import schedule
+from .action.base import ActionError, Firing
+from .plan import STATUS_FINISHED, STATUS_WAITING, Plan
+
+if TYPE_CHECKING:
+    from .service import Service
+
+log = logging.getLogger(__name__)
+
+#: Occurrences claimed per store call; a burst larger than this is claimed in batches.
+CLAIM_BATCH = 5_000
+#: Seconds an in-flight occurrence stays leased beyond the action timeout.
+LEASE_MARGIN = 30.0
+#: Seconds stop() lets running actions finish before cancelling them (they fire again later).
+STOP_GRACE = 5.0
+
+
+class Engine:
+    """Tick loop and action workers of one service. ``clock`` returns unix seconds."""
+
+    def __init__(self, service: Service, *, clock: Callable[[], float] = time.time) -> None:
+        self.service = service
+        self.store = service.store
+        self.stats = service.stats
+        self.clock = clock
+        options = service.options
+        self.workers = max(1, int(options.action_workers))
+        self.timeout = float(options.action_timeout)
+        self.retry_delay = float(options.retry_delay_seconds)
+        self.retry_rate = float(options.retry_delay_rate)
+        self.retry_max = int(options.retry_max_count)
+        self.max_catchup = max(1, int(options.max_catchup_seconds))
+        self.status_expried = int(options.status_expried)
+        self.last_second: int | None = None
+        self._queue: collections.deque[Firing] = collections.deque()
+        self._queue_ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.timeout + LEASE_MARGIN
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        await self.store.release(self.service.node_id)
+        checkpoint = await self.store.get_checkpoint()
+        now_second = math.floor(self.clock())
+        self.last_second = now_second - 1 if checkpoint is None else checkpoint
+        self._loop_task = asyncio.create_task(self._tick_loop(), name="forsun-tick")
+        for index in range(self.workers):
+            self._spawn(self._worker(), f"forsun-worker-{index}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._queue_ready.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self._running:
+            await asyncio.wait(self._running, timeout=STOP_GRACE)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.last_second is not None:
+            with contextlib.suppress(Exception):
+                await self.store.set_checkpoint(self.last_second)
+
+    def _spawn(self, coro, name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- ticking -----------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        assert self.last_second is not None
+        while not self._stopping.is_set():
+            target = math.floor(self.clock())
+            if target <= self.last_second:
+                await self._sleep_until(self.last_second + 1)
+                continue
+            try:
+                await self._process_through(target)
+            except Exception:
+                self.stats.inc("timer_loop_ready_error_count")
+                log.exception("tick failed; retrying")
+                await self._sleep_until(self.clock() + 1)
+                continue
+            self.stats.inc("timer_loop_count")
+            await self._sleep_until(self.last_second + 1)
+
+    async def _process_through(self, target: int) -> None:
+        """Process every second after the last processed one up to ``target``, in order."""
+        assert self.last_second is not None
+        first = self.last_second + 1
+        if target - first + 1 > self.max_catchup:
+            skipped_to = target - self.max_catchup
+            log.warning("%d missed seconds exceed max_catchup_seconds=%d; plans due up to %d "
+                        "fire once at the next tick", target - first + 1, self.max_catchup,
+                        skipped_to)
+            first = skipped_to + 1
+        missed = target - first
+        fired = 0
+        for second in range(first, target + 1):
+            fired += await self._process_second(second)
+            self.last_second = second
+        await self.store.set_checkpoint(target)
+        if missed > 0:
+            self.stats.inc("catchup_seconds_count", missed)
+            self.stats.inc("catchup_plans_count", fired)
+            log.info("caught up %d missed seconds (%d..%d), %d occurrences", missed, first,
+                     target - 1, fired)
+
+    async def _process_second(self, second: int) -> int:
+        """Claim everything due up to ``second`` and hand it to the workers."""
+        total = 0
+        while True:
+            lease_until = self.clock() + self.lease_seconds
+            claimed = await self.store.claim(second, node=self.service.node_id,
+                                             lease_until=lease_until, limit=CLAIM_BATCH)
+            for plan in claimed:
+                await self._dispatch(plan)
+            total += len(claimed)
+            if len(claimed) < CLAIM_BATCH:
+                return total
+
+    async def _dispatch(self, plan: Plan) -> None:
+        if plan.status == STATUS_FINISHED:  # kept for status_expried; its time is up
+            await self.store.reschedule(plan, None)
+            await self.store.ack(plan)
+            return
+        await self.store.reschedule(plan, self.successor(plan))
+        self.stats.inc("timeout_handling_count")
+        self._enqueue(Firing(key=plan.key, ts=plan.next_time, params=plan.params, plan=plan))
+
+    def successor(self, plan: Plan) -> Plan | None:
+        """The stored state after the occurrence ``plan.next_time`` fires (None: remove)."""
+        due = plan.next_time
+        fired = plan.current_count + 1
+        now = math.floor(self.clock())
+        following = None
+        if not plan.count or fired < plan.count:
+            after = max(due, now - self.max_catchup)
+            following = schedule.next_due(plan, after, self.service.tz)
+        if following is not None:
+            return attrs.evolve(plan, current_count=fired, last_timeout=due,
+                                next_time=following, status=STATUS_WAITING)
+        if self.status_expried > 0:
+            return attrs.evolve(plan, current_count=fired, last_timeout=due,
+                                next_time=now + self.status_expried, status=STATUS_FINISHED)
+        return None
+
+    async def _sleep_until(self, when: float) -> None:
+        while not self._stopping.is_set():
+            delay = when - self.clock()
+            if delay <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+    # -- firing ------------------------------------------------------------------------
+
+    def _enqueue(self, firing: Firing) -> None:
+        self._queue.append(firing)
+        self._queue_ready.set()
+        waiting = len(self._queue)
+        if waiting > self.workers:
+            self.stats.inc("action_queued_count")
+            if waiting % 10_000 == 0:
+                log.warning("%d occurrences wait for a free action worker (action_workers=%d)",
+                            waiting, self.workers)
+
+    async def _worker(self) -> None:
+        while not self._stopping.is_set():
+            if not self._queue:
+                self._queue_ready.clear()
+                await self._queue_ready.wait()
+                continue
+            firing = self._queue.popleft()
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                await self._fire(firing)
+            finally:
+                self._running.discard(task)
+
+    async def _fire(self, firing: Firing) -> None:
+        if firing.attempt == 0:
+            self.stats.observe_lateness(max(0.0, self.clock() - firing.ts))
+            if self.clock() - firing.ts >= 1.0:
+                self.stats.inc("late_fired_count")
+        self.stats.inc("action_executing_count")
+        try:
+            action = self.service.action(firing.plan.action)
+            async with asyncio.timeout(self.timeout):
+                await action.execute(firing)
+        except ActionError as exc:
+            self._failed(firing, str(exc), exc.retry)
+        except TimeoutError:
+            self.stats.inc("action_timeout_count")
+            self._failed(firing, f"timed out after {self.timeout:g}s", True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("action error", exc_info=True)
+            self._failed(firing, f"{type(exc).__name__}: {exc}", True)
+        else:
+            self.stats.inc("action_executed_count")
+            self.stats.inc("timeout_handled_count")
+            log.debug("fired %s at %d (attempt %d)", firing.key, firing.ts, firing.attempt)
+            await self.store.ack(firing.plan)
+        finally:
+            self.stats.dec("action_executing_count")
+
+    def _failed(self, firing: Firing, reason: str, retry: bool) -> None:
+        plan = firing.plan
+        if retry and firing.attempt < self.retry_max:
+            delay = self.retry_delay * self.retry_rate ** firing.attempt
+            self.stats.inc("action_retried_count")
+            log.warning("action %s of %s (due %d) failed: %s; retry %d/%d in %.1fs",
+                        plan.action, plan.key, firing.ts, reason, firing.attempt + 1,
+                        self.retry_max, delay)
+            retry_firing = attrs.evolve(firing, attempt=firing.attempt + 1)
+            self._spawn(self._schedule_retry(retry_firing, delay), f"forsun-retry-{plan.key}")
+            return
+        self.stats.inc("action_executed_error_count")
+        self.stats.inc("timeout_handled_count")
+        log.error("action %s of %s (due %d) failed after %d attempt(s): %s", plan.action,
+                  plan.key, firing.ts, firing.attempt + 1, reason)
+        self._spawn(self.store.ack(plan), f"forsun-ack-{plan.key}")
+
+    async def _schedule_retry(self, firing: Firing, delay: float) -> None:
+        await self.store.extend_lease(firing.plan, self.clock() + delay + self.lease_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+        if not self._stopping.is_set():
+            self._enqueue(firing)

@@ -1,0 +1,82 @@
+"""The hooks of forsun. Each function is a contract; there is no logic here.
+
+Implementations may accept any subset of a spec's arguments. Registration hooks receive a
+``register`` callable and may call it any number of times; the core owns the registries,
+and registering a name twice is an error naming both plugins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .service import Service
+
+hookspec = pluggy.HookspecMarker("forsun")
+hookimpl = pluggy.HookimplMarker("forsun")
+
+
+@hookspec
+def register_options(register: Callable[..., None]) -> None:
+    """Declare this plugin's configuration options.
+
+    Call ``register(Option(...))`` (:class:`forsun.options.Option`) once per option. Each
+    becomes a ``forsund --flag`` (listed under the plugin in ``--help``) and a key in the
+    INI file section the option names. Called once, before the command line is parsed.
+    """
+
+
+@hookspec
+def register_stores(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register store drivers: ``register(name, factory)``.
+
+    ``factory(options)`` is called with the :class:`forsun.options.Options` of the running
+    service and returns a :class:`forsun.store.Store`; ``--driver=NAME`` selects one.
+    """
+
+
+@hookspec
+def register_actions(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register actions: ``register(name, factory)``.
+
+    ``factory(options)`` returns a :class:`forsun.action.Action`; it is called once per
+    service, lazily, so the action may hold connection pools. A plan's ``action`` field
+    selects one by name.
+    """
+
+
+@hookspec
+def register_frontends(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register front ends (servers started by forsund): ``register(name, factory)``.
+
+    ``factory(service)`` returns a :class:`forsun.frontend.Frontend`. Every registered front
+    end is built at start-up; one whose options leave it disabled starts nothing.
+    """
+
+
+@hookspec
+def forsun_startup(service: Service) -> Any:
+    """Called once the store is open and before front ends accept requests.
+
+    May return an awaitable, which is awaited. An exception aborts start-up.
+    """
+
+
+@hookspec
+def forsun_shutdown(service: Service) -> Any:
+    """Called after front ends stopped and the engine drained, before the store closes.
+
+    May return an awaitable, which is awaited. Exceptions are logged, never raised.
+    """
+
+
+@hookspec
+def forsun_info(service: Service) -> dict[str, str] | None:
+    """Return extra ``info()`` entries (string to string) describing this plugin's state.
+
+    All results are merged; core keys win over plugin keys of the same name.
+    """

@@ -1,0 +1,195 @@
+"""Building the plugin manager and collecting what plugins register.
+
+The core's own built-ins are listed in :data:`DEFAULT_PLUGINS` as dotted module names and
+are imported and registered exactly like third-party entry points in the ``forsun`` group.
+Nothing is loaded at import time: call :func:`get_plugin_manager`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from .options import Option
+
+log = logging.getLogger(__name__)
+
+#: Entry-point group and pluggy project name.
+GROUP = "forsun"
+
+#: Built-in plugins, by the short name used to block them.
+DEFAULT_PLUGINS: dict[str, str] = {
+    "core_settings": "forsun.settings",
+    "frontend_thrift": "forsun.frontends.thrift",
+    "frontend_http": "forsun.frontends.http",
+}
+
+
+class PluginError(Exception):
+    """A plugin could not be loaded or registered something inconsistent."""
+
+
+def get_plugin_manager(
+    *,
+    entrypoints: bool = True,
+    builtins: bool = True,
+    only: Iterable[str | ModuleType | object] | None = None,
+    block: Iterable[str] = (),
+) -> pluggy.PluginManager:
+    """A fresh plugin manager.
+
+    ``only``: register exactly these plugins (objects or dotted module names) and nothing
+    else; tests use it to hold just the plugin under test. Otherwise the built-ins (unless
+    ``builtins`` is false) and the ``forsun`` entry points (unless ``entrypoints`` is false)
+    are loaded. ``block`` names plugins (short names) that must not load.
+    """
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    for name in block:
+        pm.set_blocked(name)
+    if only is not None:
+        for plugin in only:
+            register_plugin(pm, plugin)
+    else:
+        if builtins:
+            for name, module in DEFAULT_PLUGINS.items():
+                if not pm.is_blocked(name):
+                    pm.register(importlib.import_module(module), name=name)
+        if entrypoints:
+            pm.load_setuptools_entrypoints(GROUP)
+    pm.check_pending()
+    return pm
+
+
+def register_plugin(pm: pluggy.PluginManager, plugin: str | ModuleType | object,
+                    name: str | None = None) -> str | None:
+    """Register a plugin given as an object or a dotted module name; returns its name."""
+    if isinstance(plugin, str):
+        name = name or plugin
+        plugin = importlib.import_module(plugin)
+    registered = pm.register(plugin, name=name)
+    pm.check_pending()
+    return registered
+
+
+@attrs.define
+class Registration:
+    """One named thing a plugin registered."""
+
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+
+
+class Registry:
+    """Names to factories of one kind (``store``, ``action`` or ``frontend``)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.entries: dict[str, Registration] = {}
+
+    def add(self, name: str, factory: Callable[..., Any], plugin: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {plugin!r} registered a {self.kind} with no name")
+        if name in self.entries:
+            first = self.entries[name].plugin
+            raise PluginError(
+                f"{self.kind} {name!r} is registered by both {first!r} and {plugin!r}; "
+                f"block one of them"
+            )
+        self.entries[name] = Registration(name, factory, plugin)
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def __getitem__(self, name: str) -> Registration:
+        return self.entries[name]
+
+
+def _collect(pm: pluggy.PluginManager, hook_name: str, kind: str) -> Registry:
+    registry = Registry(kind)
+    hook = getattr(pm.hook, hook_name)
+    for impl in hook.get_hookimpls():  # registration order
+        def register(name: str, factory: Callable[..., Any], _plugin=impl.plugin_name) -> None:
+            registry.add(name, factory, _plugin)
+
+        impl.function(**{arg: register for arg in impl.argnames})
+    return registry
+
+
+def collect_stores(pm: pluggy.PluginManager) -> Registry:
+    return _collect(pm, "register_stores", "store")
+
+
+def collect_actions(pm: pluggy.PluginManager) -> Registry:
+    return _collect(pm, "register_actions", "action")
+
+
+def collect_frontends(pm: pluggy.PluginManager) -> Registry:
+    return _collect(pm, "register_frontends", "frontend")
+
+
+def collect_options(pm: pluggy.PluginManager) -> dict[str, list[Option]]:
+    """Options declared by each plugin, by plugin name; a flag declared twice is an error."""
+    by_plugin: dict[str, list[Option]] = {}
+    owner: dict[str, str] = {}
+    for impl in pm.hook.register_options.get_hookimpls():
+        declared: list[Option] = []
+
+        def register(option: Option, _declared=declared) -> None:
+            _declared.append(option)
+
+        impl.function(**{arg: register for arg in impl.argnames})
+        for option in declared:
+            if option.name in owner:
+                raise PluginError(
+                    f"option --{option.name} is declared by both {owner[option.name]!r} "
+                    f"and {impl.plugin_name!r}"
+                )
+            owner[option.name] = impl.plugin_name
+        by_plugin.setdefault(impl.plugin_name, []).extend(declared)
+    return by_plugin
+
+
+def distribution_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str] | None:
+    """``(distribution name, version)`` of a plugin loaded from an entry point, else None."""
+    for loaded, dist in pm.list_plugin_distinfo():
+        if loaded is plugin:
+            return dist.metadata["name"], dist.version
+    return None
+
+
+def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+    """What ``forsund plugins`` prints: each plugin's name, distribution, version, hooks and
+    the names it registers."""
+    from . import __version__
+
+    registered: dict[str, dict[str, list[str]]] = {}
+    for kind, registry in (("stores", collect_stores(pm)), ("actions", collect_actions(pm)),
+                           ("frontends", collect_frontends(pm))):
+        for entry in registry.entries.values():
+            registered.setdefault(entry.plugin, {}).setdefault(kind, []).append(entry.name)
+    options = collect_options(pm)
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        dist = distribution_of(pm, plugin) or ("forsun", __version__)
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        row: dict[str, Any] = {"name": name, "distribution": dist[0], "version": dist[1],
+                               "hooks": hooks}
+        row.update(registered.get(name, {}))
+        if options.get(name):
+            row["options"] = [opt.flag for opt in options[name]]
+        rows.append(row)
+    return rows

@@ -1,0 +1,233 @@
+"""The running service: wires store, actions, engine and front ends, and is the API that
+front ends call (create, get, remove, keys, plans_at, info, ...)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import math
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import attrs
+import pluggy
+import psutil
+
+from . import __version__, schedule
+from .action.base import Action
+from .engine import Engine
+from .errors import ErrorCode, ForsunPlanError
+from .frontend import Frontend
+from .options import Options
+from .plan import STATUS_WAITING, Plan, validate_plan
+from .plugins import collect_actions, collect_frontends, collect_stores
+from .stats import Stats
+from .store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """One forsun service. ``await start()`` opens the store, runs the startup hooks,
+    starts the engine and then the front ends; ``await stop()`` undoes it in reverse."""
+
+    def __init__(self, options: Options, pm: pluggy.PluginManager, *,
+                 clock: Any = time.time) -> None:
+        self.options = options
+        self.pm = pm
+        self.clock = clock
+        self.tz = schedule.get_zone(options.timezone)
+        self.stats = Stats()
+        self.start_time = datetime.now().astimezone()
+        self.store_registry = collect_stores(pm)
+        self.action_registry = collect_actions(pm)
+        self.frontend_registry = collect_frontends(pm)
+        driver = options.driver
+        if driver not in self.store_registry:
+            known = ", ".join(self.store_registry.names()) or "none"
+            raise ForsunPlanError(ErrorCode.UNKNOWN,
+                                  f"--driver {driver!r}: no such store (installed: {known}); "
+                                  f"install the distribution forsun-store-{driver}")
+        self.store: Store = self.store_registry[driver].factory(options)
+        self.node_id = options.node_id or self.store.node_id
+        self._actions: dict[str, Action] = {}
+        self.frontends: list[Frontend] = []
+        self.engine = Engine(self, clock=clock)
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=options.action_threads, thread_name_prefix="forsun-action")
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        asyncio.get_running_loop().set_default_executor(self.executor)
+        await self.store.open()
+        await _call_hook(self.pm.hook.forsun_startup, service=self)
+        await self.engine.start()
+        for name, entry in self.frontend_registry.entries.items():
+            frontend = entry.factory(self)
+            if frontend.enabled:
+                await frontend.start()
+                log.info("front end %s listening on %s", name, frontend.address)
+                self.frontends.append(frontend)
+
+    async def stop(self) -> None:
+        for frontend in reversed(self.frontends):
+            try:
+                await frontend.stop()
+            except Exception:
+                log.exception("stopping front end %r failed", frontend)
+        self.frontends.clear()
+        await self.engine.stop()
+        await _call_hook(self.pm.hook.forsun_shutdown, service=self, raise_errors=False)
+        for name, action in self._actions.items():
+            try:
+                await action.close()
+            except Exception:
+                log.exception("closing action %s failed", name)
+        self._actions.clear()
+        await self.store.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- actions -----------------------------------------------------------------------
+
+    def action(self, name: str) -> Action:
+        """The action registered as ``name`` (built on first use); 1006 if unknown."""
+        action = self._actions.get(name)
+        if action is None:
+            if name not in self.action_registry:
+                known = ", ".join(self.action_registry.names())
+                raise ForsunPlanError(ErrorCode.UNKNOWN_ACTION,
+                                      f"action {name!r} is not registered (known: {known})")
+            action = self._actions[name] = self.action_registry[name].factory(self.options)
+        return action
+
+    # -- the API front ends call ---------------------------------------------------------
+
+    def prepare(self, plan: Plan, now: float | None = None) -> Plan:
+        """Validate a plan a client asked for and fill key, times and status.
+
+        Raises 1006 for an unknown action, 1007 for missing params, 1002 when the time will
+        never arrive, 1004 for invalid fields.
+        """
+        now = self.clock() if now is None else now
+        plan = attrs.evolve(plan, params=dict(plan.params or {}))
+        if not plan.key:
+            plan.key = uuid.uuid4().hex
+        if plan.action in {"sh", "bash"}:
+            plan.action = "shell"
+        if plan.count is None:
+            plan.count = 0
+        plan.status = STATUS_WAITING
+        plan.current_count = 0
+        plan.last_timeout = 0
+        plan.created_time = now
+        self.action(plan.action).validate(plan.params)
+        plan.next_time = 0
+        validate_plan(plan)
+        plan.next_time = schedule.first_due(plan, now, self.tz)
+        return plan
+
+    async def create(self, plan: Plan) -> Plan:
+        """Create (or replace, by key) one plan and return it as stored."""
+        plan = self.prepare(plan)
+        await self._store_call(self.store.put(plan))
+        self.stats.inc("create_timeouted_count" if plan.is_time_out else "created_count")
+        log.debug("created %s next_time %s", plan.key, plan.next_time)
+        return plan
+
+    async def create_many(self, plans: Iterable[Plan]) -> list[Plan]:
+        """Create several plans at once: all are validated before any is stored."""
+        now = self.clock()
+        prepared = [self.prepare(plan, now) for plan in plans]
+        await self._store_call(self.store.put_many(prepared))
+        for plan in prepared:
+            self.stats.inc("create_timeouted_count" if plan.is_time_out else "created_count")
+        return prepared
+
+    async def get(self, key: str) -> Plan:
+        return await self.store.get(key)
+
+    async def remove(self, key: str) -> Plan:
+        try:
+            plan = await self.store.remove(key)
+        except ForsunPlanError:
+            raise
+        except Exception as exc:
+            log.exception("removing %r failed", key)
+            raise ForsunPlanError(ErrorCode.REMOVE_FAILED, f"removing {key!r}: {exc}") from exc
+        self.stats.inc("removed_count")
+        return plan
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        return await self.store.keys(prefix or "")
+
+    async def plans_at(self, timestamp: int = 0) -> list[Plan]:
+        """Plans due at ``timestamp`` (0: the current second)."""
+        second = int(timestamp) or math.floor(self.clock())
+        return await self.store.due(second, second)
+
+    async def current(self) -> list[Plan]:
+        return await self.plans_at(0)
+
+    async def info(self) -> dict[str, str]:
+        """The figures of ``forsun info`` (every key the original printed, and more)."""
+        process = psutil.Process(os.getpid())
+        cpu = process.cpu_times()
+        memory = process.memory_info()
+        info = {
+            "python_version": sys.version.split()[0],
+            "forsun_version": __version__,
+            "start_time": self.start_time.isoformat(timespec="seconds"),
+            "uptime": str(int(time.time() - self.start_time.timestamp())),
+            "cpu_user": f"{cpu.user:.3f}",
+            "cpu_system": f"{cpu.system:.3f}",
+            "mem_rss": str(memory.rss),
+            "mem_vms": str(memory.vms),
+            "current_time": str(int(self.clock())),
+            "timezone": str(self.options.timezone),
+            "stores": ";".join(self.store_registry.names()),
+            "current_store": self.options.driver,
+            "actions": ";".join(self.action_registry.names()),
+            "extensions": ";".join(self.options.extension or []),
+            "frontends": ";".join(self.frontend_registry.names()),
+            "bind_port": "",
+            "http_bind_port": "",
+            "node_id": self.node_id,
+            "plan_count": str(await self.store.count()),
+        }
+        for frontend in self.frontends:
+            info.update(frontend.info())
+        info.update(self.stats.as_info())
+        for extra in self.pm.hook.forsun_info(service=self):
+            for key, value in (extra or {}).items():
+                info.setdefault(str(key), str(value))
+        return info
+
+    async def _store_call(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except ForsunPlanError:
+            raise
+        except Exception as exc:
+            log.exception("store write failed")
+            raise ForsunPlanError(ErrorCode.STORE_FAILED, f"storing the plan failed: {exc}") \
+                from exc
+
+
+async def _call_hook(hook: Any, raise_errors: bool = True, **kwargs: Any) -> None:
+    for impl in hook.get_hookimpls():
+        try:
+            result = impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            if raise_errors:
+                raise
+            log.exception("%s of plugin %s failed", hook.name, impl.plugin_name)

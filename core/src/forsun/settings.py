@@ -1,0 +1,59 @@
+"""The core's own options, declared through the same hook as every plugin's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .hookspecs import hookimpl
+from .options import Option
+
+
+@hookimpl
+def register_options(register: Callable[[Option], None]) -> None:
+    for option in CORE_OPTIONS:
+        register(option)
+
+
+CORE_OPTIONS = (
+    Option("log", default="", ini="log_file", metavar="FILE",
+           help="log file; empty logs to stderr"),
+    Option("log-level", default="INFO", ini="log_level",
+           choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+    Option("log-format", default="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s",
+           ini="log_format", help="logging format string"),
+    Option("demon", type=bool, default=False,
+           help="run in the background (daemon) with a pid file"),
+    Option("pid-file", default="/tmp/forsund.pid", ini="pid_file", metavar="FILE",
+           help="pid file written by --demon"),
+    Option("timezone", default="UTC",
+           help="IANA time zone in which fixed-time plans are matched"),
+    Option("driver", default="mem", section="store", ini="driver", metavar="NAME",
+           help="store driver (see `forsund plugins`)"),
+    Option("status-expried", type=int, default=0, section="store", ini="status_expried",
+           metavar="SECONDS",
+           help="keep a finished plan readable this many seconds (0: remove at once)"),
+    Option("node-id", default="", section="store", ini="node_id",
+           help="this node's name when several forsund share a store "
+                "(default: the store's own, e.g. --driver-redis-server-id)"),
+    Option("retry-delay-seconds", type=float, default=3.0, section="action",
+           ini="retry_delay_seconds", help="delay before the first retry of a failed action"),
+    Option("retry-delay-rate", type=float, default=2.0, section="action",
+           ini="retry_delay_rate", help="each further retry waits this many times longer"),
+    Option("retry-max-count", type=int, default=3, section="action", ini="retry_max_count",
+           help="retries after the first attempt before an occurrence is given up"),
+    Option("action-workers", type=int, default=256, section="action", ini="workers",
+           help="actions executing at once; further due occurrences wait in a queue"),
+    Option("action-threads", type=int, default=32, section="action", ini="threads",
+           help="threads for blocking actions"),
+    Option("action-timeout", type=float, default=120.0, section="action", ini="timeout",
+           metavar="SECONDS", help="an action running longer is cancelled and retried"),
+    Option("max-catchup-seconds", type=int, default=86400, ini="max_catchup_seconds",
+           metavar="SECONDS",
+           help="after downtime, replay at most this many missed seconds one by one; "
+                "older due plans still fire once"),
+    Option("extension-path", default="", section="extension", ini="path", metavar="DIR",
+           help="directory added to sys.path for --extension"),
+    Option("extension", type=list, default=[], section="extension", ini="extensions",
+           metavar="MODULE.CLASS",
+           help="legacy forsun extension class to load (repeatable)"),
+)

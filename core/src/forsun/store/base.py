@@ -1,0 +1,133 @@
+"""The store contract. Every store driver implements :class:`Store`; the conformance suite
+(:mod:`forsun.testing`) checks each rule written here.
+
+Vocabulary: a plan is *due* at ``plan.next_time``. An *occurrence* is ``(key, due second)``.
+The engine *claims* due occurrences, fires them and *acks* them when the action finished.
+
+Rules every store keeps:
+
+- ``put`` creates or replaces by key, atomically, and indexes the plan by ``next_time``.
+  Invalid plans (see :func:`forsun.plan.validate_plan`) raise ``ForsunPlanError`` 1004
+  and change nothing. A plan is acknowledged (``put`` returns) only once it is as durable
+  as the store promises (capability ``durable``: survives SIGKILL of the process).
+- ``get``/``remove`` of a missing key raise ``ForsunPlanError`` 1003.
+- ``keys(prefix)`` returns matching keys sorted; the prefix is literal text.
+- ``due(start, end)`` returns plans with ``start <= next_time <= end`` ordered by
+  ``(next_time, key)`` without changing anything (used by ``getTime``/``getCurrent``).
+- ``claim(up_to, ...)`` atomically takes every plan with ``next_time <= up_to`` that no
+  one has claimed, in ``(next_time, key)`` order (at most ``limit``), records an in-flight
+  occurrence (a snapshot of the plan, the claiming ``node`` and a ``lease_until`` wall
+  time), and returns the snapshots. It also returns in-flight occurrences whose lease has
+  expired (their node died), re-leased to the caller. An occurrence is returned by at most
+  one ``claim`` until its lease expires: nodes sharing a store never fire it twice.
+- A claimed plan stays readable with ``get`` and is no longer due until ``reschedule``
+  puts its successor.
+- ``reschedule(claimed, successor)`` replaces the stored plan by ``successor`` (or deletes
+  it when ``successor`` is None) only if the stored plan is still the claimed one (same
+  ``next_time`` and ``created_time``): a plan replaced or removed meanwhile is left alone.
+- ``ack(claimed)`` forgets the in-flight occurrence: it is done and never returned again.
+- ``extend_lease`` pushes an occurrence's lease (during long retries); ``release(node)``
+  makes all in-flight occurrences of ``node`` claimable at once (a node restarting).
+- The checkpoint is the last second fully processed; ``set_checkpoint`` keeps the
+  maximum of the stored and the given value.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from ..options import Options
+    from ..plan import Plan
+
+#: Capabilities a store may declare; the conformance suite skips tests by capability.
+DURABLE = "durable"  # acknowledged writes survive SIGKILL of the process
+PERSISTENT = "persistent"  # data survives close() and open() of a new instance
+MULTI_NODE = "multi_node"  # several processes may share the data safely
+
+
+class Store(abc.ABC):
+    """Abstract store. Subclasses are built with ``factory(options)`` and must not do I/O
+    before :meth:`open`."""
+
+    #: What this store guarantees (see the module constants).
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: This process's node name in a shared store; single-node stores keep the default.
+    node_id: str = "0"
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect or load data. Called once before any other method."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and release everything. Acknowledged data must be kept."""
+
+    @abc.abstractmethod
+    async def put(self, plan: Plan) -> None:
+        """Create or replace ``plan`` (its key is non-empty, ``next_time`` is set)."""
+
+    async def put_many(self, plans: Iterable[Plan]) -> None:
+        """Create or replace several plans; stores override this with a bulk path.
+
+        Every plan is validated before any is written.
+        """
+        from ..plan import validate_plan
+
+        plans = list(plans)
+        for plan in plans:
+            validate_plan(plan)
+        for plan in plans:
+            await self.put(plan)
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> Plan:
+        """The plan stored under ``key``; 1003 if there is none."""
+
+    @abc.abstractmethod
+    async def remove(self, key: str) -> Plan:
+        """Delete and return the plan under ``key``; 1003 if there is none."""
+
+    @abc.abstractmethod
+    async def keys(self, prefix: str = "") -> list[str]:
+        """Sorted keys starting with ``prefix`` (literal)."""
+
+    @abc.abstractmethod
+    async def due(self, start: int, end: int) -> list[Plan]:
+        """Plans with ``start <= next_time <= end`` in ``(next_time, key)`` order."""
+
+    @abc.abstractmethod
+    async def count(self) -> int:
+        """Number of stored plans."""
+
+    @abc.abstractmethod
+    async def claim(self, up_to: int, *, node: str, lease_until: float,
+                    limit: int = 10_000) -> list[Plan]:
+        """Atomically claim due and expired-lease occurrences (see the module rules)."""
+
+    @abc.abstractmethod
+    async def reschedule(self, claimed: Plan, successor: Plan | None) -> None:
+        """Put ``successor`` (or delete) if the stored plan is still ``claimed``."""
+
+    @abc.abstractmethod
+    async def ack(self, claimed: Plan) -> None:
+        """The occurrence ``claimed.occurrence()`` is done; forget it."""
+
+    @abc.abstractmethod
+    async def extend_lease(self, claimed: Plan, lease_until: float) -> None:
+        """Keep the in-flight occurrence leased until ``lease_until``."""
+
+    @abc.abstractmethod
+    async def release(self, node: str) -> None:
+        """Make every in-flight occurrence of ``node`` claimable now."""
+
+    @abc.abstractmethod
+    async def get_checkpoint(self) -> int | None:
+        """The last fully processed second, or None before the first."""
+
+    @abc.abstractmethod
+    async def set_checkpoint(self, second: int) -> None:
+        """Record ``second`` as processed (never moves the checkpoint backwards)."""

@@ -1,0 +1,74 @@
+"""Running a real ``forsund`` in a child process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+
+from .services import free_port, reachable
+
+
+@attrs.define
+class ForsundProcess:
+    """A running ``forsund``: ``port`` (Thrift), ``http_port``, ``log_path``."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    http_port: int
+    log_path: Path
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Send ``sig`` (SIGKILL for a crash) and wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> int:
+        return self.stop(signal.SIGKILL)
+
+
+def start_forsund(args: Sequence[str] = (), *, workdir: Path, port: int | None = None,
+                  http_port: int | None = None, env: dict[str, str] | None = None,
+                  ready_timeout: float = 20.0) -> ForsundProcess:
+    """Start ``forsund`` with ``args`` plus ``--port``/``--http`` on free ports, logging to
+    ``workdir/forsund.log``; return once both ports accept connections."""
+    port = port or free_port()
+    http_port = http_port or free_port()
+    log_path = workdir / "forsund.log"
+    cmd = [sys.executable, "-m", "forsun.daemon", "--port", str(port),
+           "--http", f"127.0.0.1:{http_port}", "--log", str(log_path), *args]
+    proc_env = dict(os.environ)
+    proc_env.update(env or {})
+    proc = subprocess.Popen(cmd, cwd=workdir, env=proc_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=open(workdir / "stderr.log", "ab"))
+    daemon = ForsundProcess(proc, port, http_port, log_path)
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            stderr = (workdir / "stderr.log").read_text(errors="replace")
+            raise RuntimeError(f"forsund exited with {proc.returncode}:\n{stderr}\n"
+                               f"{daemon.log_text()}")
+        if reachable("127.0.0.1", port, 0.2) and reachable("127.0.0.1", http_port, 0.2):
+            return daemon
+        time.sleep(0.05)
+    daemon.kill()
+    raise RuntimeError(f"forsund did not listen within {ready_timeout}s:\n{daemon.log_text()}")
