@@ -64,7 +64,7 @@ class Engine:
         self.status_expried = int(options.status_expried)
         self.last_second: int | None = None
         self._queue: collections.deque[Firing] = collections.deque()
-        self._queue_ready = asyncio.Event()
+        self._active = 0
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[asyncio.Task[None]] = set()
@@ -83,12 +83,9 @@ class Engine:
         now_second = math.floor(self.clock())
         self.last_second = now_second - 1 if checkpoint is None else checkpoint
         self._loop_task = asyncio.create_task(self._tick_loop(), name="forsun-tick")
-        for index in range(self.workers):
-            self._spawn(self._worker(), f"forsun-worker-{index}")
 
     async def stop(self) -> None:
         self._stopping.set()
-        self._queue_ready.set()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -199,29 +196,28 @@ class Engine:
     # -- firing ------------------------------------------------------------------------
 
     def _enqueue(self, firing: Firing) -> None:
+        """Run ``firing`` now if fewer than ``action_workers`` actions run, else queue it."""
+        if self._active < self.workers:
+            self._active += 1
+            self._running.add(self._spawn(self._run(firing), f"forsun-fire-{firing.key}"))
+            return
         self._queue.append(firing)
-        self._queue_ready.set()
-        waiting = len(self._queue)
-        if waiting > self.workers:
-            self.stats.inc("action_queued_count")
-            if waiting % 10_000 == 0:
-                log.warning("%d occurrences wait for a free action worker (action_workers=%d)",
-                            waiting, self.workers)
+        self.stats.inc("action_queued_count")
+        if len(self._queue) % 10_000 == 1:
+            log.warning("%d occurrences wait for a free action worker (action_workers=%d)",
+                        len(self._queue), self.workers)
 
-    async def _worker(self) -> None:
-        while not self._stopping.is_set():
-            if not self._queue:
-                self._queue_ready.clear()
-                await self._queue_ready.wait()
-                continue
-            firing = self._queue.popleft()
-            task = asyncio.current_task()
-            assert task is not None
-            self._running.add(task)
-            try:
+    async def _run(self, firing: Firing) -> None:
+        """Fire ``firing``, then keep taking queued firings while any wait."""
+        try:
+            while True:
                 await self._fire(firing)
-            finally:
-                self._running.discard(task)
+                if not self._queue or self._stopping.is_set():
+                    return
+                firing = self._queue.popleft()
+        finally:
+            self._active -= 1
+            self._running.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _fire(self, firing: Firing) -> None:
         if firing.attempt == 0:

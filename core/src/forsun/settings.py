@@ -41,7 +41,7 @@ CORE_OPTIONS = (
            ini="retry_delay_rate", help="each further retry waits this many times longer"),
     Option("retry-max-count", type=int, default=3, section="action", ini="retry_max_count",
            help="retries after the first attempt before an occurrence is given up"),
-    Option("action-workers", type=int, default=256, section="action", ini="workers",
+    Option("action-workers", type=int, default=4096, section="action", ini="workers",
            help="actions executing at once; further due occurrences wait in a queue"),
     Option("action-threads", type=int, default=32, section="action", ini="threads",
            help="threads for blocking actions"),

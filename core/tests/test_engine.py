@@ -1,0 +1,275 @@
+"""The engine against the reference store and a recording action, in real time.
+
+Clock steps are simulated with the one fake the engine allows: an injected clock that is
+the real clock plus an offset the test moves.
+"""
+
+import asyncio
+import time
+
+import pytest
+
+from forsun import hookimpl
+from forsun.action.base import Action, ActionError, Firing
+from forsun.errors import ErrorCode, ForsunPlanError
+from forsun.plan import STATUS_FINISHED, Plan
+from forsun.plugins import get_plugin_manager
+from forsun.service import Service
+from forsun.testing.options import make_options
+from forsun.testing.reference import ReferenceStore
+
+
+class RecordingAction(Action):
+    """Records every attempt as (key, ts, wall time, attempt); params choose behaviour:
+    ``sleep`` seconds, ``mode`` ok / fail / retry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[tuple[str, int, float, int]] = []
+
+    async def execute(self, firing: Firing) -> None:
+        self.attempts.append((firing.key, firing.ts, time.time(), firing.attempt))
+        if firing.params.get("sleep"):
+            await asyncio.sleep(float(firing.params["sleep"]))
+        mode = firing.params.get("mode", "ok")
+        if mode == "retry":
+            raise ActionError("target asked for a retry", retry=True)
+        if mode == "fail":
+            raise ActionError("target refused")
+
+    def fired(self, key: str) -> list[int]:
+        return [ts for k, ts, _, attempt in self.attempts if k == key and attempt == 0]
+
+
+class EnginePlugin:
+    def __init__(self, store: ReferenceStore, action: RecordingAction) -> None:
+        self.store = store
+        self.action = action
+
+    @hookimpl
+    def register_stores(self, register):
+        register("test", lambda options: self.store)
+
+    @hookimpl
+    def register_actions(self, register):
+        register("record", lambda options: self.action)
+
+
+class Clock:
+    """Real time plus an offset the test steps."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@pytest.fixture
+def store():
+    return ReferenceStore()
+
+
+@pytest.fixture
+def action():
+    return RecordingAction()
+
+
+@pytest.fixture
+async def start(store, action):
+    running: list[Service] = []
+
+    async def start_service(clock=time.time, **values) -> Service:
+        pm = get_plugin_manager(only=["forsun.settings", EnginePlugin(store, action)])
+        values.setdefault("retry_delay_seconds", 0.2)
+        service = Service(make_options(driver="test", **values), pm, clock=clock)
+        await service.start()
+        running.append(service)
+        return service
+
+    yield start_service
+    for service in running:
+        await service.stop()
+
+
+async def wait_for(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def delay_plan(key: str, seconds: int = 1, count: int = 1, **params: str) -> Plan:
+    return Plan(key=key, is_time_out=True, second=seconds, count=count, action="record",
+                params=params)
+
+
+async def test_fires_on_the_due_second_never_before(start, action):
+    service = await start()
+    plans = [await service.create(delay_plan(f"p{i}", seconds=1 + i % 2)) for i in range(6)]
+    await wait_for(lambda: len(action.attempts) == 6, 5)
+    for plan in plans:
+        (key, ts, wall, _), = [a for a in action.attempts if a[0] == plan.key]
+        assert ts == plan.next_time
+        assert ts <= wall < ts + 0.3, f"{key} due {ts} fired at {wall:.3f}"
+
+
+async def test_count_then_removed(start, action, store):
+    service = await start()
+    plan = await service.create(delay_plan("three", count=3))
+    await wait_for(lambda: len(action.fired("three")) == 3, 6)
+    fired = action.fired("three")
+    assert fired == [plan.next_time, plan.next_time + 1, plan.next_time + 2]
+    await wait_for(lambda: "three" not in store._plans, 2)
+    with pytest.raises(ForsunPlanError) as info:
+        await service.get("three")
+    assert info.value.code == ErrorCode.NOT_FOUND
+    await asyncio.sleep(1.2)
+    assert len(action.fired("three")) == 3
+
+
+async def test_status_expried_keeps_the_last_state(start, action):
+    service = await start(status_expried=2)
+    await service.create(delay_plan("once"))
+    await wait_for(lambda: action.fired("once"), 3)
+    await asyncio.sleep(0.2)
+    kept = await service.get("once")
+    assert kept.status == STATUS_FINISHED and kept.current_count == 1
+    await asyncio.sleep(3)
+    with pytest.raises(ForsunPlanError):
+        await service.get("once")
+    assert len(action.fired("once")) == 1
+
+
+async def test_fixed_time_plan_fires_each_matching_second(start, action):
+    service = await start()
+    plan = await service.create(Plan(key="every", second=-1, action="record"))
+    await wait_for(lambda: len(action.fired("every")) >= 3, 5)
+    fired = action.fired("every")[:3]
+    assert fired == [plan.next_time, plan.next_time + 1, plan.next_time + 2]
+
+
+async def test_retries_grow_and_give_up(start, action, store):
+    service = await start(retry_delay_seconds=0.2, retry_delay_rate=2, retry_max_count=2)
+    await service.create(delay_plan("flaky", mode="retry"))
+    await wait_for(lambda: len([a for a in action.attempts if a[0] == "flaky"]) == 3, 5)
+    walls = [wall for key, _, wall, _ in action.attempts if key == "flaky"]
+    assert 0.15 <= walls[1] - walls[0] < 0.5
+    assert 0.35 <= walls[2] - walls[1] < 0.8
+    await asyncio.sleep(1.0)
+    assert len([a for a in action.attempts if a[0] == "flaky"]) == 3
+    counters = service.stats.counters
+    assert counters["action_retried_count"] == 2 and counters["action_executed_error_count"] == 1
+    assert not store._leases
+
+
+async def test_failure_without_retry_is_not_retried(start, action):
+    service = await start()
+    await service.create(delay_plan("refused", mode="fail"))
+    await wait_for(lambda: action.fired("refused"), 3)
+    await asyncio.sleep(0.6)
+    assert len([a for a in action.attempts if a[0] == "refused"]) == 1
+    assert service.stats.counters["action_executed_error_count"] == 1
+
+
+async def test_a_pending_retry_does_not_delay_the_next_occurrence(start, action):
+    service = await start(retry_delay_seconds=5)
+    plan = await service.create(delay_plan("steady", count=3, mode="retry"))
+    await wait_for(lambda: len(action.fired("steady")) == 3, 6)
+    for occurrence, ts in enumerate(action.fired("steady")):
+        assert ts == plan.next_time + occurrence
+        wall = next(w for k, t, w, a in action.attempts if k == "steady" and t == ts and a == 0)
+        assert wall < ts + 0.3
+
+
+async def test_timeout_cancels_and_retries(start, action):
+    service = await start(action_timeout=0.3, retry_max_count=1)
+    await service.create(delay_plan("slow", sleep="5"))
+    await wait_for(lambda: len([a for a in action.attempts if a[0] == "slow"]) == 2, 5)
+    await wait_for(lambda: service.stats.counters["action_executed_error_count"] == 1, 2)
+    assert service.stats.counters["action_timeout_count"] == 2
+
+
+async def test_slow_actions_never_delay_the_next_second(start, action):
+    service = await start()
+    now = time.time()
+    base = int(now) + 2
+    slow = [Plan(key=f"slow{i}", second=base % 60, minute=base // 60 % 60,
+                 hour=base // 3600 % 24, action="record", params={"sleep": "2"})
+            for i in range(1000)]
+    nxt = base + 1
+    fast = [Plan(key=f"fast{i}", second=nxt % 60, minute=nxt // 60 % 60,
+                 hour=nxt // 3600 % 24, action="record") for i in range(10)]
+    await service.create_many(slow + fast)
+    await wait_for(lambda: len(action.attempts) == 1010, 6)
+    for key, ts, wall, _ in action.attempts:
+        if key.startswith("fast"):
+            assert ts == nxt and nxt <= wall < nxt + 0.3
+
+
+async def test_catch_up_after_downtime_fires_each_missed_second_once(start, action, store):
+    service = await start()
+    plan = await service.create(delay_plan("tick", count=0))
+    await wait_for(lambda: len(action.fired("tick")) >= 2, 4)
+    await service.stop()
+    await asyncio.sleep(3)
+    await start()
+    await wait_for(lambda: action.fired("tick")[-1] >= int(time.time()) - 1, 3)
+    fired = action.fired("tick")
+    assert fired == list(range(plan.next_time, plan.next_time + len(fired)))
+    assert service.stats.counters["timer_loop_count"] >= 1
+
+
+async def test_clock_steps_never_fire_a_second_twice_nor_skip_one(start, action):
+    clock = Clock()
+    service = await start(clock=clock)
+    plan = await service.create(delay_plan("steps", count=0))
+    await wait_for(lambda: len(action.fired("steps")) >= 2, 4)
+    clock.offset = -3.0
+    await asyncio.sleep(2.5)
+    clock.offset = 4.0
+    await asyncio.sleep(1.5)
+    fired = action.fired("steps")
+    assert len(fired) == len(set(fired))
+    assert fired == list(range(plan.next_time, plan.next_time + len(fired)))
+    assert fired[-1] >= int(time.time() + clock.offset) - 1
+    assert service.stats.counters["action_executed_count"] >= len(fired) - 1
+
+
+async def test_checkpoint_is_persisted(start, store):
+    await start()
+    await asyncio.sleep(1.5)
+    checkpoint = await store.get_checkpoint()
+    assert checkpoint is not None and int(time.time()) - 2 <= checkpoint <= int(time.time())
+
+
+async def test_release_refires_occurrences_left_in_flight(start, action, store):
+    await store.put(Plan(key="left", is_time_out=True, second=1, count=1, action="record",
+                         next_time=int(time.time()) - 5, created_time=time.time()))
+    (claimed,) = await store.claim(int(time.time()), node="0", lease_until=time.time() + 600)
+    await start()
+    await wait_for(lambda: action.fired("left"), 3)
+    assert action.fired("left") == [claimed.next_time]
+
+
+async def test_concurrency_is_bounded_and_overflow_queued(start, action):
+    service = await start(action_workers=2)
+    running = 0
+    peak = 0
+    original = action.execute
+
+    async def counting(firing):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            await original(firing)
+        finally:
+            running -= 1
+
+    action.execute = counting
+    await service.create_many([delay_plan(f"q{i}", sleep="0.4") for i in range(6)])
+    await wait_for(lambda: len(action.attempts) == 6, 6)
+    assert peak == 2
+    assert service.stats.counters["action_queued_count"] == 4
