@@ -93,7 +93,8 @@ def install_hint(flag: str) -> str:
         return f"install the distribution forsun-{kind}-{match.group(2)} that declares it"
     match = re.match(r"--([a-z0-9]+)", flag)
     name = match.group(1) if match else flag
-    return f"install the plugin that declares it (e.g. forsun-frontend-{name} or forsun-action-{name})"
+    return (f"install the plugin that declares it "
+            f"(e.g. forsun-frontend-{name} or forsun-action-{name})")
 
 
 def resolve(argv: Sequence[str], options_by_plugin: Mapping[str, Sequence[Option]],

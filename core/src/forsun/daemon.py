@@ -147,12 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(coro) -> None:
+    """Run ``coro`` on uvloop when it is installed, else on asyncio's own loop."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
+        uvloop = None
+    (uvloop.run if uvloop is not None else asyncio.run)(coro)
 
 
 if __name__ == "__main__":

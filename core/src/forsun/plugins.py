@@ -79,6 +79,28 @@ def register_plugin(pm: pluggy.PluginManager, plugin: str | ModuleType | object,
     return registered
 
 
+def resolve_target(target: str) -> Any:
+    """The object named by ``"module:attribute"`` (dots after the colon reach attributes)."""
+    module_name, _, attribute = target.partition(":")
+    if not attribute:
+        raise ValueError(f"{target!r} is not 'module:attribute'")
+    found: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def lazy(target: str) -> Callable[..., Any]:
+    """A factory for ``register(name, factory)`` that imports ``"module:Class"`` only when
+    called, so listing plugins never imports their client libraries."""
+
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        return resolve_target(target)(*args, **kwargs)
+
+    factory.__qualname__ = factory.__name__ = f"lazy({target})"
+    return factory
+
+
 @attrs.define
 class Registration:
     """One named thing a plugin registered."""

@@ -106,6 +106,7 @@ class Service:
                 raise ForsunPlanError(ErrorCode.UNKNOWN_ACTION,
                                       f"action {name!r} is not registered (known: {known})")
             action = self._actions[name] = self.action_registry[name].factory(self.options)
+            action.name = name
         return action
 
     # -- the API front ends call ---------------------------------------------------------
@@ -145,7 +146,12 @@ class Service:
     async def create_many(self, plans: Iterable[Plan]) -> list[Plan]:
         """Create several plans at once: all are validated before any is stored."""
         now = self.clock()
-        prepared = [self.prepare(plan, now) for plan in plans]
+        prepared = []
+        for index, plan in enumerate(plans):
+            try:
+                prepared.append(self.prepare(plan, now))
+            except ForsunPlanError as exc:
+                raise ForsunPlanError(exc.code, f"plans[{index}]: {exc.message}") from exc
         await self._store_call(self.store.put_many(prepared))
         for plan in prepared:
             self.stats.inc("create_timeouted_count" if plan.is_time_out else "created_count")

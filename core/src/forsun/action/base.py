@@ -56,12 +56,13 @@ class Action(abc.ABC):
     #: Params that must be present and non-empty (missing → 1007 naming the param).
     required_params: ClassVar[tuple[str, ...]] = ()
 
+    #: The name plans use for this action; the service sets it to the registered name.
+    name: str = ""
+
     def __init__(self, options: Options | None = None) -> None:
         self.options = options
-
-    @property
-    def name(self) -> str:
-        return type(self).__name__
+        if not self.name:
+            self.name = type(self).__name__
 
     def validate(self, params: Mapping[str, str]) -> None:
         """Reject params this action can never use; called when a plan is created.

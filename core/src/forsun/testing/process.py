@@ -58,8 +58,9 @@ def start_forsund(args: Sequence[str] = (), *, workdir: Path, port: int | None =
            "--http", f"127.0.0.1:{http_port}", "--log", str(log_path), *args]
     proc_env = dict(os.environ)
     proc_env.update(env or {})
-    proc = subprocess.Popen(cmd, cwd=workdir, env=proc_env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=open(workdir / "stderr.log", "ab"))
+    with open(workdir / "stderr.log", "ab") as stderr:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=proc_env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
     daemon = ForsundProcess(proc, port, http_port, log_path)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:

@@ -1,0 +1,1 @@
+"""The built-in front ends (Thrift RPC and HTTP), registered through the front-end hook."""

@@ -1,0 +1,493 @@
+"""The HTTP API (DESIGN 3.3): its route table, the handler serving it and the server.
+
+Every reply is ``{"errcode": 0, "errmsg": "", "data": ...}`` (only ``GET /v1/openapi.json``
+answers with the bare document). HTTP statuses:
+
+- 200: the operation ran: errcode 0, or 1001-1007 when the service refused it (as the
+  original did, so clients that only read ``errcode`` keep working). Wrong JSON member types
+  are 1004 naming the member (``[2].second: must be an integer``).
+- 400: the body cannot be used at all: not UTF-8 or not JSON (1004), empty or without any
+  plan (1007), not a JSON object or array (1004).
+- 404 (unknown path), 405 (method not served there; ``Allow`` lists those that are): 1001.
+- 413: the body is larger than ``--http-max-body-size`` (1004). When ``Content-Length``
+  tells, the answer comes before the body is read; the connection is then closed.
+- 500: an unexpected exception (1001); it is logged, its traceback is never sent.
+
+Request bodies are JSON whatever the Content-Type, except ``application/crontab``: one
+``set`` line per line (:func:`forsun.setline.parse_crontab`). Creating several plans (a
+crontab body, a JSON array) is all or nothing: nothing is stored unless every plan is valid,
+and the error names the bad line (``line 3: ...``) or item (``[2]: ...``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import re
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import tornado.httpserver
+import tornado.httputil
+import tornado.netutil
+import tornado.web
+
+from .. import __version__
+from ..errors import ErrorCode, ForsunPlanError
+from ..plan import Plan
+from ..setline import parse_crontab
+from .openapi import CRONTAB, JSON, Param, Route, document, ref
+
+if TYPE_CHECKING:
+    from ..service import Service
+
+log = logging.getLogger(__name__)
+
+#: Defaults of the integer members of a plan request (the original HTTP API's).
+_REQUEST_DEFAULTS = {"minute": -1, "hour": -1, "day": -1, "month": -1, "week": -1, "count": 0}
+#: An integer sent as a string (bounded: Python refuses to convert very long digit strings).
+_INT_TEXT = re.compile(r"\s*[-+]?\d{1,30}\s*")
+
+
+class BadRequest(ForsunPlanError):
+    """A request body that cannot be used at all; answered with HTTP ``status``."""
+
+    def __init__(self, code: int, message: str, status: int = 400) -> None:
+        super().__init__(code, message)
+        self.status = status
+
+
+# -- request bodies --------------------------------------------------------------------------
+
+
+def plan_from_json(obj: Any, *, is_time_out: bool, where: str = "") -> Plan:
+    """The plan a JSON request object describes (members as in DESIGN 3.3; ``seconds`` or
+    ``second``). Raises 1004 naming the member, prefixed by ``where``, for a wrong type."""
+
+    def name(member: str) -> str:
+        return f"{where}.{member}" if where else member
+
+    if not isinstance(obj, dict):
+        raise ForsunPlanError.invalid(where or "body", "must be a JSON object")
+    values = {}
+    for member, default in _REQUEST_DEFAULTS.items():
+        raw = obj.get(member)
+        values[member] = default if raw is None else _integer(raw, name(member))
+    given = {_integer(obj[member], name(member)) for member in ("seconds", "second")
+             if obj.get(member) is not None}
+    if len(given) > 1:
+        raise ForsunPlanError.invalid(name("second"), "differs from seconds; send one of them")
+    values["second"] = given.pop() if given else -1
+    return Plan(key=_string(obj.get("key"), "", name("key")), is_time_out=is_time_out,
+                action=_string(obj.get("action"), "shell", name("action")),
+                params=_params(obj.get("params"), name("params")), **values)
+
+
+def _integer(value: Any, field: str) -> int:
+    if isinstance(value, bool):
+        raise ForsunPlanError.invalid(field, "must be an integer, not a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value):
+        return int(value)
+    raise ForsunPlanError.invalid(field, f"must be an integer, not {_show(value)}")
+
+
+def _string(value: Any, default: str, field: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ForsunPlanError.invalid(field, f"must be a string, not {_show(value)}")
+    return value
+
+
+def _params(value: Any, field: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ForsunPlanError.invalid(field, f"must be a JSON object, not {_show(value)}")
+    params = {}
+    for key, item in value.items():
+        if isinstance(item, str):
+            params[key] = item
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            params[key] = str(item)
+        else:
+            raise ForsunPlanError.invalid(f"{field}.{key}", f"must be a string, not {_show(item)}")
+    return params
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _boolean(value: Any, field: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    raise ForsunPlanError.invalid(field, f"must be true or false, not {_show(value)}")
+
+
+# -- operations (each returns the reply's data) ----------------------------------------------
+
+
+async def ping(handler: ApiHandler) -> dict[str, Any]:
+    return {}
+
+
+async def get_plan(handler: ApiHandler) -> dict[str, Any]:
+    return (await handler.service.get(handler.required_argument("key"))).to_dict()
+
+
+async def remove_plan(handler: ApiHandler) -> dict[str, Any]:
+    return (await handler.service.remove(handler.required_argument("key"))).to_dict()
+
+
+async def create_fixed(handler: ApiHandler) -> Any:
+    return await _create(handler, is_time_out=False)
+
+
+async def create_delay(handler: ApiHandler) -> Any:
+    return await _create(handler, is_time_out=True)
+
+
+async def _create(handler: ApiHandler, *, is_time_out: bool) -> Any:
+    if handler.is_crontab():
+        return await _create_crontab(handler)
+    body = handler.json_body()
+    if isinstance(body, list):
+        return await _create_many(handler.service, [
+            (f"[{index}]", plan_from_json(item, is_time_out=is_time_out, where=f"[{index}]"))
+            for index, item in enumerate(_non_empty(body))
+        ])
+    if not isinstance(body, dict):
+        raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON object or array")
+    return (await handler.service.create(plan_from_json(body, is_time_out=is_time_out))).to_dict()
+
+
+async def create_batch(handler: ApiHandler) -> list[dict[str, Any]]:
+    if handler.is_crontab():
+        return await _create_crontab(handler)
+    body = handler.json_body()
+    if not isinstance(body, list):
+        raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON array of plans")
+    return await _create_many(handler.service, [
+        (f"[{index}]", plan_from_json(
+            item, where=f"[{index}]",
+            is_time_out=_boolean(item.get("is_time_out") if isinstance(item, dict) else None,
+                                 f"[{index}].is_time_out")))
+        for index, item in enumerate(_non_empty(body))
+    ])
+
+
+def _non_empty(plans: list[Any]) -> list[Any]:
+    if not plans:
+        raise BadRequest(ErrorCode.MISSING_ARGUMENT, "body: the array holds no plan")
+    return plans
+
+
+async def _create_crontab(handler: ApiHandler) -> list[dict[str, Any]]:
+    lines = parse_crontab(handler.body_text())
+    if not lines:
+        raise BadRequest(ErrorCode.MISSING_ARGUMENT, "body: the crontab holds no plan line")
+    return await _create_many(handler.service, [(f"line {n}", plan) for n, plan in lines])
+
+
+async def _create_many(service: Service, labelled: list[tuple[str, Plan]]) -> list[dict[str, Any]]:
+    """Create all plans or none; an error names the first bad plan by its label."""
+    try:
+        created = await service.create_many([plan for _, plan in labelled])
+    except ForsunPlanError:
+        for label, plan in labelled:  # find which plan was refused, to name it
+            try:
+                service.prepare(plan)
+            except ForsunPlanError as exc:
+                raise ForsunPlanError(exc.code, f"{label}: {exc.message}") from None
+        raise
+    return [plan.to_dict() for plan in created]
+
+
+async def plans_at(handler: ApiHandler) -> dict[str, Any]:
+    timestamp = handler.integer_argument("timestamp")
+    now = math.floor(handler.service.clock())
+    plans = await handler.service.plans_at(timestamp or now)
+    return {"plans": [plan.to_dict() for plan in plans], "current_timestamp": now}
+
+
+async def keys(handler: ApiHandler) -> list[str]:
+    return await handler.service.keys(handler.get_query_argument("prefix", "", strip=False))
+
+
+async def info(handler: ApiHandler) -> dict[str, str]:
+    return await handler.service.info()
+
+
+async def openapi(handler: ApiHandler) -> dict[str, Any]:
+    return openapi_document()
+
+
+# -- the route table -------------------------------------------------------------------------
+
+_PLANS = {"type": "array", "items": ref("Plan")}
+_KEY = Param("key", {"type": "string"}, "the plan's key", required=True)
+_CREATE_DOC = ("A JSON object creates one plan and answers it; a JSON array creates several, "
+               "all or none, and answers the list. A body of type application/crontab holds "
+               "one set line per line (a */N field makes that line a delay plan, whatever "
+               "the method) and answers the list.")
+
+
+def _create_route(method: str, operation_id: str, summary: str, run: Any) -> Route:
+    return Route(method, "/v1/plan", operation_id, summary, run,
+                 data={"oneOf": [ref("Plan"), _PLANS]}, description=_CREATE_DOC,
+                 body={JSON: {"oneOf": [ref("PlanRequest"),
+                                        {"type": "array", "items": ref("PlanRequest")}]},
+                       CRONTAB: ref("Crontab")})
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v1/ping", "ping", "Check that the server answers", ping,
+          data={"type": "object"}),
+    Route("GET", "/v1/plan", "getPlan", "Read a plan, with its status", get_plan,
+          data=ref("Plan"), query=(_KEY,)),
+    _create_route("POST", "createPlan", "Create fixed-time plans (cron-like match)",
+                  create_fixed),
+    _create_route("PUT", "createTimeoutPlan", "Create delay plans (fire after an interval)",
+                  create_delay),
+    Route("DELETE", "/v1/plan", "removePlan", "Remove a plan and answer it", remove_plan,
+          data=ref("Plan"), query=(_KEY,)),
+    Route("POST", "/v1/plans", "createPlans", "Create many plans at once, all or none",
+          create_batch, data=_PLANS,
+          description="Each item says with is_time_out whether it is a delay plan.",
+          body={JSON: {"type": "array", "items": ref("BatchPlanRequest")},
+                CRONTAB: ref("Crontab")}),
+    Route("GET", "/v1/time", "getTime", "Plans due at a second", plans_at,
+          query=(Param("timestamp", {"type": "integer", "default": 0},
+                       "unix seconds; 0 or absent: the current second"),),
+          data={"type": "object", "required": ["plans", "current_timestamp"],
+                "properties": {"plans": _PLANS,
+                               "current_timestamp": {"type": "integer",
+                                                     "description": "the server's second"}}}),
+    Route("GET", "/v1/keys", "getKeys", "Keys starting with a prefix, sorted", keys,
+          query=(Param("prefix", {"type": "string", "default": ""}, "literal key prefix"),),
+          data={"type": "array", "items": {"type": "string"}}),
+    Route("GET", "/v1/info", "info", "The figures of the RPC info()", info,
+          data={"type": "object", "additionalProperties": {"type": "string"}}),
+    Route("GET", "/v1/openapi.json", "openapi", "This description", openapi,
+          data={"type": "object"}, enveloped=False),
+)
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    return document(ROUTES, __version__)
+
+
+# -- the handler -----------------------------------------------------------------------------
+
+
+@tornado.web.stream_request_body
+class ApiHandler(tornado.web.RequestHandler):
+    """Serves the routes of one path (``routes`` by method; None: an unknown path). The
+    body is streamed in so that its size is checked before it is buffered."""
+
+    def initialize(self, service: Service, max_body_size: int,
+                   routes: Mapping[str, Route] | None) -> None:
+        self.service = service
+        self.max_body_size = max_body_size
+        self.routes = routes
+        self.body = bytearray()
+        self._errcode: int | None = None
+        self._counted = False
+
+    # -- request lifecycle ---------------------------------------------------------------
+
+    def prepare(self) -> None:
+        self.service.stats.inc("http_requesting_count")
+        self._counted = True
+        method, path = self.request.method or "", self.request.path
+        if self.routes is None:
+            self.fail(404, ForsunPlanError(ErrorCode.UNKNOWN, f"no route {path}"))
+        elif method not in self.routes:
+            allowed = ", ".join(sorted(self.routes))
+            self.set_header("Allow", allowed)
+            self.fail(405, ForsunPlanError(ErrorCode.UNKNOWN,
+                                           f"{method} is not served on {path} (only {allowed})"))
+        elif "Content-Length" not in self.request.headers:
+            # A chunked body: data_received enforces the limit (the connection's own limit
+            # would answer a bare 400 instead of the envelope).
+            self.request.connection.set_max_body_size(sys.maxsize)
+        else:
+            length = self.request.headers["Content-Length"]
+            if length.isdigit() and int(length) > self.max_body_size:
+                self.request.connection.set_max_body_size(int(length))
+                self._too_large()
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self.body += chunk
+        if len(self.body) > self.max_body_size:
+            self.body = bytearray()
+            self._too_large()
+
+    async def serve(self) -> None:
+        """Run the route of this method (prepare() answered every request without one)."""
+        assert self.routes is not None
+        route = self.routes[self.request.method or ""]
+        try:
+            result = await route.run(self)
+        except BadRequest as exc:
+            self.fail(exc.status, exc)
+        except ForsunPlanError as exc:
+            self.fail(200, exc)
+        except Exception as exc:
+            log.exception("HTTP %s %s failed", self.request.method, self.request.uri)
+            self.fail(500, ForsunPlanError(
+                ErrorCode.UNKNOWN, f"unexpected {type(exc).__name__} (see the server log)"))
+        else:
+            if route.enveloped:
+                self.reply(200, 0, "", result)
+            else:
+                self._errcode = 0
+                self.set_header("Content-Type", "application/json; charset=UTF-8")
+                self.finish(json.dumps(result, ensure_ascii=False))
+
+    get = post = put = delete = serve
+
+    def on_finish(self) -> None:
+        self._end()
+
+    def on_connection_close(self) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if not self._counted:
+            return
+        self._counted = False
+        stats = self.service.stats
+        stats.dec("http_requesting_count")
+        stats.inc("http_requested_count")
+        if self._errcode != 0:
+            stats.inc("http_requested_error_count")
+
+    # -- replies -------------------------------------------------------------------------
+
+    def reply(self, status: int, errcode: int, errmsg: str, data: Any) -> None:
+        """Finish with the envelope (unless already finished)."""
+        if self._finished:
+            return
+        self._errcode = errcode
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"errcode": errcode, "errmsg": errmsg, "data": data},
+                               ensure_ascii=False, separators=(",", ":")))
+
+    def fail(self, status: int, error: ForsunPlanError) -> None:
+        self.reply(status, error.code, error.message, {})
+
+    def _too_large(self) -> None:
+        self.fail(413, ForsunPlanError(
+            ErrorCode.STORE_FAILED, f"body: larger than {self.max_body_size} bytes"))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Tornado's own errors (an unknown method, an exception escaping a hook) get the
+        envelope too, never an HTML page or a traceback."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = tornado.httputil.responses.get(status_code, "Unknown")
+        if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        self.fail(status_code, ForsunPlanError(ErrorCode.UNKNOWN, message))
+
+    # -- request parts -------------------------------------------------------------------
+
+    def required_argument(self, name: str) -> str:
+        value = self.get_query_argument(name, "", strip=False)
+        if not value:
+            raise ForsunPlanError(ErrorCode.MISSING_ARGUMENT, f"{name} is required")
+        return value
+
+    def integer_argument(self, name: str) -> int:
+        value = self.get_query_argument(name, "")
+        if not value:
+            return 0
+        if not _INT_TEXT.fullmatch(value):
+            raise ForsunPlanError.invalid(name, f"must be an integer, not {value!r}")
+        return int(value)
+
+    def is_crontab(self) -> bool:
+        media = self.request.headers.get("Content-Type", "").split(";")[0]
+        return media.strip().lower() == CRONTAB
+
+    def body_text(self) -> str:
+        try:
+            return bytes(self.body).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(ErrorCode.STORE_FAILED,
+                             f"body: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+    def json_body(self) -> Any:
+        text = self.body_text()
+        if not text.strip():
+            raise BadRequest(ErrorCode.MISSING_ARGUMENT, "body: a JSON plan is required")
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise BadRequest(ErrorCode.STORE_FAILED, f"body: invalid JSON: {exc}") from None
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
+class _Server(tornado.httpserver.HTTPServer):
+    """Counts connections in the service's stats (``http_connecting_count`` open now,
+    ``http_connected_count`` ever)."""
+
+    service: Service
+
+    def handle_stream(self, stream: Any, address: Any) -> None:
+        self.service.stats.inc("http_connecting_count")
+        self.service.stats.inc("http_connected_count")
+        super().handle_stream(stream, address)
+
+    def on_close(self, server_conn: Any) -> None:
+        self.service.stats.dec("http_connecting_count")
+        super().on_close(server_conn)
+
+
+def make_application(service: Service, max_body_size: int) -> tornado.web.Application:
+    """The tornado application serving exactly :data:`ROUTES`."""
+    by_path: dict[str, dict[str, Route]] = {}
+    for route in ROUTES:
+        by_path.setdefault(route.path, {})[route.method] = route
+    args = {"service": service, "max_body_size": max_body_size}
+    handlers = [(re.escape(path), ApiHandler, {**args, "routes": routes})
+                for path, routes in by_path.items()]
+    return tornado.web.Application(handlers, default_handler_class=ApiHandler,
+                                   default_handler_args={**args, "routes": None},
+                                   log_function=_log_request)
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    request = handler.request
+    log.debug("%d %s %s (%s) %.1fms", handler.get_status(), request.method, request.uri,
+              request.remote_ip, 1000.0 * request.request_time())
+
+
+def start_server(service: Service, host: str, port: int,
+                 max_body_size: int) -> tuple[tornado.httpserver.HTTPServer, str]:
+    """Listen on ``host:port`` (host "": every interface; port 0: a free one) on the running
+    loop; return the server and the ``host:port`` it listens on."""
+    sockets = tornado.netutil.bind_sockets(port, host or None)
+    server = _Server(make_application(service, max_body_size), max_body_size=max_body_size)
+    server.service = service
+    server.add_sockets(sockets)
+    bound_port = sockets[0].getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host or "0.0.0.0"
+    return server, f"{shown}:{bound_port}"

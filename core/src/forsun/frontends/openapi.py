@@ -1,0 +1,207 @@
+"""The OpenAPI 3.1 description of the HTTP API, built from its route table.
+
+:class:`Route` is one operation of the API: how it is described *and* the coroutine that
+serves it. :mod:`forsun.frontends.http_handlers` serves exactly the routes of its table and
+:func:`document` describes exactly the same table, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import attrs
+
+from ..errors import ErrorCode
+from ..plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING
+
+OPENAPI_VERSION = "3.1.0"
+#: Media type of a body holding one ``set`` line per line.
+CRONTAB = "application/crontab"
+JSON = "application/json"
+
+
+@attrs.frozen
+class Param:
+    """A query parameter."""
+
+    name: str
+    schema: dict[str, Any]
+    description: str
+    required: bool = False
+
+
+@attrs.frozen
+class Route:
+    """One operation: ``method`` on ``path``, served by ``run(handler)`` whose result is the
+    reply's ``data`` (or the whole reply when ``enveloped`` is false)."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    run: Callable[[Any], Awaitable[Any]]
+    data: dict[str, Any]
+    description: str = ""
+    query: tuple[Param, ...] = ()
+    #: Request body schema by media type; empty when the operation reads no body.
+    body: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    enveloped: bool = True
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_INT = {"type": "integer"}
+_FIELD_DOC = {
+    "second": "delay: seconds of the interval; fixed time: 0-59 or -1 (any)",
+    "minute": "delay: minutes of the interval; fixed time: 0-59 or -1 (any)",
+    "hour": "delay: hours of the interval; fixed time: 0-23 or -1 (any)",
+    "day": "delay: days of the interval; fixed time: day of month 1-31 or -1 (any)",
+    "month": "delay: 30-day months of the interval; fixed time: 1-12 or -1 (any)",
+    "week": "delay: weeks of the interval; fixed time: day of week, 0 or 7 = Sunday, "
+            "1 = Monday ... 6 = Saturday, or -1 (any)",
+}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Plan": {
+        "type": "object",
+        "description": "A plan as stored (DESIGN 3.1 field names).",
+        "required": ["key", "second", "minute", "hour", "day", "month", "week",
+                     "is_time_out", "count", "current_count", "status", "next_time",
+                     "last_timeout", "created_time", "action", "params"],
+        "properties": {
+            "key": {"type": "string"},
+            **{name: {**_INT, "description": doc} for name, doc in _FIELD_DOC.items()},
+            "is_time_out": {"type": "boolean", "description": "true: delay plan"},
+            "count": {**_INT, "description": "firings in all; 0 = forever"},
+            "current_count": {**_INT, "description": "firings so far"},
+            "status": {**_INT, "enum": [STATUS_WAITING, STATUS_EXECUTING, STATUS_FINISHED],
+                       "description": "0 waiting, 1 executing, 2 finished"},
+            "next_time": {**_INT, "description": "next due second (unix seconds)"},
+            "last_timeout": {**_INT, "description": "last fired due second (unix seconds)"},
+            "created_time": {"type": "number", "description": "unix seconds"},
+            "action": {"type": "string"},
+            "params": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    },
+    "PlanRequest": {
+        "type": "object",
+        "description": "A plan to create. Integer fields also accept strings of digits; "
+                       "unknown members are ignored. A plan whose key exists replaces it.",
+        "properties": {
+            "key": {"type": "string", "description": "empty or absent: a generated key"},
+            "seconds": {**_INT, "default": -1, "description": _FIELD_DOC["second"]},
+            "second": {**_INT, "description": "the same as seconds"},
+            **{name: {**_INT, "default": -1, "description": doc}
+               for name, doc in _FIELD_DOC.items() if name != "second"},
+            "count": {**_INT, "default": 0, "minimum": 0,
+                      "description": "firings in all; 0 = forever"},
+            "action": {"type": "string", "default": "shell"},
+            "params": {"type": "object",
+                       "additionalProperties": {"type": ["string", "number"]},
+                       "description": "action parameters; numbers are turned into strings"},
+        },
+    },
+    "BatchPlanRequest": {
+        "allOf": [ref("PlanRequest")],
+        "properties": {"is_time_out": {"type": "boolean", "default": False,
+                                       "description": "true: delay plan (as PUT /v1/plan)"}},
+    },
+    "Crontab": {
+        "type": "string",
+        "description": "One plan per line in the forsun CLI syntax "
+                       "`[set] KEY S M H D MON W ACTION 'PARAMS'` (a `*/N` field makes a "
+                       "delay plan); blank lines and lines starting with # are skipped.",
+    },
+    "Error": {
+        "type": "object",
+        "required": ["errcode", "errmsg", "data"],
+        "properties": {
+            "errcode": {"type": "integer", "enum": [int(code) for code in ErrorCode]},
+            "errmsg": {"type": "string"},
+            "data": {"type": "object"},
+        },
+    },
+}
+
+#: Error replies an operation may give besides 200, as ``components.responses``.
+RESPONSES: dict[str, dict[str, Any]] = {
+    name: {"description": text, "content": {JSON: {"schema": ref("Error")}}}
+    for name, text in (
+        ("BadBody", "400: the body cannot be used (invalid UTF-8 or JSON, empty, or not a "
+                    "JSON object/array): errcode 1004 or 1007."),
+        ("TooLarge", "413: the body is larger than --http-max-body-size: errcode 1004."),
+        ("Unexpected", "500: unexpected server error: errcode 1001 (details in the server "
+                       "log, never in the reply)."),
+    )
+}
+
+
+def _response(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def envelope(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema of a successful reply whose ``data`` has schema ``data``."""
+    return {
+        "type": "object",
+        "required": ["errcode", "errmsg", "data"],
+        "properties": {"errcode": {"const": 0}, "errmsg": {"const": ""}, "data": data},
+    }
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    if route.enveloped:
+        ok = "errcode 0 and the result, or errcode 1001-1007 when the operation is refused"
+        ok_schema = {"oneOf": [envelope(route.data), ref("Error")]}
+    else:
+        ok, ok_schema = "The result itself (no envelope)", route.data
+    operation: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "responses": {
+            "200": {"description": ok, "content": {JSON: {"schema": ok_schema}}},
+            **({"400": _response("BadBody")} if route.body else {}),
+            "413": _response("TooLarge"),
+            "500": _response("Unexpected"),
+        },
+    }
+    if route.description:
+        operation["description"] = route.description
+    if route.query:
+        operation["parameters"] = [
+            {"name": p.name, "in": "query", "required": p.required, "schema": p.schema,
+             "description": p.description}
+            for p in route.query
+        ]
+    if route.body:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": schema} for media, schema in route.body.items()},
+        }
+    return operation
+
+
+def document(routes: Iterable[Route], version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document describing ``routes``."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "forsun HTTP API",
+            "version": version,
+            "description": "Every reply is `{\"errcode\": 0, \"errmsg\": \"\", \"data\": ...}`; "
+                           "a refused operation answers 200 with errcode 1001-1007 "
+                           "(1002 the time never arrives, 1003 not found, 1004 invalid or "
+                           "not stored, 1005 not removed, 1006 unknown action, 1007 missing "
+                           "argument). Request bodies are JSON whatever the Content-Type, "
+                           f"except `{CRONTAB}`. An unknown path answers 404 and a method a "
+                           "path does not take 405 (with `Allow`), both with errcode 1001.",
+        },
+        "paths": paths,
+        "components": {"schemas": SCHEMAS, "responses": RESPONSES},
+    }

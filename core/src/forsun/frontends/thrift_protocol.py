@@ -1,0 +1,236 @@
+"""The Thrift binary protocol on the server side: reading calls from a byte stream and
+encoding replies.
+
+The transport is buffered, not framed, so a message ends where its structure ends and
+must be parsed as the bytes arrive. The decoder is ours rather than thriftpy2's so that
+malformed input is always an error and never a hang of the event loop: sizes are checked,
+unknown type ids are refused, nesting is bounded and a message may not exceed
+:data:`MAX_MESSAGE_BYTES` (every element of a container consumes at least one byte, so
+the byte budget also bounds the work). Replies are encoded with thriftpy2's
+(C-accelerated) binary protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+import attrs
+from thriftpy2.protocol import TBinaryProtocol
+from thriftpy2.thrift import TApplicationException, TMessageType, TType
+from thriftpy2.transport import TMemoryBuffer
+
+#: Largest request accepted (plans carry at most 1 MiB of params).
+MAX_MESSAGE_BYTES = 8 << 20
+#: Longest method name accepted; also tells an old-style header from garbage.
+MAX_NAME_BYTES = 255
+#: Deepest nesting of structs and containers accepted.
+MAX_DEPTH = 32
+
+_VERSION_MASK = -65536  # 0xffff0000 as a signed i32
+_VERSION_1 = -2147418112  # 0x80010000 as a signed i32
+_I8 = struct.Struct("!b")
+_I16 = struct.Struct("!h")
+_I32 = struct.Struct("!i")
+_LIST_HEAD = struct.Struct("!bi")
+_MAP_HEAD = struct.Struct("!bbi")
+_SCALARS = {
+    TType.BOOL: struct.Struct("!?"),
+    TType.BYTE: _I8,
+    TType.I16: _I16,
+    TType.I32: _I32,
+    TType.I64: struct.Struct("!q"),
+    TType.DOUBLE: struct.Struct("!d"),
+}
+_WIRE_TYPES = frozenset({*_SCALARS, TType.STRING, TType.STRUCT, TType.MAP, TType.SET,
+                         TType.LIST})
+
+#: ``TApplicationException`` kinds for :func:`encode_exception`.
+UNKNOWN_METHOD = TApplicationException.UNKNOWN_METHOD
+INTERNAL_ERROR = TApplicationException.INTERNAL_ERROR
+
+
+class MalformedMessage(Exception):
+    """The peer sent bytes that are not a Thrift binary call (or the stream ended inside
+    one). The connection cannot be resynchronised and must be closed."""
+
+
+@attrs.frozen(slots=True)
+class Call:
+    """One decoded call. ``args`` is the method's thriftpy2 args struct, or None when the
+    service has no method ``name`` (its arguments were read and discarded)."""
+
+    name: str
+    type: int
+    seqid: int
+    args: Any
+
+    @property
+    def oneway(self) -> bool:
+        """The caller expects no reply."""
+        return self.type == TMessageType.ONEWAY
+
+
+async def read_call(stream: asyncio.StreamReader, service: type) -> Call | None:
+    """Read the next call to ``service`` (a thriftpy2 service class) from ``stream``.
+
+    Returns None when the stream ends cleanly between messages. Raises
+    :class:`MalformedMessage` for anything else that is not a complete, valid call.
+    """
+    reader = _BudgetReader(stream)
+    try:
+        head = await stream.readexactly(4)
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None
+        raise MalformedMessage("stream ended inside a message header") from exc
+    try:
+        return await _read_call(reader, _I32.unpack(head)[0], service)
+    except asyncio.IncompleteReadError as exc:
+        raise MalformedMessage("stream ended inside a message") from exc
+
+
+async def _read_call(reader: _BudgetReader, word: int, service: type) -> Call:
+    if word < 0:
+        if word & _VERSION_MASK != _VERSION_1:
+            raise MalformedMessage(f"bad protocol version 0x{word & 0xffffffff:08x}")
+        mtype = word & 0xFF
+        name = await _read_name(reader, _I32.unpack(await reader.read(4))[0])
+    else:  # the old, non-strict header: name length first, type after the name
+        name = await _read_name(reader, word)
+        mtype = _I8.unpack(await reader.read(1))[0]
+    seqid = _I32.unpack(await reader.read(4))[0]
+    if mtype not in (TMessageType.CALL, TMessageType.ONEWAY):
+        raise MalformedMessage(f"message type {mtype} is not a call")
+    args = None
+    if name in service.thrift_services:
+        args = getattr(service, name + "_args")()
+    await _read_struct(reader, args, MAX_DEPTH)
+    return Call(name, mtype, seqid, args)
+
+
+async def _read_name(reader: _BudgetReader, size: int) -> str:
+    if not 0 <= size <= MAX_NAME_BYTES:
+        raise MalformedMessage(f"method name length {size} is out of range")
+    try:
+        return (await reader.read(size)).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedMessage("method name is not UTF-8") from exc
+
+
+class _BudgetReader:
+    """Exact reads from the stream, counted against :data:`MAX_MESSAGE_BYTES`."""
+
+    __slots__ = ("left", "stream")
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.stream = stream
+        self.left = MAX_MESSAGE_BYTES - 4
+
+    async def read(self, size: int) -> bytes:
+        if size < 0:
+            raise MalformedMessage(f"negative size {size}")
+        self.left -= size
+        if self.left < 0:
+            raise MalformedMessage(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+        return await self.stream.readexactly(size)
+
+
+def _check_type(ttype: int) -> None:
+    if ttype not in _WIRE_TYPES:
+        raise MalformedMessage(f"unknown type id {ttype}")
+
+
+def _split(spec: Any) -> tuple[int | None, Any]:
+    """A container element spec (``type`` or ``(type, spec)``) as ``(type, spec)``."""
+    if spec is None:
+        return None, None
+    return (spec, None) if isinstance(spec, int) else spec
+
+
+async def _read_struct(reader: _BudgetReader, obj: Any, depth: int) -> None:
+    """Read a struct's fields into ``obj`` (None: read and discard). Fields that ``obj``
+    does not declare, or declares with another type, are skipped."""
+    fields = obj.thrift_spec if obj is not None else {}
+    while True:
+        ftype = _I8.unpack(await reader.read(1))[0]
+        if ftype == TType.STOP:
+            return
+        _check_type(ftype)
+        fid = _I16.unpack(await reader.read(2))[0]
+        spec = fields.get(fid)
+        if spec is None or spec[0] != ftype:
+            await _read_value(reader, ftype, None, True, depth)
+            continue
+        value = await _read_value(reader, ftype, spec[2] if len(spec) == 4 else None, False,
+                                  depth)
+        setattr(obj, spec[1], value)
+
+
+async def _read_value(reader: _BudgetReader, ttype: int, spec: Any, skip: bool,
+                      depth: int) -> Any:
+    """Read one value of wire type ``ttype``; with ``skip`` consume it and return None.
+
+    Strings decode as UTF-8 with ``surrogateescape``: invalid bytes survive as lone
+    surrogates, which plan validation refuses with an error naming the field.
+    """
+    scalar = _SCALARS.get(ttype)
+    if scalar is not None:
+        data = await reader.read(scalar.size)
+        return None if skip else scalar.unpack(data)[0]
+    if ttype == TType.STRING:
+        data = await reader.read(_I32.unpack(await reader.read(4))[0])
+        return None if skip else data.decode("utf-8", "surrogateescape")
+    if depth <= 0:
+        raise MalformedMessage(f"nested deeper than {MAX_DEPTH} levels")
+    if ttype == TType.STRUCT:
+        obj = None if skip else spec()
+        await _read_struct(reader, obj, depth - 1)
+        return obj
+    if ttype == TType.MAP:
+        ktype, vtype, size = _MAP_HEAD.unpack(await reader.read(6))
+        key_spec, value_spec = (None, None) if skip else spec
+        (kwant, kspec), (vwant, vspec) = _split(key_spec), _split(value_spec)
+        if size > 0:
+            _check_type(ktype)
+            _check_type(vtype)
+        skip = skip or (size > 0 and (ktype, vtype) != (kwant, vwant))
+        result = {}
+        for _ in range(size):
+            key = await _read_value(reader, ktype, kspec, skip, depth - 1)
+            value = await _read_value(reader, vtype, vspec, skip, depth - 1)
+            if not skip:
+                result[key] = value
+        return None if skip else result
+    # LIST or SET
+    etype, size = _LIST_HEAD.unpack(await reader.read(5))
+    ewant, espec = _split(spec)
+    if size > 0:
+        _check_type(etype)
+    skip = skip or (size > 0 and etype != ewant)
+    items = []
+    for _ in range(size):
+        item = await _read_value(reader, etype, espec, skip, depth - 1)
+        if not skip:
+            items.append(item)
+    return None if skip else items
+
+
+def encode_reply(name: str, seqid: int, result: Any) -> bytes:
+    """A REPLY message carrying ``result`` (the method's result struct)."""
+    return _encode(name, TMessageType.REPLY, seqid, result)
+
+
+def encode_exception(name: str, seqid: int, kind: int, message: str) -> bytes:
+    """An EXCEPTION message (a ``TApplicationException`` of ``kind``, e.g.
+    :data:`UNKNOWN_METHOD`): the call failed outside the method's declared exceptions."""
+    return _encode(name, TMessageType.EXCEPTION, seqid, TApplicationException(kind, message))
+
+
+def _encode(name: str, mtype: int, seqid: int, struct_: Any) -> bytes:
+    proto = TBinaryProtocol(TMemoryBuffer())
+    proto.write_message_begin(name, mtype, seqid)
+    proto.write_struct(struct_)
+    proto.write_message_end()
+    return proto.trans.getvalue()

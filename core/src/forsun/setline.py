@@ -1,0 +1,272 @@
+"""The ``set`` line: one plan written the way the ``forsun`` CLI and crontab bodies write it.
+
+::
+
+    [set] KEY S M H D MON W ACTION ['PARAMS']
+
+Words are split and unquoted as a POSIX shell does (:mod:`shlex`), with two additions the
+original forsun's examples rely on: inside single quotes ``\\'`` and ``\\\\`` are escapes too
+(``'url=\\'http://a/\\''``), and a quote left open runs to the end of the line.
+
+- The leading word ``set`` is optional: a first word ``set`` is always the command word (a
+  plan keyed ``set`` is written ``set set ...``).
+- Fields S M H D MON W (second, minute, hour, day, month, week): ``*`` is "any" (-1), a number
+  is a fixed value, ``*/N`` is N units of that field in a delay plan and ``*/N/COUNT`` also
+  sets how often it fires (default 1; 0 = forever). One ``*/`` field makes the whole plan a
+  delay plan (``is_time_out``); its other fields are then ``*`` (-1, counting as 0 in the
+  interval) or a number <= 0. Counts written on several fields must agree.
+- ACTION ``sh`` and ``bash`` mean ``shell``.
+- PARAMS is ``k=v;k2='quoted v'`` (see :func:`parse_params`); it may be left out. For shell a
+  bare string (``'ls -la'``) is the ``cmd``, for http the ``url``.
+
+Errors are :class:`~forsun.errors.ForsunPlanError`: 1007 naming the missing part (key,
+second, ..., action), 1004 naming the malformed field. Ranges are checked by the service.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator, Mapping
+
+from .errors import ErrorCode, ForsunPlanError
+from .plan import INT16, SCHEDULE_FIELDS, Plan
+
+USAGE = "set KEY S M H D MON W ACTION 'PARAMS'"
+#: Words of a set line after the optional ``set``, in order (PARAMS may be left out).
+PARTS = ("key", *SCHEDULE_FIELDS, "action", "params")
+#: Action names that are spellings of another action.
+ACTION_ALIASES = {"sh": "shell", "bash": "shell"}
+#: The param a bare PARAMS string stands for, by action.
+BARE_PARAM = {"shell": "cmd", "http": "url"}
+
+#: A schedule field; numbers are bounded because Python refuses very long digit strings.
+_FIELD = re.compile(
+    r"(?P<any>\*)|(?P<fixed>[-+]?\d{1,30})|\*/(?P<units>\d{1,30})(?:/(?P<count>\d{1,30}))?")
+_QUOTES = "'\""
+#: Words :func:`quote` leaves unquoted (no whitespace, quotes, ``=``, ``;`` or ``#``).
+_SAFE = re.compile(r"[\w@%+:,./-]+", re.ASCII)
+#: An unquoted param name (``cmd``, ``header_X-Token``); anything else must be quoted.
+_NAME = re.compile(r"[\w.-]+")
+
+
+def split_words(line: str) -> list[str]:
+    """The words of ``line`` (shell quoting; see the module docstring). 1004 if it ends
+    in a lone backslash."""
+    lexer = shlex.shlex(line, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    lexer.escapedquotes = _QUOTES
+    words: list[str] = []
+    try:
+        while (word := lexer.get_token()) is not None:
+            words.append(word)
+    except ValueError as exc:
+        if lexer.state not in _QUOTES:
+            raise ForsunPlanError(ErrorCode.STORE_FAILED,
+                                  f"{line!r}: {exc} (a lone backslash at the end)") from None
+        words.append(lexer.token)  # an unterminated quote runs to the end, as in the original
+    return words
+
+
+def parse_set_line(line: str) -> Plan:
+    """The plan a set line describes (not yet validated by the service: its key may be
+    empty and its fields out of range)."""
+    words = split_words(line)
+    if words[:1] == ["set"]:
+        words = words[1:]
+    return plan_from_words(words)
+
+
+def plan_from_words(words: list[str]) -> Plan:
+    """The plan of a set line already split into words, without the ``set`` word."""
+    if len(words) < len(PARTS) - 1:
+        missing = PARTS[len(words)]
+        raise ForsunPlanError(ErrorCode.MISSING_ARGUMENT,
+                              f"{missing} is required (usage: {USAGE})")
+    if len(words) > len(PARTS):
+        extra = " ".join(words[len(PARTS):])
+        raise ForsunPlanError.invalid(
+            "params", f"unexpected words after PARAMS: {extra!r} (quote the whole PARAMS)")
+    key, *fields, action = words[:len(PARTS) - 1]
+    action = ACTION_ALIASES.get(action, action)
+    if not action:
+        raise ForsunPlanError(ErrorCode.MISSING_ARGUMENT, "action is required")
+    values, is_time_out, count = _parse_fields(fields)
+    params_text = words[len(PARTS) - 1] if len(words) == len(PARTS) else ""
+    params = parse_params(params_text, BARE_PARAM.get(action))
+    return Plan(key=key, **values, is_time_out=is_time_out, count=count, action=action,
+                params=params)
+
+
+def parse_crontab(text: str) -> list[tuple[int, Plan]]:
+    """``(line number, plan)`` of each line of a crontab body: one set line per line
+    (``set`` optional); blank lines and lines starting with ``#`` are skipped. The first
+    bad line raises, its number in the message: ``line 3: second: ...``."""
+    plans = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            plans.append((number, parse_set_line(line)))
+        except ForsunPlanError as exc:
+            raise ForsunPlanError(exc.code, f"line {number}: {exc.message}") from None
+    return plans
+
+
+def _parse_fields(words: list[str]) -> tuple[dict[str, int], bool, int]:
+    """``(values by field name, is_time_out, count)`` of the six schedule words."""
+    matches = {}
+    for name, word in zip(SCHEDULE_FIELDS, words, strict=True):
+        match = _FIELD.fullmatch(word)
+        if match is None:
+            raise ForsunPlanError.invalid(
+                name, f"{word!r} is not *, a number, */N or */N/COUNT")
+        matches[name] = match
+    is_time_out = any(m["units"] is not None for m in matches.values())
+    values: dict[str, int] = {}
+    count: int | None = None
+    for name, match in matches.items():
+        if match["any"]:
+            value = -1
+        elif match["fixed"] is not None:
+            value = int(match["fixed"])
+            if is_time_out and value > 0:
+                raise ForsunPlanError.invalid(
+                    name, f"fixed value {value} in a delay plan (write */{value} for an "
+                          f"interval, * for none)")
+        else:
+            value = int(match["units"])
+            if match["count"] is not None:
+                given = int(match["count"])
+                if count is not None and given != count:
+                    raise ForsunPlanError.invalid(
+                        name, f"count {given} differs from count {count} of an earlier field")
+                count = given
+        _check_int16(name, value)
+        values[name] = value
+    if count is not None:
+        _check_int16("count", count)
+    return values, is_time_out, (count if count is not None else 1) if is_time_out else 0
+
+
+def _check_int16(name: str, value: int) -> None:
+    low, high = INT16
+    if not low <= value <= high:
+        raise ForsunPlanError.invalid(name, f"{value} is outside [{low}, {high}]")
+
+
+# -- PARAMS ------------------------------------------------------------------------------
+
+
+def parse_params(text: str, bare_param: str | None = None) -> dict[str, str]:
+    """Params written ``k=v;k2='quoted v'``.
+
+    Items are separated by ``;`` outside quotes; each is split at its first ``=`` outside
+    quotes. A name or value that starts with a quote is unquoted (shell rules, it must be one
+    quoted word); otherwise it is taken as written, surrounding whitespace removed
+    (``cmd=echo 'a b'`` keeps its quotes). Empty items are skipped; a later name wins.
+
+    A text whose first item is not ``NAME=...`` (NAME quoted, or letters, digits, ``_``, ``.``
+    and ``-``) is a *bare string*: it becomes ``{bare_param: text}``, or 1004 when
+    ``bare_param`` is None.
+    """
+    items = [item.strip() for item in _split_unquoted(text, ";")]
+    items = [item for item in items if item]
+    if not items:
+        return {}
+    if not _is_assignment(items[0]):
+        if bare_param is None:
+            raise ForsunPlanError.invalid(
+                "params", f"{text.strip()!r} is not k=v;k2='v 2' (a bare string is only "
+                          f"accepted for {', '.join(sorted(BARE_PARAM))})")
+        return {bare_param: text.strip()}
+    params = {}
+    for item in items:
+        parts = list(_split_unquoted(item, "=", maxsplit=1))
+        if len(parts) != 2:
+            raise ForsunPlanError.invalid("params", f"item {item!r} is not k=v")
+        name = _unquote(parts[0].strip(), "params")
+        if not name:
+            raise ForsunPlanError.invalid("params", f"item {item!r} has an empty name")
+        params[name] = _unquote(parts[1].strip(), f"params.{name}")
+    return params
+
+
+def _is_assignment(item: str) -> bool:
+    parts = list(_split_unquoted(item, "=", maxsplit=1))
+    if len(parts) != 2:
+        return False
+    name = parts[0].strip()
+    return bool(name) and (name[0] in _QUOTES or _NAME.fullmatch(name) is not None)
+
+
+def _unquote(text: str, field: str) -> str:
+    if not text or text[0] not in _QUOTES:
+        return text
+    words = split_words(text)
+    if len(words) != 1:
+        raise ForsunPlanError.invalid(field, f"{text!r}: quote the whole value")
+    return words[0]
+
+
+def _split_unquoted(text: str, sep: str, maxsplit: int = -1) -> Iterator[str]:
+    """``text`` split at ``sep`` characters outside quotes (quotes kept); inside quotes a
+    backslash escapes the next character, as in :func:`split_words`."""
+    start = 0
+    quote = ""
+    escaped = False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif quote:
+            if char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in _QUOTES:
+            quote = char
+        elif char == sep and maxsplit != 0:
+            yield text[start:index]
+            start = index + 1
+            maxsplit -= 1
+    yield text[start:]
+
+
+# -- formatting ----------------------------------------------------------------------------
+
+
+def quote(text: str) -> str:
+    """``text`` as one word that :func:`split_words` and :func:`parse_params` read back."""
+    return text if _SAFE.fullmatch(text) else _quoted(text)
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def format_params(params: Mapping[str, str]) -> str:
+    """``params`` written ``k=v;k2='quoted v'`` (inverse of :func:`parse_params`)."""
+    return ";".join(f"{name if _NAME.fullmatch(name) else _quoted(name)}={quote(value)}"
+                    for name, value in params.items())
+
+
+def format_fields(plan: Plan) -> list[str]:
+    """The six schedule words of ``plan``; a delay plan carries its count on its first
+    non-zero field (an all-zero interval is written ``*/0/COUNT`` on the second)."""
+    values = [getattr(plan, name) for name in SCHEDULE_FIELDS]
+    if not plan.is_time_out:
+        return ["*" if value == -1 else str(value) for value in values]
+    words = [f"*/{value}" if value > 0 else "*" for value in values]
+    first = next((i for i, value in enumerate(values) if value > 0), None)
+    if first is None:
+        words[0], first = "*/0", 0
+    words[first] += f"/{plan.count}"
+    return words
+
+
+def format_set_line(plan: Plan) -> str:
+    """``plan`` as a set line that :func:`parse_set_line` reads back to an equivalent plan."""
+    words = ["set", quote(plan.key), *format_fields(plan), quote(plan.action),
+             quote(format_params(plan.params))]
+    return " ".join(words)

@@ -1,0 +1,262 @@
+"""The http action: one request per firing through a shared, keep-alive aiohttp session.
+
+Params (all strings): ``url`` (required), ``method``, ``body``, ``header_NAME``,
+``auth_username``, ``auth_password``, ``auth_mode``, ``user_agent``, ``connect_timeout``,
+``request_timeout``. Every request carries ``X-FORSUN-KEY`` and ``X-FORSUN-TIMESTAMP`` (the
+due second). A 2xx/3xx answer is a success; 5xx, 408, 429, timeouts and connection errors
+ask for a retry; any other 4xx fails without one. Passwords never appear in messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import re
+import time
+from collections.abc import Mapping
+
+import aiohttp
+import attrs
+import forsun
+from forsun.action import Action, ActionError, Firing
+from forsun.errors import ForsunPlanError
+from forsun.options import Options
+from multidict import CIMultiDict
+from yarl import URL
+
+log = logging.getLogger(__name__)
+
+METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
+AUTH_MODES = ("basic", "digest")
+#: 4xx answers that mean "not now" rather than "never".
+RETRY_STATUSES = frozenset({408, 429})
+HEADER_PREFIX = "header_"
+#: RFC 9110 token: what a header name may consist of.
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: Bytes of an error answer's body quoted in the failure message.
+SNIPPET_BYTES = 200
+#: Bytes of an answer read at most; a longer one is cut and its connection not reused.
+DRAIN_LIMIT = 1 << 20
+MASK = "******"
+
+
+@attrs.frozen(slots=True)
+class HttpCall:
+    """A request built from a plan's params (see :func:`parse_call`). ``url`` carries no
+    credentials; ``secrets`` are strings to mask in every message."""
+
+    method: str
+    url: URL
+    body: bytes | None
+    headers: tuple[tuple[str, str], ...]
+    skip_auto_headers: tuple[str, ...]
+    username: str
+    password: str
+    digest: bool
+    connect_timeout: float
+    request_timeout: float
+    secrets: tuple[str, ...]
+
+    @property
+    def target(self) -> str:
+        return f"{self.method} {self.url}"
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+
+def _seconds(params: Mapping[str, str], name: str, default: float) -> float:
+    text = params.get(name) or ""
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise ForsunPlanError.invalid(f"params.{name}", f"{text!r} is not a positive number "
+                                                        "of seconds")
+    return value
+
+
+def _parse_url(text: str) -> URL:
+    try:
+        url = URL(text.strip())
+    except (TypeError, ValueError):
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise ForsunPlanError.invalid("params.url", "must be an absolute http:// or https:// "
+                                                    "URL")
+    return url
+
+
+def _check_header(param: str, name: str, value: str) -> None:
+    if not TOKEN.fullmatch(name):
+        raise ForsunPlanError.invalid(f"params.{param}", "not a valid header name")
+    if any(char in value for char in "\r\n\0"):
+        raise ForsunPlanError.invalid(f"params.{param}",
+                                      "a header value may not contain CR, LF or NUL")
+
+
+def parse_call(params: Mapping[str, str], *, connect_timeout: float, request_timeout: float,
+               user_agent: str) -> HttpCall:
+    """Build the request ``params`` describe; ForsunPlanError (1007 or 1004) naming the param.
+
+    Credentials in the URL (``http://user:pass@host/``) are used like ``auth_username`` /
+    ``auth_password`` (which win). As in the original (Tornado), a POST without a
+    Content-Type header is sent as ``application/x-www-form-urlencoded``; other methods get
+    no Content-Type unless a ``header_Content-Type`` param gives one.
+    """
+    if not params.get("url"):
+        raise ForsunPlanError.missing("params.url", "http")
+    url = _parse_url(params["url"])
+    method = (params.get("method") or "GET").strip().upper()
+    if method not in METHODS:
+        raise ForsunPlanError.invalid("params.method", f"{params['method']!r} is not one of "
+                                                       f"{', '.join(METHODS)} (any case)")
+    auth_mode = (params.get("auth_mode") or "basic").strip().lower()
+    if auth_mode not in AUTH_MODES:
+        raise ForsunPlanError.invalid("params.auth_mode", f"{params['auth_mode']!r} is not "
+                                                          "basic or digest")
+    headers: CIMultiDict[str] = CIMultiDict()
+    for key, value in params.items():
+        if key.startswith(HEADER_PREFIX):
+            name = key[len(HEADER_PREFIX):]
+            _check_header(key, name, value)
+            headers[name] = value
+    if params.get("user_agent"):
+        _check_header("user_agent", "User-Agent", params["user_agent"])
+        headers["User-Agent"] = params["user_agent"]
+    headers.setdefault("User-Agent", user_agent)
+    skip: tuple[str, ...] = ()
+    if "Content-Type" not in headers:
+        if method == "POST":
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        else:
+            skip = ("Content-Type",)
+    username = params.get("auth_username") or url.user or ""
+    password = params.get("auth_password") or url.password or ""
+    secrets = tuple(s for s in {password, url.raw_password or ""} if s)
+    body = params.get("body")
+    return HttpCall(
+        method=method, url=url.with_user(None),
+        body=body.encode() if body is not None else None,
+        headers=tuple(headers.items()), skip_auto_headers=skip,
+        username=username, password=password, digest=auth_mode == "digest",
+        connect_timeout=_seconds(params, "connect_timeout", connect_timeout),
+        request_timeout=_seconds(params, "request_timeout", request_timeout),
+        secrets=secrets)
+
+
+async def _read_head(response: aiohttp.ClientResponse) -> bytes:
+    """Read the answer (so its connection can be reused) up to :data:`DRAIN_LIMIT`;
+    return its first :data:`SNIPPET_BYTES`."""
+    head = bytearray()
+    total = 0
+    async for chunk in response.content.iter_any():
+        if len(head) < SNIPPET_BYTES:
+            head += chunk[:SNIPPET_BYTES - len(head)]
+        total += len(chunk)
+        if total > DRAIN_LIMIT:
+            break
+    return bytes(head)
+
+
+def _basic_auth(username: str, password: str) -> str:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def _snippet(head: bytes) -> str:
+    text = " ".join(head.decode("utf-8", errors="replace").split())
+    return f": {text}" if text else ""
+
+
+class HttpAction(Action):
+    """Requests ``params["url"]`` (see the module docstring).
+
+    Options: ``action_http_max_clients`` (connection pool size), ``action_http_connect_timeout``,
+    ``action_http_request_timeout``, ``action_http_user_agent``. The session is created on
+    the first firing and closed by :meth:`close`.
+    """
+
+    name = "http"
+
+    required_params = ("url",)
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.max_clients = max(1, int(options.action_http_max_clients))
+        self.connect_timeout = float(options.action_http_connect_timeout)
+        self.request_timeout = float(options.action_http_request_timeout)
+        self.user_agent = options.action_http_user_agent or f"forsun/{forsun.__version__}"
+        self._session: aiohttp.ClientSession | None = None
+
+    def parse(self, params: Mapping[str, str]) -> HttpCall:
+        return parse_call(params, connect_timeout=self.connect_timeout,
+                          request_timeout=self.request_timeout, user_agent=self.user_agent)
+
+    def validate(self, params: Mapping[str, str]) -> None:
+        """1007 without ``url``; 1004 naming the param for a bad URL, method, auth mode,
+        header or timeout."""
+        self.parse(params)
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # No cookie jar: one plan's target must not set cookies for the others.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_clients),
+                cookie_jar=aiohttp.DummyCookieJar())
+        return self._session
+
+    async def execute(self, firing: Firing) -> None:
+        try:
+            call = self.parse(firing.params)
+        except ForsunPlanError as exc:
+            raise ActionError(f"http: {exc.message}") from None
+        headers = CIMultiDict(call.headers)
+        headers["X-FORSUN-TIMESTAMP"] = str(firing.ts)
+        headers["X-FORSUN-KEY"] = firing.key
+        middlewares: tuple[aiohttp.DigestAuthMiddleware, ...] = ()
+        if call.username or call.password:
+            if call.digest:
+                middlewares = (aiohttp.DigestAuthMiddleware(call.username, call.password),)
+            else:
+                headers["Authorization"] = _basic_auth(call.username, call.password)
+        timeout = aiohttp.ClientTimeout(total=call.request_timeout,
+                                        sock_connect=call.connect_timeout)
+        started = time.monotonic()
+        try:
+            async with self._client().request(
+                    call.method, call.url, data=call.body, headers=headers,
+                    middlewares=middlewares, skip_auto_headers=call.skip_auto_headers,
+                    timeout=timeout) as response:
+                head = await _read_head(response)
+        except aiohttp.ConnectionTimeoutError:
+            raise ActionError(f"{call.target}: could not connect within "
+                              f"{call.connect_timeout:g}s", retry=True) from None
+        except TimeoutError:
+            raise ActionError(f"{call.target}: no complete answer within "
+                              f"{call.request_timeout:g}s", retry=True) from None
+        except (aiohttp.InvalidURL, aiohttp.TooManyRedirects, ValueError) as exc:
+            raise ActionError(call.scrub(f"{call.target}: {type(exc).__name__}: {exc}"),
+                              retry=False) from None
+        except aiohttp.ClientError as exc:
+            raise ActionError(call.scrub(f"{call.target}: {type(exc).__name__}: {exc}"),
+                              retry=True) from None
+        status = response.status
+        if status < 400:
+            log.debug("http %s (key %s, due %d) answered %d in %.1f ms", call.target,
+                      firing.key, firing.ts, status, (time.monotonic() - started) * 1000)
+            return
+        retry = status >= 500 or status in RETRY_STATUSES
+        raise ActionError(call.scrub(f"{call.target}: HTTP {status} {response.reason or ''}"
+                                     f"{_snippet(head)}"), retry=retry)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,41 @@
+"""The http action inside a real forsund, configured from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+
+from forsun.testing.process import start_forsund
+
+
+def put_plan(http_url: str, key: str, params: dict[str, str]) -> dict:
+    body = json.dumps({"key": key, "seconds": 1, "count": 1, "action": "http",
+                       "params": params}).encode()
+    request = urllib.request.Request(f"{http_url}/v1/plan", data=body, method="PUT")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+async def test_forsund_calls_the_url_when_due(tmp_path, http_receiver):
+    daemon = await asyncio.to_thread(
+        start_forsund, ["--driver-mem-store-file", str(tmp_path / "db"),
+                        "--action-http-user-agent", "e2e-agent/1"], workdir=tmp_path)
+    try:
+        created = await asyncio.to_thread(put_plan, daemon.http_url, "order-1", {
+            "url": http_receiver.url("/ok"), "method": "put", "body": "paid"})
+        refused = await asyncio.to_thread(put_plan, daemon.http_url, "order-2", {
+            "url": http_receiver.url("/ok"), "method": "fetch"})
+        deadline = time.monotonic() + 10
+        while not http_receiver.delivered() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await asyncio.to_thread(daemon.stop)
+    assert created["errcode"] == 0
+    assert refused["errcode"] == 1004 and "params.method" in refused["errmsg"]
+    [request] = http_receiver.requests
+    assert (request.method, request.path, request.body) == ("PUT", "/ok", b"paid")
+    assert request.headers["X-Forsun-Key"] == "order-1"
+    assert request.headers["X-Forsun-Timestamp"] == str(created["data"]["next_time"])
+    assert request.headers["User-Agent"] == "e2e-agent/1"

@@ -1,0 +1,161 @@
+"""Fixtures for the redis action's tests: the shared Redis at 127.0.0.1:6379 (database 10,
+keys unique per test) and private ``redis-server`` processes for what needs a server of
+its own (a password, counting connections)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+
+import attrs
+import pytest
+import redis.asyncio as aioredis
+from forsun.action import Firing
+from forsun.plan import Plan
+from forsun.testing import ActionTarget
+from forsun.testing.fixtures import pytest_configure  # noqa: F401 - the conformance marker
+from forsun.testing.options import make_options
+from forsun.testing.services import free_port, reachable, require_executable, require_server
+from forsun_action_redis.action import RedisAction
+
+HOST = "127.0.0.1"
+PORT = 6379
+#: The database the tests write to on the shared server.
+TEST_DB = 10
+
+
+@pytest.fixture
+async def shared_redis() -> AsyncIterator[aioredis.Redis]:
+    """A client of the shared Redis, database :data:`TEST_DB`."""
+    require_server("redis", HOST, PORT)
+    client = aioredis.Redis(host=HOST, port=PORT, db=TEST_DB, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def prefix(shared_redis: aioredis.Redis) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    value = f"forsun-test:{uuid.uuid4().hex}:"
+    yield value
+    keys = [key async for key in shared_redis.scan_iter(match=f"{value}*")]
+    if keys:
+        await shared_redis.delete(*keys)
+
+
+@pytest.fixture
+async def action() -> AsyncIterator[RedisAction]:
+    action = RedisAction(make_options())
+    yield action
+    await action.close()
+
+
+@pytest.fixture
+def fire() -> Callable[..., Awaitable[None]]:
+    """``await fire(action, params, key="k", ts=...)`` executes one firing."""
+
+    async def fire(action: RedisAction, params: dict[str, str], key: str = "plan-key",
+                   ts: int = 1_700_000_000) -> None:
+        plan = Plan(key=key, action="redis", params=params, next_time=ts)
+        await action.execute(Firing(key, ts, params, plan))
+
+    return fire
+
+
+@attrs.define
+class PrivateRedis:
+    """A ``redis-server`` this test started; ``client`` is an admin connection to it."""
+
+    port: int
+    password: str
+    client: aioredis.Redis
+
+    async def connections_received(self) -> int:
+        return int((await self.client.info("stats"))["total_connections_received"])
+
+    async def connected_clients(self) -> int:
+        return int((await self.client.info("clients"))["connected_clients"])
+
+
+@pytest.fixture
+def redis_server_process() -> Iterator[Callable[[str], int]]:
+    """``start(password)`` runs a private redis-server (no persistence) on a free port."""
+    executable = require_executable("redis-server")
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(password: str = "") -> int:
+        port = free_port()
+        args = [executable, "--port", str(port), "--bind", HOST, "--save", "",
+                "--appendonly", "no"]
+        if password:
+            args += ["--requirepass", password]
+        processes.append(subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 10
+        while not reachable(HOST, port, 0.2):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not listen on {port}")
+            time.sleep(0.02)
+        return port
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+async def private_redis(redis_server_process: Callable[[str], int]
+                        ) -> AsyncIterator[PrivateRedis]:
+    """A private server protected by a password."""
+    password = f"pw-{uuid.uuid4().hex}"
+    port = redis_server_process(password)
+    client = aioredis.Redis(host=HOST, port=port, password=password, decode_responses=True)
+    yield PrivateRedis(port, password, client)
+    await client.aclose()
+
+
+class RedisListTarget(ActionTarget):
+    """The conformance suite's view of the shared Redis: each :meth:`ok_params` pushes a
+    token of its own to one list. A redis command cannot see the plan's key or due second,
+    so a delivery is identified by that token (``deliveries()`` gives ``(token, None)``;
+    ``token_of(params)`` finds the token a firing's params carry)."""
+
+    passes_timestamp = False
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self.client = client
+        self.list = f"{prefix}deliveries"
+        self.prefix = prefix
+
+    def base(self) -> dict[str, str]:
+        return {"selected_db": str(TEST_DB)}
+
+    def ok_params(self) -> dict[str, str]:
+        return {**self.base(), "command": f"RPUSH {self.list} {uuid.uuid4().hex}"}
+
+    @staticmethod
+    def token_of(params: Mapping[str, str]) -> str:
+        return params["command"].rsplit(" ", 1)[1]
+
+    def failing_params(self) -> dict[str, str]:
+        return {**self.base(), "command": f"RPUSH {self.list}"}  # wrong number of arguments
+
+    def retry_params(self) -> dict[str, str]:
+        return {**self.base(), "command": "PING", "port": str(free_port())}
+
+    def slow_params(self, seconds: float) -> dict[str, str]:
+        return {**self.base(), "command": f"BLPOP {self.prefix}never-pushed {seconds}"}
+
+    def missing_params(self) -> dict[str, str]:
+        return self.base()
+
+    async def deliveries(self) -> list[tuple[str, int | None]]:
+        return [(token, None) for token in await self.client.lrange(self.list, 0, -1)]
+
+
+@pytest.fixture
+def redis_list_target(shared_redis: aioredis.Redis, prefix: str) -> RedisListTarget:
+    return RedisListTarget(shared_redis, prefix)

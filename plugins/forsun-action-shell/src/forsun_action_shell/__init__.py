@@ -1,0 +1,27 @@
+"""forsun's shell action: runs a plan's ``cmd`` with ``/bin/sh -c`` when it comes due."""
+
+from forsun import hookimpl
+from forsun.options import Option
+from forsun.plugins import lazy
+
+
+@hookimpl
+def register_actions(register):
+    register("shell", lazy("forsun_action_shell.action:ShellAction"))
+
+
+@hookimpl
+def register_options(register):
+    register(Option("action-shell-enabled", type=bool, default=True, section="action",
+                    help="allow the shell action; when off, shell plans are refused"))
+    register(Option("action-shell-allow", type=list, default=[], section="action",
+                    metavar="PREFIX",
+                    help="only commands starting with one of these prefixes (whole words) may "
+                         "run, and they may not contain shell control operators (repeatable; "
+                         "INI: separated by ';'); empty allows every command"))
+    register(Option("action-shell-cwd", default="/tmp", section="action", metavar="DIR",
+                    help="working directory of commands; a relative cwd param is resolved "
+                         "against it"))
+    register(Option("action-shell-retry-nonzero", type=bool, default=False, section="action",
+                    help="retry a command that exits with a non-zero code (by default it is "
+                         "logged as failed and not retried)"))

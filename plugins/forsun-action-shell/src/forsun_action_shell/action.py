@@ -1,0 +1,227 @@
+"""The shell action: ``/bin/sh -c CMD`` in its own process group.
+
+Params: ``cmd`` (required), ``cwd`` (relative to ``--action-shell-cwd``), ``env``
+(``"a=1;b=c"``). The command inherits the server's environment plus ``env`` plus
+``FORSUN_KEY`` and ``FORSUN_TIMESTAMP`` (the due second). It succeeds when it exits with 0.
+Cancellation (the engine's action timeout) kills the whole process group, so commands the
+shell started die too. The last :data:`OUTPUT_LIMIT` bytes of stdout and stderr are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+
+from forsun.action import Action, ActionError, Firing
+from forsun.errors import ErrorCode, ForsunPlanError
+from forsun.options import Options
+
+log = logging.getLogger(__name__)
+
+#: Bytes of output (the tail) kept for the log.
+OUTPUT_LIMIT = 4096
+#: Seconds to wait, after the shell exited, for its output pipe to close. A background
+#: process still holding it is not waited for (its later writes get EPIPE).
+OUTPUT_GRACE = 0.5
+#: Characters of a command quoted in messages.
+CMD_QUOTE_LIMIT = 200
+
+#: With an allow-list, a command may not contain these: they would run or redirect
+#: something the allowed prefix does not name.
+SHELL_CONTROL = re.compile(r"[;&|`<>\n\r]|\$\(")
+#: With an allow-list, ``env`` may not set these: they change which program runs or what
+#: it loads.
+UNSAFE_ENV = re.compile(r"PATH|IFS|ENV|BASH_ENV|CDPATH|SHELLOPTS|BASHOPTS|GLOBIGNORE"
+                        r"|LD_\w*|DYLD_\w*|FORSUN_\w*")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """Parse the ``env`` param: ``NAME=VALUE`` entries separated by ``;``.
+
+    Each entry is split at its first ``=`` (a value may contain ``=`` but not ``;``); blank
+    entries are ignored. Raises ValueError naming a malformed entry.
+    """
+    env: dict[str, str] = {}
+    for entry in text.split(";"):
+        if not entry.strip():
+            continue
+        name, sep, value = entry.partition("=")
+        name = name.strip()
+        if not sep or not ENV_NAME.fullmatch(name):
+            raise ValueError(f"{entry.strip()!r} is not NAME=VALUE")
+        if "\0" in value:
+            raise ValueError(f"the value of {name} contains a NUL byte")
+        env[name] = value
+    return env
+
+
+def quote_cmd(cmd: str) -> str:
+    """``cmd`` quoted for a message, shortened when long."""
+    if len(cmd) > CMD_QUOTE_LIMIT:
+        cmd = cmd[:CMD_QUOTE_LIMIT] + "..."
+    return repr(cmd)
+
+
+def prefix_allows(prefix: str, cmd: str) -> bool:
+    """Whether allow-list entry ``prefix`` admits ``cmd``: as whole words, so ``/bin/echo``
+    admits ``/bin/echo hi`` but not ``/bin/echoes``."""
+    prefix = prefix.strip()
+    if not prefix or not cmd.startswith(prefix):
+        return False
+    rest = cmd[len(prefix):]
+    return not rest or rest[0] in " \t"
+
+
+class _Capture(asyncio.SubprocessProtocol):
+    """Keeps the tail of the child's output; signals its exit and the pipe's closing."""
+
+    def __init__(self, limit: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.limit = limit
+        self.tail = bytearray()
+        self.total = 0
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.output_closed: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self.total += len(data)
+        self.tail += data
+        if len(self.tail) > self.limit:
+            del self.tail[:-self.limit]
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if not self.output_closed.done():
+            self.output_closed.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def output(self) -> str:
+        text = self.tail.decode("utf-8", errors="replace").rstrip()
+        cut = self.total - len(self.tail)
+        return f"[{cut} bytes cut] {text}" if cut else text
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+class ShellAction(Action):
+    """Runs ``params["cmd"]`` with ``/bin/sh -c`` (see the module docstring).
+
+    Options: ``action_shell_enabled``, ``action_shell_allow`` (command prefixes, empty = all),
+    ``action_shell_cwd`` (default working directory), ``action_shell_retry_nonzero``.
+    """
+
+    name = "shell"
+
+    required_params = ("cmd",)
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.enabled = bool(options.action_shell_enabled)
+        self.allow = [prefix for prefix in options.action_shell_allow if prefix.strip()]
+        self.default_cwd = options.action_shell_cwd
+        self.retry_nonzero = bool(options.action_shell_retry_nonzero)
+
+    def validate(self, params: Mapping[str, str]) -> None:
+        """Refuse the plan when the shell action is disabled (1006), a param is missing
+        (1007) or malformed, or the command is not allowed (1004, naming the param)."""
+        self._check(params)
+
+    def _check(self, params: Mapping[str, str]) -> dict[str, str]:
+        """Run :meth:`validate`'s checks; return the parsed ``env``."""
+        if not self.enabled:
+            raise ForsunPlanError(ErrorCode.UNKNOWN_ACTION,
+                                  "action 'shell' is disabled on this server "
+                                  "(--no-action-shell-enabled)")
+        super().validate(params)
+        cmd = params["cmd"]
+        for name in ("cmd", "cwd"):
+            if "\0" in params.get(name, ""):
+                raise ForsunPlanError.invalid(f"params.{name}", "contains a NUL byte")
+        try:
+            env = parse_env(params.get("env", ""))
+        except ValueError as exc:
+            raise ForsunPlanError.invalid("params.env", str(exc)) from None
+        if self.allow:
+            stripped = cmd.lstrip(" \t")
+            if not any(prefix_allows(prefix, stripped) for prefix in self.allow):
+                raise ForsunPlanError.invalid(
+                    "params.cmd", f"{quote_cmd(stripped)} does not start with a prefix "
+                                  "allowed by --action-shell-allow")
+            if SHELL_CONTROL.search(cmd):
+                raise ForsunPlanError.invalid(
+                    "params.cmd", "shell control operators (; & | ` $( < > newline) are "
+                                  "refused when --action-shell-allow is set")
+            unsafe = sorted(name for name in env if UNSAFE_ENV.fullmatch(name))
+            if unsafe:
+                raise ForsunPlanError.invalid(
+                    "params.env", f"{', '.join(unsafe)} may not be set when "
+                                  "--action-shell-allow is set")
+        return env
+
+    async def execute(self, firing: Firing) -> None:
+        params = firing.params
+        cmd = params.get("cmd", "")
+        try:
+            extra_env = self._check(params)
+        except ForsunPlanError as exc:
+            raise ActionError(f"shell {quote_cmd(cmd)}: {exc.message}") from None
+        env = dict(os.environ)
+        env.update(extra_env)
+        env["FORSUN_KEY"] = firing.key
+        env["FORSUN_TIMESTAMP"] = str(firing.ts)
+        cwd = os.path.join(self.default_cwd, params.get("cwd") or "")
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        try:
+            transport, capture = await loop.subprocess_exec(
+                lambda: _Capture(OUTPUT_LIMIT), "/bin/sh", "-c", cmd,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                cwd=cwd, env=env, start_new_session=True)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ActionError(f"shell {quote_cmd(cmd)} could not start in {cwd!r}: "
+                              f"{reason}") from None
+        try:
+            await capture.exited
+            await asyncio.wait({capture.output_closed}, timeout=OUTPUT_GRACE)
+        except BaseException:
+            _kill_group(transport.get_pid())
+            raise
+        finally:
+            transport.close()
+        self._report(firing, cmd, transport.get_returncode(), capture.output(),
+                     time.monotonic() - started)
+
+    def _report(self, firing: Firing, cmd: str, code: int, output: str,
+                elapsed: float) -> None:
+        """Log the output; raise ActionError unless the command exited with 0."""
+        if code == 0:
+            if output:
+                log.info("shell %s (key %s, due %d) exited with 0 in %.0f ms; output: %s",
+                         quote_cmd(cmd), firing.key, firing.ts, elapsed * 1000, output)
+            return
+        outcome = (f"was killed by {_signal_name(-code)}" if code < 0
+                   else f"exited with code {code}")
+        log.warning("shell %s (key %s, due %d) %s; output: %s", quote_cmd(cmd), firing.key,
+                    firing.ts, outcome, output or "(none)")
+        raise ActionError(f"shell {quote_cmd(cmd)} {outcome}", retry=self.retry_nonzero)

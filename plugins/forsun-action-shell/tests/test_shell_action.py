@@ -1,0 +1,233 @@
+"""The shell action running real /bin/sh commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+
+import pytest
+from forsun.action import ActionError
+from forsun.errors import ErrorCode, ForsunPlanError
+from forsun.plugins import collect_actions, collect_options, get_plugin_manager
+from forsun.testing.options import make_options
+from forsun_action_shell.action import OUTPUT_LIMIT, ShellAction, parse_env
+
+
+@pytest.fixture
+def action(tmp_path):
+    return ShellAction(make_options(action_shell_cwd=str(tmp_path)))
+
+
+async def test_key_timestamp_and_server_environment(action, tmp_path, make_firing,
+                                                    monkeypatch):
+    monkeypatch.setenv("FORSUN_TEST_SERVER_VAR", "from-server")
+    out = tmp_path / "out"
+    cmd = f'echo "$FORSUN_KEY $FORSUN_TIMESTAMP $FORSUN_TEST_SERVER_VAR" >> {out}'
+    await action.execute(make_firing({"cmd": cmd}, key="order-9", ts=1_700_000_321))
+    assert out.read_text() == "order-9 1700000321 from-server\n"
+
+
+async def test_env_param(action, tmp_path, make_firing):
+    out = tmp_path / "out"
+    cmd = f'printf "%s|%s|%s|%s" "$A" "$B" "$C" "$FORSUN_KEY" > {out}'
+    await action.execute(make_firing({"cmd": cmd,
+                                      "env": "A=1; B=x=y ;;C=;FORSUN_KEY=spoofed"},
+                                     key="real"))
+    assert out.read_text() == "1|x=y ||real"
+
+
+def test_parse_env():
+    assert parse_env("a=1;b=c") == {"a": "1", "b": "c"}
+    assert parse_env(" x = padded ;; y==z;") == {"x": " padded ", "y": "=z"}
+    assert parse_env("") == {}
+    for bad in ("novalue", "=x", "1A=2", "a-b=1", "a=1;b"):
+        with pytest.raises(ValueError):
+            parse_env(bad)
+
+
+@pytest.mark.parametrize("env", ["novalue", "=x", "a=1;2b=3", "a=\0"])
+def test_validate_refuses_malformed_env(action, env):
+    with pytest.raises(ForsunPlanError) as refused:
+        action.validate({"cmd": "true", "env": env})
+    assert refused.value.code == ErrorCode.STORE_FAILED
+    assert "params.env" in refused.value.message
+
+
+def test_validate_requires_cmd(action):
+    for params in ({}, {"cmd": ""}, {"cwd": "/tmp"}):
+        with pytest.raises(ForsunPlanError) as refused:
+            action.validate(params)
+        assert refused.value.code == ErrorCode.MISSING_ARGUMENT
+        assert "params.cmd" in refused.value.message
+
+
+async def test_cwd_default_relative_and_absolute(action, tmp_path, make_firing):
+    (tmp_path / "sub").mkdir()
+    other = tmp_path / "other"
+    other.mkdir()
+    out = tmp_path / "out"
+    for cwd in ("", "sub", str(other)):
+        await action.execute(make_firing({"cmd": f"pwd >> {out}", "cwd": cwd}))
+    assert out.read_text().split() == [str(tmp_path), str(tmp_path / "sub"), str(other)]
+
+
+async def test_missing_cwd_fails_without_retry(action, tmp_path, make_firing):
+    with pytest.raises(ActionError) as failure:
+        await action.execute(make_firing({"cmd": "true", "cwd": "does-not-exist"}))
+    assert not failure.value.retry
+    assert str(tmp_path / "does-not-exist") in str(failure.value)
+
+
+async def test_nonzero_exit_fails_without_retry_by_default(action, make_firing, caplog):
+    with pytest.raises(ActionError) as failure:
+        await action.execute(make_firing({"cmd": "echo broken >&2; exit 3"}, key="k3"))
+    assert not failure.value.retry
+    assert "'echo broken >&2; exit 3'" in str(failure.value)
+    assert "exited with code 3" in str(failure.value)
+    [record] = [r for r in caplog.records if r.name.startswith("forsun_action_shell")]
+    assert record.levelno == logging.WARNING
+    assert "broken" in record.getMessage() and "k3" in record.getMessage()
+
+
+async def test_nonzero_exit_retried_with_option(tmp_path, make_firing):
+    action = ShellAction(make_options(action_shell_cwd=str(tmp_path),
+                                      action_shell_retry_nonzero=True))
+    with pytest.raises(ActionError) as failure:
+        await action.execute(make_firing({"cmd": "exit 75"}))
+    assert failure.value.retry
+    assert "code 75" in str(failure.value)
+
+
+async def test_killed_by_signal_is_named(action, make_firing):
+    with pytest.raises(ActionError, match="was killed by SIGKILL"):
+        await action.execute(make_firing({"cmd": "kill -9 $$"}))
+
+
+async def test_success_output_is_logged(action, make_firing, caplog):
+    caplog.set_level(logging.INFO)
+    await action.execute(make_firing({"cmd": "echo to-stdout; echo to-stderr >&2"}))
+    [record] = [r for r in caplog.records if r.name.startswith("forsun_action_shell")]
+    assert record.levelno == logging.INFO
+    message = record.getMessage()
+    assert "to-stdout" in message and "to-stderr" in message
+
+
+async def test_silent_success_logs_nothing_at_info(action, make_firing, caplog):
+    caplog.set_level(logging.INFO)
+    await action.execute(make_firing({"cmd": "true"}))
+    assert not [r for r in caplog.records if r.name.startswith("forsun_action_shell")]
+
+
+async def test_output_capture_is_bounded_to_the_tail(action, make_firing, caplog):
+    cmd = "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; echo LAST; exit 1"
+    with pytest.raises(ActionError):
+        await action.execute(make_firing({"cmd": cmd}))
+    [record] = [r for r in caplog.records if r.name.startswith("forsun_action_shell")]
+    output = record.getMessage().split("; output: ", 1)[1]
+    assert output.endswith("LAST")
+    assert "line-2999" in output and "line-0\n" not in output
+    cut, kept = output.split("] ", 1)
+    assert cut.startswith("[") and cut.endswith("bytes cut")
+    assert len(kept.encode()) <= OUTPUT_LIMIT
+
+
+async def test_cancellation_kills_the_process_group(action, tmp_path, make_firing, read_pid,
+                                                    wait_dead):
+    cmd = (f"sleep 60 & echo $! > {tmp_path / 'child.pid'}; echo $$ > {tmp_path / 'sh.pid'};"
+           " sleep 60")
+    task = asyncio.create_task(action.execute(make_firing({"cmd": cmd})))
+    child = await read_pid(tmp_path / "child.pid")
+    shell = await read_pid(tmp_path / "sh.pid")
+    assert not wait_dead(child, 0.2)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):
+            await task
+    assert time.monotonic() - started < 5
+    assert wait_dead(shell), "the shell survived cancellation"
+    assert wait_dead(child), "the command the shell started survived cancellation"
+
+
+async def test_background_process_holding_output_does_not_block(action, tmp_path,
+                                                                make_firing, read_pid):
+    pid_file = tmp_path / "bg.pid"
+    started = time.monotonic()
+    await action.execute(make_firing({"cmd": f"sleep 30 & echo $! > {pid_file}; echo done"}))
+    elapsed = time.monotonic() - started
+    pid = await read_pid(pid_file)
+    os.kill(pid, signal.SIGKILL)
+    assert elapsed < 5
+
+
+async def test_disabled_refuses_plans_and_firings(tmp_path, make_firing):
+    action = ShellAction(make_options(action_shell_enabled=False))
+    with pytest.raises(ForsunPlanError) as refused:
+        action.validate({"cmd": "true"})
+    assert refused.value.code == ErrorCode.UNKNOWN_ACTION
+    assert "disabled" in refused.value.message
+    out = tmp_path / "out"
+    with pytest.raises(ActionError) as failure:
+        await action.execute(make_firing({"cmd": f"touch {out}"}))
+    assert not failure.value.retry and "disabled" in str(failure.value)
+    assert not out.exists()
+
+
+@pytest.fixture
+def restricted(tmp_path):
+    return ShellAction(make_options(action_shell_cwd=str(tmp_path),
+                                    action_shell_allow=["/bin/echo", "printf %s"]))
+
+
+@pytest.mark.parametrize("cmd", ["/bin/echo", "/bin/echo hello $FORSUN_KEY",
+                                 "  /bin/echo padded", "printf %s x"])
+def test_allow_list_admits(restricted, cmd):
+    restricted.validate({"cmd": cmd, "env": "GREETING=hi"})
+
+
+@pytest.mark.parametrize("cmd", ["/bin/echoes", "echo hi", "/bin/sh -c x", "printf x",
+                                 "/bin/echo a; rm -rf /", "/bin/echo a && id", "/bin/echo a | sh",
+                                 "/bin/echo `id`", "/bin/echo $(id)", "/bin/echo a > /etc/x",
+                                 "/bin/echo a\nid", "/bin/echo a & id", "/bin/echo a\n"])
+def test_allow_list_refuses(restricted, cmd):
+    with pytest.raises(ForsunPlanError) as refused:
+        restricted.validate({"cmd": cmd})
+    assert refused.value.code == ErrorCode.STORE_FAILED
+    assert "params.cmd" in refused.value.message
+
+
+@pytest.mark.parametrize("env", ["PATH=/tmp", "LD_PRELOAD=/tmp/x.so", "IFS=x", "BASH_ENV=/x",
+                                 "FORSUN_KEY=x"])
+def test_allow_list_refuses_unsafe_env(restricted, env):
+    with pytest.raises(ForsunPlanError) as refused:
+        restricted.validate({"cmd": "/bin/echo", "env": env})
+    assert "params.env" in refused.value.message
+    assert env.split("=")[0] in refused.value.message
+
+
+async def test_allow_list_checked_when_firing(restricted, tmp_path, make_firing):
+    out = tmp_path / "out"
+    with pytest.raises(ActionError) as failure:
+        await restricted.execute(make_firing({"cmd": f"touch {out}"}))
+    assert not failure.value.retry
+    assert "--action-shell-allow" in str(failure.value)
+    assert not out.exists()
+    await restricted.execute(make_firing({"cmd": "/bin/echo allowed"}))
+
+
+def test_without_allow_list_any_command_is_valid(action):
+    action.validate({"cmd": "echo a; echo b | cat > /dev/null", "env": "PATH=/usr/bin"})
+
+
+def test_plugin_registers_action_and_options():
+    pm = get_plugin_manager(only=["forsun_action_shell"])
+    assert isinstance(collect_actions(pm)["shell"].factory(make_options()), ShellAction)
+    options = {opt.name: opt for opts in collect_options(pm).values() for opt in opts}
+    assert {name: (opt.default, opt.section, opt.ini_key) for name, opt in options.items()} == {
+        "action-shell-enabled": (True, "action", "shell_enabled"),
+        "action-shell-allow": ([], "action", "shell_allow"),
+        "action-shell-cwd": ("/tmp", "action", "shell_cwd"),
+        "action-shell-retry-nonzero": (False, "action", "shell_retry_nonzero"),
+    }
