@@ -65,6 +65,8 @@ class Engine:
         self.last_second: int | None = None
         self._queue: collections.deque[Firing] = collections.deque()
         self._active = 0
+        self._acks: list[Plan] = []
+        self._ack_flusher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[asyncio.Task[None]] = set()
@@ -95,6 +97,8 @@ class Engine:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._ack_flusher is not None:
+            await self._ack_flusher
         if self.last_second is not None:
             with contextlib.suppress(Exception):
                 await self.store.set_checkpoint(self.last_second)
@@ -153,20 +157,26 @@ class Engine:
             lease_until = self.clock() + self.lease_seconds
             claimed = await self.store.claim(second, node=self.service.node_id,
                                              lease_until=lease_until, limit=CLAIM_BATCH)
-            for plan in claimed:
-                await self._dispatch(plan)
+            await self._dispatch(claimed)
             total += len(claimed)
             if len(claimed) < CLAIM_BATCH:
                 return total
 
-    async def _dispatch(self, plan: Plan) -> None:
-        if plan.status == STATUS_FINISHED:  # kept for status_expried; its time is up
-            await self.store.reschedule(plan, None)
-            await self.store.ack(plan)
-            return
-        await self.store.reschedule(plan, self.successor(plan))
-        self.stats.inc("timeout_handling_count")
-        self._enqueue(Firing(key=plan.key, ts=plan.next_time, params=plan.params, plan=plan))
+    async def _dispatch(self, claimed: list[Plan]) -> None:
+        """Store each claimed plan's successor, then fire the occurrences.
+
+        Successors go first: if the store fails here nothing fires, and the occurrences come
+        back when their lease expires, so no plan is left without a next due second.
+        """
+        expired = [plan for plan in claimed if plan.status == STATUS_FINISHED]
+        due = [plan for plan in claimed if plan.status != STATUS_FINISHED]
+        pairs = [(plan, None) for plan in expired] + [(plan, self.successor(plan)) for plan in due]
+        await self.store.reschedule_many(pairs)
+        for plan in expired:  # kept for status_expried; its time is up, nothing fires
+            self._ack(plan)
+        self.stats.inc("timeout_handling_count", len(due))
+        for plan in due:
+            self._enqueue(Firing(key=plan.key, ts=plan.next_time, params=plan.params, plan=plan))
 
     def successor(self, plan: Plan) -> Plan | None:
         """The stored state after the occurrence ``plan.next_time`` fires (None: remove)."""
@@ -243,7 +253,7 @@ class Engine:
             self.stats.inc("action_executed_count")
             self.stats.inc("timeout_handled_count")
             log.debug("fired %s at %d (attempt %d)", firing.key, firing.ts, firing.attempt)
-            await self.store.ack(firing.plan)
+            self._ack(firing.plan)
         finally:
             self.stats.dec("action_executing_count")
 
@@ -262,7 +272,25 @@ class Engine:
         self.stats.inc("timeout_handled_count")
         log.error("action %s of %s (due %d) failed after %d attempt(s): %s", plan.action,
                   plan.key, firing.ts, firing.attempt + 1, reason)
-        self._spawn(self.store.ack(plan), f"forsun-ack-{plan.key}")
+        self._ack(plan)
+
+    def _ack(self, plan: Plan) -> None:
+        """Queue the ack of a finished occurrence; acks are written in batches."""
+        self._acks.append(plan)
+        if self._ack_flusher is None:
+            self._ack_flusher = asyncio.create_task(self._flush_acks(), name="forsun-ack")
+
+    async def _flush_acks(self) -> None:
+        await asyncio.sleep(0)  # let occurrences finishing in this loop pass join the batch
+        try:
+            while self._acks:
+                batch, self._acks = self._acks, []
+                try:
+                    await self.store.ack_many(batch)
+                except Exception:  # they stay in flight and fire again: at-least-once
+                    log.exception("acking %d occurrences failed", len(batch))
+        finally:
+            self._ack_flusher = None
 
     async def _schedule_retry(self, firing: Firing, delay: float) -> None:
         await self.store.extend_lease(firing.plan, self.clock() + delay + self.lease_seconds)

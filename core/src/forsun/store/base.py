@@ -35,7 +35,7 @@ Rules every store keeps:
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -112,9 +112,20 @@ class Store(abc.ABC):
     async def reschedule(self, claimed: Plan, successor: Plan | None) -> None:
         """Put ``successor`` (or delete) if the stored plan is still ``claimed``."""
 
+    async def reschedule_many(self, pairs: Sequence[tuple[Plan, Plan | None]]) -> None:
+        """:meth:`reschedule` for each ``(claimed, successor)``; stores override this with a
+        bulk path (the engine calls it once per claimed batch)."""
+        for claimed, successor in pairs:
+            await self.reschedule(claimed, successor)
+
     @abc.abstractmethod
     async def ack(self, claimed: Plan) -> None:
         """The occurrence ``claimed.occurrence()`` is done; forget it."""
+
+    async def ack_many(self, claimed: Sequence[Plan]) -> None:
+        """:meth:`ack` for each plan; stores override this with a bulk path."""
+        for plan in claimed:
+            await self.ack(plan)
 
     @abc.abstractmethod
     async def extend_lease(self, claimed: Plan, lease_until: float) -> None:

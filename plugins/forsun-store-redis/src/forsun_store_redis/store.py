@@ -1,0 +1,185 @@
+"""The Redis store: plans shared by any number of forsund nodes on one Redis or Redis Cluster.
+
+Data layout (see :mod:`.layout`): a HASH of packed plans, a ZSET of waiting plans scored by
+``next_time``, a ZSET of all keys for prefix queries, and the in-flight occurrences (a HASH
+of snapshots, a ZSET of leases, a HASH of owners, a SET per node). Every multi-key step is
+one Lua script (:mod:`.scripts`), so it is atomic even with many nodes: an occurrence is
+claimed by one node only, until its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from forsun.codec import decode_plan, encode_plan
+from forsun.errors import ForsunPlanError
+from forsun.plan import STATUS_EXECUTING, Plan, validate_plan
+from forsun.store.base import DURABLE, MULTI_NODE, PERSISTENT, Store
+
+from . import scripts
+from .connection import build_client
+from .layout import CREATED_TIME, NEXT_TIME, Layout, check_codec_layout, lex_range, occurrence_id
+
+if TYPE_CHECKING:
+    from forsun.options import Options
+
+#: Plans written by one script call of ``put_many`` (one round trip each).
+PUT_BATCH = 1000
+
+
+def _due_order(plan: Plan) -> tuple[int, str]:
+    return plan.next_time, plan.key
+
+
+def _stored_plan(key: str, reply: list[Any] | None) -> Plan:
+    """The plan of a GET/REMOVE script reply: a plan out of the due index is claimed."""
+    if reply is None:
+        raise ForsunPlanError.not_found(key)
+    record, waiting = reply
+    plan = decode_plan(record)
+    if not waiting:
+        plan.status = STATUS_EXECUTING
+    return plan
+
+
+class RedisStore(Store):
+    """Store driver ``redis``. ``node_id`` is ``str(--driver-redis-server-id)``.
+
+    ``durable``: a write is acknowledged once Redis has applied it, so it survives SIGKILL
+    of forsund; surviving a crash of Redis itself needs Redis AOF with ``appendfsync
+    always`` (see the README).
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({DURABLE, PERSISTENT, MULTI_NODE})
+
+    def __init__(self, options: Options | None = None) -> None:
+        if options is None:
+            raise ValueError("RedisStore needs the service options (--driver-redis-*)")
+        super().__init__(options)
+        self.layout = Layout(options.driver_redis_prefix)
+        self.node_id = str(options.driver_redis_server_id)
+        self._client: Any = None
+        self._scripts: dict[str, Any] = {}
+        # redis-py's pools fail a command that finds every connection busy; waiting here
+        # instead lets any number of concurrent requests share the pool.
+        self._slots = asyncio.Semaphore(int(options.driver_redis_max_connections))
+
+    async def open(self) -> None:
+        check_codec_layout()
+        self._client = build_client(self.options)
+        self._scripts = {name: self._client.register_script(getattr(scripts, name))
+                         for name in scripts.__all__}
+        await self._call(self._client.ping)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _call(self, command: Callable[..., Awaitable[Any]], *args: Any,
+                    **kwargs: Any) -> Any:
+        """Run one Redis command once a connection of the pool is free."""
+        async with self._slots:
+            return await command(*args, **kwargs)
+
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return await self._call(self._scripts[name], keys=keys, args=args)
+
+    # -- plans -----------------------------------------------------------------------------
+
+    async def put(self, plan: Plan) -> None:
+        await self.put_many((plan,))
+
+    async def put_many(self, plans: Iterable[Plan]) -> None:
+        plans = list(plans)
+        for plan in plans:
+            validate_plan(plan)
+        keys = [self.layout.plans, self.layout.due, self.layout.keys]
+        for start in range(0, len(plans), PUT_BATCH):
+            args: list[Any] = []
+            for plan in plans[start:start + PUT_BATCH]:
+                args += (plan.next_time, plan.key, encode_plan(plan))
+            await self._run("PUT", keys, args)
+
+    async def get(self, key: str) -> Plan:
+        reply = await self._run("GET", [self.layout.plans, self.layout.due], [key])
+        return _stored_plan(key, reply)
+
+    async def remove(self, key: str) -> Plan:
+        reply = await self._run("REMOVE", [self.layout.plans, self.layout.due,
+                                           self.layout.keys], [key])
+        return _stored_plan(key, reply)
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        low, high = lex_range(prefix)
+        members = await self._call(self._client.zrangebylex, self.layout.keys, low, high)
+        return [member.decode("utf-8") for member in members]
+
+    async def due(self, start: int, end: int) -> list[Plan]:
+        records = await self._run("DUE", [self.layout.plans, self.layout.due], [start, end])
+        return [decode_plan(record) for record in records]
+
+    async def count(self) -> int:
+        return await self._call(self._client.hlen, self.layout.plans)
+
+    # -- occurrences -----------------------------------------------------------------------
+
+    async def claim(self, up_to: int, *, node: str, lease_until: float,
+                    limit: int = 10_000) -> list[Plan]:
+        if limit <= 0:
+            return []
+        lay = self.layout
+        records = await self._run(
+            "CLAIM",
+            [lay.plans, lay.due, lay.inflight, lay.lease, lay.owner, lay.held(node)],
+            [up_to, node, repr(float(lease_until)), limit, repr(time.time()), lay.held_prefix])
+        plans = [decode_plan(record) for record in records]
+        plans.sort(key=_due_order)
+        return plans
+
+    async def reschedule(self, claimed: Plan, successor: Plan | None) -> None:
+        await self.reschedule_many([(claimed, successor)])
+
+    async def reschedule_many(self, pairs: Sequence[tuple[Plan, Plan | None]]) -> None:
+        args: list[Any] = []
+        for claimed, successor in pairs:
+            if successor is not None:
+                validate_plan(successor)
+                if successor.key != claimed.key:
+                    raise ValueError(f"successor key {successor.key!r} differs from the "
+                                     f"claimed plan's {claimed.key!r}")
+            expected = encode_plan(claimed)
+            args += (claimed.key, expected[NEXT_TIME], expected[CREATED_TIME])
+            args += ("", "") if successor is None else (successor.next_time,
+                                                        encode_plan(successor))
+        keys = [self.layout.plans, self.layout.due, self.layout.keys]
+        for start in range(0, len(args), 5 * PUT_BATCH):
+            await self._run("RESCHEDULE", keys, args[start:start + 5 * PUT_BATCH])
+
+    async def ack(self, claimed: Plan) -> None:
+        await self.ack_many([claimed])
+
+    async def ack_many(self, claimed: Sequence[Plan]) -> None:
+        ids = [occurrence_id(*plan.occurrence()) for plan in claimed]
+        keys = [self.layout.inflight, self.layout.lease, self.layout.owner]
+        for start in range(0, len(ids), PUT_BATCH):
+            await self._run("ACK", keys, [self.layout.held_prefix, *ids[start:start + PUT_BATCH]])
+
+    async def extend_lease(self, claimed: Plan, lease_until: float) -> None:
+        await self._call(self._client.zadd, self.layout.lease,
+                         {occurrence_id(*claimed.occurrence()): float(lease_until)}, xx=True)
+
+    async def release(self, node: str) -> None:
+        await self._run("RELEASE", [self.layout.held(node), self.layout.lease], [])
+
+    # -- checkpoint ------------------------------------------------------------------------
+
+    async def get_checkpoint(self) -> int | None:
+        value = await self._call(self._client.get, self.layout.checkpoint)
+        return None if value is None else int(value)
+
+    async def set_checkpoint(self, second: int) -> None:
+        await self._run("SET_CHECKPOINT", [self.layout.checkpoint], [int(second)])
