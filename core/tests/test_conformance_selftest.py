@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 
 import attrs
 import pytest
+
 from forsun.action.base import ActionError
 from forsun.testing.reference import FileReferenceStore, ReferenceAction, ReferenceStore
 

@@ -2,6 +2,7 @@
 and the key generation the suite leaves to the service."""
 
 import pytest
+
 from forsun import hookimpl
 from forsun.options import Options
 from forsun.plugins import collect_options, get_plugin_manager
