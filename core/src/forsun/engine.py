@@ -147,6 +147,7 @@ class Engine:
         if missed > 0:
             self.stats.inc("catchup_seconds_count", missed)
             self.stats.inc("catchup_plans_count", fired)
+        if missed > 1 or (missed and fired):
             log.info("caught up %d missed seconds (%d..%d), %d occurrences", missed, first,
                      target - 1, fired)
 
