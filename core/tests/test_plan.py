@@ -77,3 +77,12 @@ def test_codec_rejects_garbage_with_value_error(data):
         assert "plan record" in str(exc)
     else:
         assert isinstance(plan, Plan)
+
+
+def test_the_original_error_module_still_imports():
+    from forsun.error import ActionExecuteRetry, NotFoundPlanError, RequiredArgumentError
+
+    assert NotFoundPlanError().code == ErrorCode.NOT_FOUND
+    error = RequiredArgumentError("cmd")
+    assert isinstance(error, ForsunPlanError) and error.code == 1007 and "cmd" in error.message
+    assert issubclass(ActionExecuteRetry, Exception)
