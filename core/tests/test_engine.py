@@ -273,3 +273,25 @@ async def test_concurrency_is_bounded_and_overflow_queued(start, action):
     await wait_for(lambda: len(action.attempts) == 6, 6)
     assert peak == 2
     assert service.stats.counters["action_queued_count"] == 4
+
+
+REQUIRED_INFO_KEYS = """python_version forsun_version start_time cpu_user cpu_system mem_rss
+mem_vms current_time stores current_store actions extensions bind_port http_bind_port
+connecting_count connected_count requesting_count requested_count requested_error_count
+http_connecting_count http_connected_count http_requesting_count http_requested_count
+http_requested_error_count created_count create_timeouted_count removed_count plan_count
+timeout_handling_count timeout_handled_count action_executing_count action_executed_count
+action_executed_error_count action_retried_count timer_loop_count
+timer_loop_ready_error_count""".split()
+
+
+async def test_info_has_every_key_the_original_client_prints(start, action):
+    service = await start()
+    await service.create(delay_plan("info", seconds=60))
+    info = await service.info()
+    assert set(REQUIRED_INFO_KEYS) <= set(info)
+    assert all(isinstance(value, str) for value in info.values())
+    assert info["plan_count"] == "1" and info["create_timeouted_count"] == "1"
+    assert int(info["mem_rss"]) > 0 and abs(int(info["current_time"]) - time.time()) < 5
+    assert info["actions"] == "record" and info["current_store"] == "test"
+    assert info["action_plugins"].startswith("record=")

@@ -27,7 +27,13 @@ from .errors import ErrorCode, ForsunPlanError
 from .frontend import Frontend
 from .options import Options
 from .plan import STATUS_WAITING, Plan, validate_plan
-from .plugins import collect_actions, collect_frontends, collect_stores
+from .plugins import (
+    DEFAULT_PLUGINS,
+    collect_actions,
+    collect_frontends,
+    collect_stores,
+    distribution_of,
+)
 from .stats import Stats
 from .store.base import Store
 
@@ -208,6 +214,11 @@ class Service:
             "node_id": self.node_id,
             "plan_count": str(await self.store.count()),
         }
+        for kind, registry in (("store", self.store_registry), ("action", self.action_registry),
+                               ("frontend", self.frontend_registry)):
+            info[f"{kind}_plugins"] = ";".join(
+                f"{name}={self._provenance(entry.plugin)}"
+                for name, entry in sorted(registry.entries.items()))
         for frontend in self.frontends:
             info.update(frontend.info())
         info.update(self.stats.as_info())
@@ -215,6 +226,14 @@ class Service:
             for key, value in (extra or {}).items():
                 info.setdefault(str(key), str(value))
         return info
+
+    def _provenance(self, plugin_name: str) -> str:
+        """``distribution version`` of a loaded plugin (the plugin name when it has none)."""
+        plugin = self.pm.get_plugin(plugin_name)
+        dist = distribution_of(self.pm, plugin) if plugin is not None else None
+        if dist is not None:
+            return f"{dist[0]} {dist[1]}"
+        return f"forsun {__version__}" if plugin_name in DEFAULT_PLUGINS else plugin_name
 
     async def _store_call(self, awaitable: Any) -> Any:
         try:

@@ -1,0 +1,451 @@
+"""``forsun``: the command-line client (DESIGN 3.4), compatible with the original's.
+
+``forsun [--host H] [--port P] [--json] CMD...`` runs one command and exits; with no command
+it opens an interactive prompt (stdlib :mod:`cmd` + :mod:`readline`: line editing, tab
+completion of commands and keys, a history file ``~/.forsun_history``; no extra dependency).
+The command is one argument (``forsun "get job1"``) or several that are taken as its words
+already split (``forsun get "my key"``). ``set`` lines are parsed by :mod:`forsun.setline`, the
+parser the HTTP crontab body uses.
+
+Output is for people (aligned fields and tables, times in the server's zone as ISO 8601); with
+``--json`` every command prints one JSON document instead (plans as the HTTP API's ``data``).
+Errors go to stderr as ``error CODE: message`` (a code of DESIGN 3.1) or ``error: message``,
+and set the exit status: :data:`EXIT_REFUSED` when a plan operation is refused (by the server,
+or by the set-line parser with the code the server would give), :data:`EXIT_USAGE` for a
+command line that cannot be run, :data:`EXIT_UNREACHABLE` when forsund cannot be reached.
+Piped into the prompt (``forsun < commands``), lines run without a prompt and the exit status
+is that of the last failed line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cmd
+import contextlib
+import datetime
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import attrs
+
+from . import __version__
+from .client import DEFAULT_PORT, Client
+from .errors import ForsunPlanError
+from .plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING, Plan
+from .schedule import get_zone
+from .setline import format_fields, format_set_line, plan_from_words, quote, split_words
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+STATUS_NAMES = {STATUS_WAITING: "waiting", STATUS_EXECUTING: "executing",
+                STATUS_FINISHED: "finished"}
+#: Plan fields holding unix seconds (0: never / unknown).
+TIME_FIELDS = ("next_time", "last_timeout", "created_time")
+#: Words that leave the prompt.
+EXIT_WORDS = ("exit", "quit")
+
+
+@attrs.frozen
+class Command:
+    """One client command: its usage line, what it does, how many arguments it takes
+    (``max_args`` None: any number)."""
+
+    usage: str
+    summary: str
+    min_args: int = 0
+    max_args: int | None = 0
+    example: str = ""
+
+    def help(self) -> str:
+        text = textwrap.fill(self.summary, 88, initial_indent="    ",
+                             subsequent_indent="    ")
+        return f"{self.usage}\n{text}" + (f"\n    e.g. {self.example}" if self.example else "")
+
+
+COMMANDS = {
+    "set": Command("set KEY S M H D MON W ACTION 'PARAMS'",
+                   "create or replace a plan. A field is N (exact value), * (any), */N (a "
+                   "delay of N units) or */N/COUNT (fired COUNT times, 0 = forever); sh and "
+                   "bash mean shell; PARAMS is k=v;k2='quoted v', or a bare string: the shell "
+                   "cmd, the http url.",
+                   0, None, "set job1 */5/1 * * * * * shell 'cmd=ls'"),
+    "get": Command("get KEY", "show a plan, every field", 1, 1),
+    "rm": Command("rm KEY", "remove a plan and show it", 1, 1),
+    "ls": Command("ls [PREFIX]", "list the keys starting with PREFIX", 0, 1),
+    "current": Command("current", "plans due this second"),
+    "time": Command('time [TIMESTAMP | "Y-m-d H:M:S"]',
+                    "plans due at that second (a date without offset is in the server's "
+                    "time zone); none: now", 0, None),
+    "info": Command("info", "server, plugins and counters"),
+    "version": Command("version", "client and server versions"),
+    "help": Command("help [COMMAND]", "this text, or the part about COMMAND", 0, 1),
+    "exit": Command("exit", "leave the prompt (also quit, Ctrl-D)"),
+}
+
+#: ``info`` keys shown under "server"; "plugins" holds :data:`PLUGIN_LISTS` and every key
+#: no section claims (figures that plugins add), "counters" the ``*_count`` and lateness keys.
+SERVER_KEYS = ("forsun_version", "python_version", "start_time", "uptime", "current_time",
+               "timezone", "node_id", "bind_port", "http_bind_port", "cpu_user", "cpu_system",
+               "mem_rss", "mem_vms", "plan_count")
+PLUGIN_LISTS = ("stores", "current_store", "actions", "extensions", "frontends")
+
+
+class UsageError(Exception):
+    """A command line the client cannot run."""
+
+
+class Console:
+    """Runs command lines against one server and prints their results."""
+
+    def __init__(self, client: Client, *, as_json: bool = False) -> None:
+        self.client = client
+        self.as_json = as_json
+        self._zone: datetime.tzinfo | None = None
+
+    def run(self, line: str) -> None:
+        """Run one command line. Raises :class:`ForsunPlanError` (refused),
+        :class:`UsageError` or :class:`ConnectionError`."""
+        words = split_words(line)
+        if not words:
+            return
+        name, args = words[0].lower(), words[1:]
+        command = COMMANDS.get(name)
+        if command is None:
+            raise UsageError(f"unknown command {words[0]!r} (type help)")
+        if len(args) < command.min_args or (command.max_args is not None
+                                            and len(args) > command.max_args):
+            raise UsageError(f"usage: {command.usage}")
+        getattr(self, f"do_{name}")(args)
+
+    # -- commands ----------------------------------------------------------------------
+
+    def do_help(self, args: list[str]) -> None:
+        names = [args[0].lower()] if args else list(COMMANDS)
+        if names[0] not in COMMANDS:
+            raise UsageError(f"unknown command {args[0]!r} (type help)")
+        entries = {name: COMMANDS[name] for name in names}
+        self._emit({name: {"usage": c.usage, "summary": c.summary, "example": c.example}
+                    for name, c in entries.items()},
+                   "\n".join(c.help() for c in entries.values()))
+
+    def do_exit(self, args: list[str]) -> None:
+        """Nothing to leave outside the prompt (the prompt stops before running it)."""
+
+    def do_version(self, args: list[str]) -> None:
+        info = self.client.info()
+        server, python = info.get("forsun_version", "?"), info.get("python_version", "?")
+        self._emit({"client": __version__, "server": server, "server_python": python},
+                   f"client  forsun {__version__}\nserver  forsun {server} (python {python})")
+
+    def do_set(self, args: list[str]) -> None:
+        plan = plan_from_words(args)
+        fields = dict(second=plan.second, minute=plan.minute, hour=plan.hour, day=plan.day,
+                      month=plan.month, week=plan.week, action=plan.action,
+                      params=plan.params)
+        if plan.is_time_out:
+            created = self.client.create_timeout(plan.key, count=plan.count, **fields)
+        else:
+            created = self.client.create(plan.key, **fields)
+        self._show_plan(created)
+
+    def do_get(self, args: list[str]) -> None:
+        self._show_plan(self.client.get(args[0]))
+
+    def do_rm(self, args: list[str]) -> None:
+        self._show_plan(self.client.remove(args[0]))
+
+    def do_ls(self, args: list[str]) -> None:
+        keys = self.client.get_keys(args[0] if args else "")
+        self._emit(keys, "\n".join(keys) if keys else "(no plans)")
+
+    def do_current(self, args: list[str]) -> None:
+        self._show_plans(self.client.get_current(), "due now")
+
+    def do_time(self, args: list[str]) -> None:
+        if not args:
+            self.do_current(args)
+            return
+        timestamp = self.parse_time(" ".join(args))
+        self._show_plans(self.client.get_time(timestamp),
+                         f"due at {self.iso(timestamp)} ({timestamp})")
+
+    def do_info(self, args: list[str]) -> None:
+        info = self.client.info()
+        self._emit(info, self._info_text(info))
+
+    # -- times -------------------------------------------------------------------------
+
+    @property
+    def zone(self) -> datetime.tzinfo:
+        """The server's time zone (``info()["timezone"]``), read once per session; UTC,
+        with a warning, when this machine does not know it."""
+        if self._zone is None:
+            name = self.client.info().get("timezone", "UTC")
+            try:
+                self._zone = get_zone(name)
+            except ValueError:
+                print(f"warning: the server's time zone {name!r} is unknown here (install "
+                      f"tzdata); times are shown in UTC", file=sys.stderr)
+                self._zone = datetime.UTC
+        return self._zone
+
+    def parse_time(self, text: str) -> int:
+        """A unix second, or ISO 8601 / ``Y-m-d H:M:S`` (without offset: the server's
+        zone) as a unix second."""
+        text = text.strip()
+        if text.lstrip("+-").isdigit():
+            return int(text)
+        try:
+            moment = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            raise UsageError(f"time: {text!r} is neither a unix timestamp nor "
+                             f"\"Y-m-d H:M:S\"") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=self.zone)
+        return int(moment.timestamp())
+
+    def iso(self, seconds: float) -> str:
+        """``seconds`` as ISO 8601 in the server's zone; ``-`` for 0 (never / unknown)."""
+        if not seconds:
+            return "-"
+        return datetime.datetime.fromtimestamp(seconds, self.zone).isoformat(timespec="seconds")
+
+    # -- formatting --------------------------------------------------------------------
+
+    def _show_plan(self, plan: Plan) -> None:
+        data = plan.to_dict()
+        if self.as_json:
+            self._print_json(data)
+            return
+        shown: dict[str, str] = {}
+        for name, value in data.items():
+            if name in TIME_FIELDS:
+                shown[name] = f"{value}  {self.iso(value)}" if value else "-"
+            elif name == "status":
+                shown[name] = f"{value} ({STATUS_NAMES.get(value, 'unknown')})"
+            elif name == "params":
+                shown[name] = json.dumps(value, ensure_ascii=False)
+            else:
+                shown[name] = str(value)
+        print(f"{format_set_line(plan)}\n{_aligned(shown.items())}")
+
+    def _show_plans(self, plans: Sequence[Plan], title: str) -> None:
+        if self.as_json:
+            self._print_json([p.to_dict() for p in plans])
+            return
+        if not plans:
+            print(f"no plans {title}")
+            return
+        header = ("key", "action", "schedule", "next_time", "fired", "status")
+        rows = [(p.key, p.action, " ".join(format_fields(p)), self.iso(p.next_time),
+                 f"{p.current_count}/{p.count or 'forever'}",
+                 STATUS_NAMES.get(p.status, str(p.status))) for p in plans]
+        print(f"{len(plans)} plan(s) {title}\n{_table(header, rows)}")
+
+    def _info_text(self, info: dict[str, str]) -> str:
+        counters = {k for k in info if (k.endswith("_count") and k not in SERVER_KEYS)
+                    or k.startswith("lateness_")}
+        sections = {
+            "server": [(k, self._info_value(k, info[k])) for k in SERVER_KEYS if k in info],
+            "plugins": [(k, _list_value(info[k])) for k in PLUGIN_LISTS if k in info]
+                       + [(k, info[k]) for k in sorted(info) if k not in counters
+                          and k not in SERVER_KEYS and k not in PLUGIN_LISTS],
+            "counters": [(k, info[k]) for k in sorted(counters)],
+        }
+        width = max((len(k) for rows in sections.values() for k, _ in rows), default=0)
+        return "\n".join(f"{title}\n{_aligned(rows, indent='  ', width=width)}"
+                         for title, rows in sections.items() if rows)
+
+    def _info_value(self, key: str, value: str) -> str:
+        if key == "current_time" and value.isdigit():
+            return f"{value}  {self.iso(int(value))}"
+        if key in ("mem_rss", "mem_vms") and value.isdigit():
+            return f"{value}  ({int(value) / (1 << 20):.1f} MiB)"
+        if key == "uptime" and value.isdigit():
+            return f"{value}  ({datetime.timedelta(seconds=int(value))})"
+        return value
+
+    def _emit(self, data: Any, text: str) -> None:
+        """Print ``data`` as JSON with ``--json``, else ``text``."""
+        if self.as_json:
+            self._print_json(data)
+        else:
+            print(text)
+
+    @staticmethod
+    def _print_json(data: Any) -> None:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _list_value(value: str) -> str:
+    return ", ".join(item for item in value.split(";") if item) or "(none)"
+
+
+def _aligned(rows: Iterable[tuple[str, str]], indent: str = "", width: int = 0) -> str:
+    rows = list(rows)
+    width = max([width, *(len(name) for name, _ in rows)])
+    return "\n".join(f"{indent}{name.ljust(width)}  {value}".rstrip() for name, value in rows)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+                     .rstrip() for row in (header, *rows))
+
+
+def run_reporting(console: Console, line: str) -> int:
+    """Run ``line``; print its error, if any, on stderr and return the exit status."""
+    try:
+        console.run(line)
+    except ForsunPlanError as exc:
+        print(f"error {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        raise
+    except ConnectionError as exc:
+        client = console.client
+        detail = getattr(exc.__cause__, "message", None) or exc
+        print(f"error: cannot reach forsund at {client.host}:{client.port}: {detail}",
+              file=sys.stderr)
+        return EXIT_UNREACHABLE
+    return EXIT_OK
+
+
+class Prompt(cmd.Cmd):
+    """The interactive prompt: each line runs through :func:`run_reporting`; ``status``
+    is the exit status of the last line that failed."""
+
+    def __init__(self, console: Console, address: str, *, tty: bool) -> None:
+        super().__init__()
+        self.console = console
+        self.status = EXIT_OK
+        self.tty = tty
+        self.prompt = f"forsun {address}> " if tty else ""
+        self.intro = f"forsun {__version__} - type help for commands, exit to leave" \
+            if tty else None
+
+    def onecmd(self, line: str) -> bool:
+        if line == "EOF":  # what cmd.Cmd reads at end of input (Ctrl-D)
+            if self.tty:
+                print()
+            return True
+        if line.strip().lower() in EXIT_WORDS:
+            return True
+        status = run_reporting(self.console, line)
+        if status:
+            self.status = status
+        return False
+
+    def completenames(self, text: str, *ignored: Any) -> list[str]:
+        return [f"{name} " for name in (*COMMANDS, "quit") if name.startswith(text)]
+
+    def completedefault(self, text: str, line: str, begidx: int, endidx: int) -> list[str]:
+        """Keys, as the argument of ``get``, ``rm`` and ``ls``."""
+        if line[:begidx].split() not in (["get"], ["rm"], ["ls"]):
+            return []
+        try:
+            return [f"{key} " for key in self.console.client.get_keys(text)]
+        except (ForsunPlanError, ConnectionError):
+            return []
+
+
+def interactive(console: Console, address: str) -> int:
+    """Read command lines from stdin until ``exit`` or end of input; Ctrl-C abandons the
+    line being typed or the command running."""
+    tty = sys.stdin.isatty()
+    prompt = Prompt(console, address, tty=tty)
+    readline = _line_editing() if tty else None
+    history = Path.home() / ".forsun_history"
+    if readline is not None:
+        with contextlib.suppress(OSError):  # no history yet
+            readline.read_history_file(history)
+    try:
+        while True:
+            try:
+                prompt.cmdloop()
+                break
+            except KeyboardInterrupt:
+                print("^C")
+                prompt.intro = None
+    finally:
+        if readline is not None:
+            try:
+                readline.write_history_file(history)
+            except OSError as exc:
+                print(f"warning: history not saved to {history}: {exc}", file=sys.stderr)
+    return EXIT_OK if tty else prompt.status
+
+
+def _line_editing() -> ModuleType | None:
+    """:mod:`readline`, set up for the prompt; None on a Python built without it (plain
+    ``input()`` still works)."""
+    try:
+        import readline
+    except ImportError:
+        return None
+    readline.set_completer_delims(" \t\n'\"")  # keys may contain ':', '-', '/', ...
+    readline.set_history_length(1000)
+    return readline
+
+
+def command_line(words: Sequence[str]) -> str:
+    """The command line of ``forsun``'s positional arguments: one argument is the whole
+    line; several are its words, already split (re-quoted here)."""
+    if len(words) == 1:
+        return words[0]
+    return " ".join(quote(word) for word in words)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forsun", description="forsun command-line client: run CMD, or open a prompt.",
+        epilog="commands:\n" + "\n".join(f"  {c.usage}" for c in COMMANDS.values())
+               + f"\n\nexit status: {EXIT_OK} ok, {EXIT_REFUSED} refused by the server "
+                 f"(error CODE on stderr), {EXIT_USAGE} usage, {EXIT_UNREACHABLE} server "
+                 f"unreachable",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default=os.environ.get("FORSUN_HOST", "127.0.0.1"),
+                        help="forsund address (default: $FORSUN_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int,
+                        default=int(os.environ.get("FORSUN_PORT", DEFAULT_PORT)),
+                        help=f"forsund Thrift port (default: $FORSUN_PORT or {DEFAULT_PORT})")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="bound on connecting and on each reply (default 10)")
+    parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    parser.add_argument("--version", action="version", version=f"forsun {__version__}")
+    parser.add_argument("command", nargs="*", metavar="CMD", help="a command; see help")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    line = command_line(args.command)
+    with Client(args.host, args.port, timeout=args.timeout, max_connections=1) as client:
+        console = Console(client, as_json=args.json)
+        try:
+            if args.command:
+                status = run_reporting(console, line)
+            else:
+                status = interactive(console, f"{args.host}:{args.port}")
+            sys.stdout.flush()  # here, so that a reader gone away is handled below
+            return status
+        except BrokenPipeError:
+            # The reader went away (forsun ls | head): stop quietly, as other tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_REFUSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
