@@ -40,8 +40,6 @@ log = logging.getLogger(__name__)
 
 #: Occurrences claimed per store call; a burst larger than this is claimed in batches.
 CLAIM_BATCH = 5_000
-#: Seconds an in-flight occurrence stays leased beyond the action timeout.
-LEASE_MARGIN = 30.0
 #: Seconds stop() lets running actions finish before cancelling them (they fire again later).
 STOP_GRACE = 5.0
 
@@ -57,6 +55,7 @@ class Engine:
         options = service.options
         self.workers = max(1, int(options.action_workers))
         self.timeout = float(options.action_timeout)
+        self.lease_margin = float(options.lease_margin)
         self.retry_delay = float(options.retry_delay_seconds)
         self.retry_rate = float(options.retry_delay_rate)
         self.retry_max = int(options.retry_max_count)
@@ -74,7 +73,7 @@ class Engine:
 
     @property
     def lease_seconds(self) -> float:
-        return self.timeout + LEASE_MARGIN
+        return self.timeout + self.lease_margin
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -27,6 +27,10 @@ CORE_OPTIONS = (
            help="pid file written by --demon"),
     Option("timezone", default="UTC",
            help="IANA time zone in which fixed-time plans are matched"),
+    Option("token", default="", ini="token", secret=True, metavar="TOKEN",
+           help="shared secret every Thrift and HTTP request must carry (HTTP: "
+                "Authorization: Bearer TOKEN; Thrift: see docs/operations.md); "
+                "empty: no check"),
     Option("driver", default="mem", section="store", ini="driver", metavar="NAME",
            help="store driver (see `forsund plugins`)"),
     Option("status-expried", type=int, default=0, section="store", ini="status_expried",
@@ -47,6 +51,10 @@ CORE_OPTIONS = (
            help="threads for blocking actions"),
     Option("action-timeout", type=float, default=120.0, section="action", ini="timeout",
            metavar="SECONDS", help="an action running longer is cancelled and retried"),
+    Option("lease-margin", type=float, default=30.0, section="store", ini="lease_margin",
+           metavar="SECONDS",
+           help="a claimed occurrence stays leased to its node for --action-timeout plus "
+                "this; after that (the node died) another node fires it again"),
     Option("max-catchup-seconds", type=int, default=86400, ini="max_catchup_seconds",
            metavar="SECONDS",
            help="after downtime, replay at most this many missed seconds one by one; "

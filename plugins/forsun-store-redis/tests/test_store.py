@@ -13,6 +13,7 @@ from forsun.codec import encode_plan
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING, Plan
 from forsun.plugins import collect_options, collect_stores, get_plugin_manager
+from forsun.testing.options import make_options
 from forsun_store_redis import layout
 from forsun_store_redis.store import PUT_BATCH, RedisStore
 
@@ -27,7 +28,8 @@ def test_plugin_registers_store_and_options():
     pm = get_plugin_manager(builtins=False)  # through the entry point
     assert pm.get_plugin("store_redis") is forsun_store_redis
     registration = collect_stores(pm)["redis"]
-    assert (registration.factory, registration.plugin) == (RedisStore, "store_redis")
+    assert registration.plugin == "store_redis"
+    assert isinstance(registration.factory(make_options()), RedisStore)
     declared = {opt.dest: opt for opt in collect_options(pm)["store_redis"]}
     expected = {
         "driver_redis_host": ("127.0.0.1", "redis_host"),

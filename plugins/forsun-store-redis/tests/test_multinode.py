@@ -1,0 +1,268 @@
+"""Three forsund processes sharing one Redis prefix, end to end (issue 7).
+
+2 000 one-shot delay plans with the http action, due over 20 s, are created through one
+node's ``POST /v1/plans``; a local aiohttp receiver records every request's
+``X-FORSUN-KEY``/``X-FORSUN-TIMESTAMP`` and when it arrived. The receiver answers after
+``RESPONSE_DELAY``, and each node runs at most ``WORKERS`` actions at once, so the node that
+claimed a second's 100 occurrences holds them for about a second: some delivered and not
+acknowledged, some not fired yet.
+
+- Healthy: every occurrence arrives exactly once, never before its due second.
+- One node killed with SIGKILL about 8 s in: every occurrence arrives at least once. The
+  occurrences the dead node held (``{P}:owner`` = its server id, read right after the kill)
+  are fired again by the survivors once their lease ended (``--action-timeout`` 5 + the
+  ``--lease-margin`` 5), and only those may arrive twice.
+
+A run ends when the store holds neither plans nor occurrences in flight: nothing can fire
+after that. The healthy test takes about 25 s, the crash test about 50 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import attrs
+import pytest
+import redis.asyncio
+from aiohttp import web
+
+from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.services import free_port
+from forsun_store_redis.layout import Layout, occurrence_id
+
+PLANS = 2_000
+#: Delays of the plans: FIRST_DELAY .. FIRST_DELAY + SPREAD - 1 seconds after creation.
+FIRST_DELAY = 2
+SPREAD = 20
+ACTION_TIMEOUT = 5
+#: The engine's lease: the action timeout plus --lease-margin.
+LEASE_MARGIN = 5
+LEASE = ACTION_TIMEOUT + LEASE_MARGIN
+#: Seconds the receiver waits before answering (well below ACTION_TIMEOUT: a timed-out
+#: request would be retried and arrive twice).
+RESPONSE_DELAY = 0.5
+#: Actions a node runs at once (``--action-workers``); the rest of a claim waits its turn.
+WORKERS = 64
+KILL_AFTER = 8.0
+#: Generous bound on how late a healthy run may fire; a taken-over occurrence is >= LEASE late.
+MAX_LATENESS = 10.0
+NODES = ("1", "2", "3")
+
+Occurrence = tuple[str, int]
+
+
+@attrs.frozen
+class Delivery:
+    key: str
+    ts: int
+    at: float  # unix time of arrival
+
+    @property
+    def occurrence(self) -> Occurrence:
+        return (self.key, self.ts)
+
+
+class Receiver:
+    """An aiohttp server recording every request the http action sends."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/fire"
+        app = web.Application()
+        app.router.add_get("/fire", self._fire)
+        self.runner = web.AppRunner(app, access_log=None)
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def _fire(self, request: web.Request) -> web.Response:
+        self.deliveries.append(Delivery(request.headers["X-FORSUN-KEY"],
+                                        int(request.headers["X-FORSUN-TIMESTAMP"]), time.time()))
+        await asyncio.sleep(RESPONSE_DELAY)
+        return web.Response(text="ok")
+
+    def counts(self) -> collections.Counter[Occurrence]:
+        return collections.Counter(d.occurrence for d in self.deliveries)
+
+
+@attrs.define
+class Cluster:
+    """Forsund nodes by server id, over one Redis prefix."""
+
+    nodes: dict[str, ForsundProcess]
+    redis: redis.asyncio.Redis
+    layout: Layout
+
+    async def create_plans(self, node: str, url: str) -> dict[bytes, Occurrence]:
+        """Create the plans in one batch through ``node``; the occurrences they promise,
+        by their in-flight id in the store."""
+        plans = [{"key": f"plan-{n:04d}", "seconds": FIRST_DELAY + n % SPREAD, "count": 1,
+                  "is_time_out": True, "action": "http", "params": {"url": url}}
+                 for n in range(PLANS)]
+        async with aiohttp.ClientSession() as session, session.post(
+                f"{self.nodes[node].http_url}/v1/plans", json=plans) as answer:
+            reply = await answer.json()
+        assert reply["errcode"] == 0, reply
+        return {occurrence_id(plan["key"], plan["next_time"]): (plan["key"], plan["next_time"])
+                for plan in reply["data"]}
+
+    async def owners(self) -> dict[bytes, str]:
+        """In-flight occurrence id → the node holding it."""
+        raw = await self.redis.hgetall(self.layout.owner)
+        return {occ: node.decode() for occ, node in raw.items()}
+
+    async def leftovers(self) -> dict[str, int]:
+        """How many entries each bookkeeping key of the prefix still holds (0 when done)."""
+        lay = self.layout
+        sizes = {lay.plans: await self.redis.hlen(lay.plans),
+                 lay.due: await self.redis.zcard(lay.due),
+                 lay.keys: await self.redis.zcard(lay.keys),
+                 lay.inflight: await self.redis.hlen(lay.inflight),
+                 lay.lease: await self.redis.zcard(lay.lease),
+                 lay.owner: await self.redis.hlen(lay.owner)}
+        for node in NODES:
+            sizes[lay.held(node)] = await self.redis.scard(lay.held(node))
+        return {name: size for name, size in sizes.items() if size}
+
+    async def wait_until_done(self, receiver: Receiver, expected: dict[bytes, Occurrence],
+                              deadline: float) -> None:
+        """Wait until every expected occurrence arrived and the store is empty (nothing can
+        fire any more), or until ``deadline`` (unix time); the caller's asserts tell which."""
+        wanted = set(expected.values())
+        while time.time() < deadline:
+            if wanted <= receiver.counts().keys() and not await self.leftovers():
+                return
+            await asyncio.sleep(0.2)
+
+    async def executed_counts(self) -> dict[str, int]:
+        """``action_executed_count`` of each live node (GET /v1/info)."""
+        counts = {}
+        async with aiohttp.ClientSession() as session:
+            for name, node in self.nodes.items():
+                if node.proc.poll() is None:
+                    async with session.get(f"{node.http_url}/v1/info") as answer:
+                        counts[name] = int((await answer.json())["data"]["action_executed_count"])
+        return counts
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    server = Receiver()
+    await server.start()
+    yield server
+    await server.runner.cleanup()
+
+
+@pytest.fixture
+async def cluster(redis_values, tmp_path) -> AsyncIterator[Cluster]:
+    """Three forsund nodes (server ids 1, 2, 3) on the test prefix, stopped afterwards."""
+    prefix = redis_values["driver_redis_prefix"]
+
+    def start(node: str) -> ForsundProcess:
+        workdir = tmp_path / f"node{node}"
+        workdir.mkdir()
+        return start_forsund(
+            ["--driver", "redis", "--driver-redis-db", str(redis_values["driver_redis_db"]),
+             "--driver-redis-prefix", prefix, "--driver-redis-server-id", node,
+             "--action-timeout", str(ACTION_TIMEOUT), "--lease-margin", str(LEASE_MARGIN),
+             "--action-workers", str(WORKERS)],
+            workdir=workdir)
+
+    started = await asyncio.gather(*(asyncio.to_thread(start, node) for node in NODES),
+                                   return_exceptions=True)
+    nodes = {node: daemon for node, daemon in zip(NODES, started, strict=True)
+             if isinstance(daemon, ForsundProcess)}
+    client = redis.asyncio.Redis(db=redis_values["driver_redis_db"])
+    try:
+        for outcome in started:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        yield Cluster(nodes, client, Layout(prefix))
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(daemon.stop) for daemon in nodes.values()))
+        await client.aclose()
+
+
+def lateness_report(receiver: Receiver) -> str:
+    late = sorted(d.at - d.ts for d in receiver.deliveries)
+    return (f"{len(late)} deliveries, lateness after the due second: median "
+            f"{late[len(late) // 2]:.2f} s, max {late[-1]:.2f} s")
+
+
+async def test_three_nodes_fire_every_occurrence_exactly_once(cluster, receiver):
+    expected = await cluster.create_plans("1", receiver.url)
+    last_due = max(ts for _, ts in expected.values())
+    await cluster.wait_until_done(receiver, expected, deadline=last_due + 20)
+    executed = await cluster.executed_counts()
+    leftovers = await cluster.leftovers()
+    print(lateness_report(receiver), f"; fired by node: {executed}")
+
+    counts = receiver.counts()
+    wanted = set(expected.values())
+    assert len(wanted) == PLANS
+    assert sorted(wanted - counts.keys()) == [], "occurrences never delivered"
+    assert sorted(counts.keys() - wanted) == [], "deliveries nobody planned"
+    assert {occ: n for occ, n in counts.items() if n > 1} == {}, "delivered more than once"
+    assert [d for d in receiver.deliveries if d.at < d.ts] == [], "fired before its due second"
+    assert [d for d in receiver.deliveries if d.at - d.ts > MAX_LATENESS] == []
+    assert sum(executed.values()) == PLANS
+    assert leftovers == {}
+
+
+async def test_a_killed_nodes_claims_fire_again_and_only_they_repeat(cluster, receiver):
+    expected = await cluster.create_plans("1", receiver.url)
+    created = time.time()
+    last_due = max(ts for _, ts in expected.values())
+    await asyncio.sleep(created + KILL_AFTER - time.time())
+    victim = None
+    while victim is None and time.time() < created + KILL_AFTER + 5:
+        holding = collections.Counter((await cluster.owners()).values())
+        busy = [node for node, count in holding.items() if count > WORKERS]
+        if busy:
+            victim = busy[0]
+        else:
+            await asyncio.sleep(0.02)
+    assert victim is not None, "no node held a second's claim in flight"
+    # It has just claimed a second: the first WORKERS requests get delivered, the rest wait.
+    await asyncio.sleep(RESPONSE_DELAY / 2)
+    assert cluster.nodes[victim].kill() == -9
+    killed_at = time.time()
+    await asyncio.sleep(0.5)  # commands the victim had written before dying reach Redis
+
+    held_ids = [occ for occ, node in (await cluster.owners()).items() if node == victim]
+    assert held_ids, f"node {victim} held nothing in flight when it was killed"
+    assert set(await cluster.redis.smembers(cluster.layout.held(victim))) == set(held_ids)
+    lease_ends = await cluster.redis.zmscore(cluster.layout.lease, held_ids)
+    held = {expected[occ]: end for occ, end in zip(held_ids, lease_ends, strict=True)}
+    assert max(held.values()) <= killed_at + LEASE
+
+    await cluster.wait_until_done(receiver, expected,
+                                  deadline=max(last_due, *held.values()) + 20)
+    leftovers = await cluster.leftovers()
+    survivors = [node for node, daemon in cluster.nodes.items() if daemon.proc.poll() is None]
+    counts = receiver.counts()
+    repeated = {occ for occ, n in counts.items() if n > 1}
+    sent = {d.occurrence for d in receiver.deliveries if d.at < killed_at} & held.keys()
+    print(lateness_report(receiver), f"; node {victim} killed {killed_at - created:.1f} s "
+          f"after creation holding {len(held)} occurrences ({len(sent)} delivered before), "
+          f"{len(repeated)} delivered twice")
+
+    wanted = set(expected.values())
+    assert survivors == [node for node in NODES if node != victim]
+    assert sorted(wanted - counts.keys()) == [], "occurrences never delivered"
+    assert sorted(counts.keys() - wanted) == [], "deliveries nobody planned"
+    assert sorted(repeated - held.keys()) == [], "repeated, not held by the killed node"
+    assert [d for d in receiver.deliveries if d.at < d.ts] == [], "fired before its due second"
+    last_arrival: dict[Occurrence, float] = {}
+    for d in receiver.deliveries:
+        last_arrival[d.occurrence] = max(d.at, last_arrival.get(d.occurrence, 0.0))
+    not_taken_over = {occ: (last_arrival.get(occ), end) for occ, end in held.items()
+                      if last_arrival.get(occ, 0.0) < end}
+    assert not_taken_over == {}, "held occurrences not fired again after their lease ended"
+    assert leftovers == {}
