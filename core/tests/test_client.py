@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from forsun.client import AsyncClient, Client
 from forsun.errors import ForsunPlanError
 from forsun.plan import Plan

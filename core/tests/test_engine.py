@@ -275,14 +275,17 @@ async def test_concurrency_is_bounded_and_overflow_queued(start, action):
     assert service.stats.counters["action_queued_count"] == 4
 
 
-REQUIRED_INFO_KEYS = """python_version forsun_version start_time cpu_user cpu_system mem_rss
-mem_vms current_time stores current_store actions extensions bind_port http_bind_port
-connecting_count connected_count requesting_count requested_count requested_error_count
-http_connecting_count http_connected_count http_requesting_count http_requested_count
-http_requested_error_count created_count create_timeouted_count removed_count plan_count
-timeout_handling_count timeout_handled_count action_executing_count action_executed_count
-action_executed_error_count action_retried_count timer_loop_count
-timer_loop_ready_error_count""".split()
+REQUIRED_INFO_KEYS = (
+    "python_version", "forsun_version", "start_time", "cpu_user", "cpu_system", "mem_rss",
+    "mem_vms", "current_time", "stores", "current_store", "actions", "extensions", "bind_port",
+    "http_bind_port", "connecting_count", "connected_count", "requesting_count",
+    "requested_count", "requested_error_count", "http_connecting_count", "http_connected_count",
+    "http_requesting_count", "http_requested_count", "http_requested_error_count",
+    "created_count", "create_timeouted_count", "removed_count", "plan_count",
+    "timeout_handling_count", "timeout_handled_count", "action_executing_count",
+    "action_executed_count", "action_executed_error_count", "action_retried_count",
+    "timer_loop_count", "timer_loop_ready_error_count",
+)
 
 
 async def test_info_has_every_key_the_original_client_prints(start, action):

@@ -15,6 +15,10 @@ from urllib.parse import quote
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tornado.httpclient import AsyncHTTPClient
+
 from forsun import hookimpl
 from forsun.action.base import Action, Firing
 from forsun.frontends.http import HttpFrontend, parse_bind
@@ -26,9 +30,6 @@ from forsun.testing.options import make_options
 from forsun.testing.process import start_forsund
 from forsun.testing.reference import ReferenceStore
 from forsun.testing.services import free_port
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from tornado.httpclient import AsyncHTTPClient
 
 PLAN_FIELDS = set(attrs.fields_dict(Plan))
 HOUR = 3600

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.plan import INT16, SCHEDULE_FIELDS, Plan
 from forsun.setline import (
@@ -13,8 +16,6 @@ from forsun.setline import (
     quote,
     split_words,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def refused(line: str, code: int, *fragments: str) -> ForsunPlanError:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+
 from forsun.frontends.thrift import to_thrift_plan
 from forsun.plan import Plan
 from forsun.testing.process import start_forsund

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 import attrs
 import greenstalk
 import pytest
+
 from forsun.action import Firing
 from forsun.plan import Plan
 from forsun.testing import ActionTarget

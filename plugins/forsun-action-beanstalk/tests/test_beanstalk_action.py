@@ -7,6 +7,7 @@ import asyncio
 import signal
 
 import pytest
+
 from forsun.action import ActionError
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.testing.options import make_options

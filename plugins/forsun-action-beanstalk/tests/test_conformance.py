@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from forsun.action import Firing
 from forsun.testing import ActionConformance
 from forsun.testing.options import make_options

@@ -19,6 +19,7 @@ import pytest
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+
 from forsun import Plan
 from forsun.action import Firing
 from forsun.testing import ActionTarget

@@ -1,6 +1,7 @@
 """forsun's action conformance suite against the http action."""
 
 import pytest
+
 from forsun.testing import ActionConformance, make_options
 from forsun_action_http.action import HttpAction
 

@@ -7,8 +7,9 @@ import base64
 import logging
 import time
 
-import forsun
 import pytest
+
+import forsun
 from forsun.action import ActionError
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.plugins import collect_actions, collect_options, get_plugin_manager

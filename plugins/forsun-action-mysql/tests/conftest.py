@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import aiomysql
 import attrs
 import pytest
+
 from forsun.action import Firing
 from forsun.plan import Plan
 from forsun.testing import ActionTarget

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 import attrs
 import pytest
 import redis.asyncio as aioredis
+
 from forsun.action import Firing
 from forsun.plan import Plan
 from forsun.testing import ActionTarget

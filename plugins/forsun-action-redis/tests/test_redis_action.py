@@ -7,6 +7,7 @@ import logging
 
 import pytest
 import redis.asyncio as aioredis
+
 from forsun.action import ActionError
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.testing.options import make_options

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from forsun import Plan
 from forsun.action import Firing
 from forsun.testing import ActionTarget

@@ -9,6 +9,7 @@ import signal
 import time
 
 import pytest
+
 from forsun.action import ActionError
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.plugins import collect_actions, collect_options, get_plugin_manager

@@ -12,6 +12,10 @@ from typing import Any
 
 import pytest
 import thriftpy2
+from thriftpy2.server import TThreadedServer
+from thriftpy2.thrift import TApplicationException, TProcessor
+from thriftpy2.transport import TServerSocket
+
 from forsun.action import Firing
 from forsun.idl import load_idl
 from forsun.plan import Plan
@@ -20,9 +24,6 @@ from forsun.testing.fixtures import pytest_configure  # noqa: F401 - the conform
 from forsun.testing.options import make_options
 from forsun.testing.services import free_port, reachable
 from forsun_action_thrift.action import ThriftAction
-from thriftpy2.server import TThreadedServer
-from thriftpy2.thrift import TApplicationException, TProcessor
-from thriftpy2.transport import TServerSocket
 
 HOST = "127.0.0.1"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from forsun.testing import ActionConformance
 from forsun.testing.options import make_options
 from forsun_action_thrift.action import ThriftAction

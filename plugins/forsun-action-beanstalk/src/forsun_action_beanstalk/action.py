@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import attrs
+
 from forsun.action import Action, ActionError, Firing
 from forsun.action.params import int_param
 from forsun.action.pool import ConnectionPool

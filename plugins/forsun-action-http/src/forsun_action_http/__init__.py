@@ -14,7 +14,7 @@ def register_actions(register):
 def register_options(register):
     register(Option("action-http-max-clients", type=int, default=64, section="action",
                     metavar="N",
-                    help="requests in flight at once (all hosts); idle connections are kept "
+                    help="requests in flight at once to one host; idle connections are kept "
                          "alive and reused"))
     register(Option("action-http-connect-timeout", type=float, default=5.0, section="action",
                     metavar="SECONDS", help="default of the connect_timeout param"))

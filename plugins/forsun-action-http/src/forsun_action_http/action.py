@@ -18,12 +18,13 @@ from collections.abc import Mapping
 
 import aiohttp
 import attrs
+from multidict import CIMultiDict
+from yarl import URL
+
 import forsun
 from forsun.action import Action, ActionError, Firing
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
-from multidict import CIMultiDict
-from yarl import URL
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def _snippet(head: bytes) -> str:
 class HttpAction(Action):
     """Requests ``params["url"]`` (see the module docstring).
 
-    Options: ``action_http_max_clients`` (connection pool size), ``action_http_connect_timeout``,
+    Options: ``action_http_max_clients`` (connections per host), ``action_http_connect_timeout``,
     ``action_http_request_timeout``, ``action_http_user_agent``. The session is created on
     the first firing and closed by :meth:`close`.
     """
@@ -208,7 +209,7 @@ class HttpAction(Action):
         if self._session is None or self._session.closed:
             # No cookie jar: one plan's target must not set cookies for the others.
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_clients),
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=self.max_clients),
                 cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 

@@ -15,11 +15,12 @@ from collections.abc import Mapping
 import aiomysql
 import attrs
 import pymysql
+from pymysql.constants import CLIENT
+
 from forsun.action import Action, ActionError, Firing
 from forsun.action.params import int_param
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
-from pymysql.constants import CLIENT
 
 from .options import OPTIONS
 

@@ -13,13 +13,14 @@ from collections.abc import Mapping
 
 import attrs
 import redis.asyncio as aioredis
+from redis import exceptions as rexc
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
 from forsun.action import Action, ActionError, Firing
 from forsun.action.params import int_param
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
-from redis import exceptions as rexc
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from .commands import split_commands
 from .options import OPTIONS

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import attrs
+from thriftpy2.thrift import TApplicationException, TException
+from thriftpy2.transport import TTransportException
+
 from forsun.action import Action, ActionError, Firing
 from forsun.action.params import int_param
 from forsun.action.pool import ConnectionPool
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
-from thriftpy2.thrift import TApplicationException, TException
-from thriftpy2.transport import TTransportException
 
 from .connection import ThriftConnection
 from .options import OPTIONS

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from forsun.idl import load_idl
 from thriftpy2.contrib.aio.client import TAsyncClient
 from thriftpy2.contrib.aio.protocol.binary import TAsyncBinaryProtocolFactory
 from thriftpy2.contrib.aio.socket import TAsyncSocket
 from thriftpy2.contrib.aio.transport.buffered import TAsyncBufferedTransportFactory
+
+from forsun.idl import load_idl
 
 
 class ThriftConnection:
