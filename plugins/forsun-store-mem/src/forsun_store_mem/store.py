@@ -1,0 +1,186 @@
+"""The mem store: every plan in memory (:mod:`.table`), every mutation in an append-only log
+compacted into snapshots (:mod:`.journal`), or nothing on disk when no file is configured.
+
+Each mutation is logged first (the bytes reach the kernel before the call returns), then
+applied to the table. Under ``--driver-mem-store-fsync=always`` the calls that answer a
+client (``put``, ``put_many``, ``remove``) also wait for an fsync shared with every
+concurrent caller. The engine's own mutations (claim, reschedule, ack, lease changes,
+checkpoint) do not wait (they are fsynced within a second): the log is replayed as a
+prefix, so losing its unsynced tail in a machine crash only makes occurrences fire again
+(at-least-once), never loses an acknowledged plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+
+from forsun.errors import ForsunPlanError
+from forsun.options import Options
+from forsun.plan import Plan, validate_plan
+from forsun.store.base import DURABLE, PERSISTENT, Store
+
+from . import ops, record
+from .journal import Journal
+from .table import PlanTable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FILE = "forsun.db"
+DEFAULT_FSYNC = "everysec"
+DEFAULT_COMPACT_SIZE = 64 << 20
+
+
+class MemStore(Store):
+    """The embedded default store (``--driver=mem``).
+
+    Capabilities are decided per instance: with a file it is ``persistent`` and ``durable``
+    (every policy hands acknowledged writes to the kernel, so they survive SIGKILL; the
+    fsync policy decides what a machine crash may take). Without a file it has neither.
+    """
+
+    def __init__(self, options: Options | None = None) -> None:
+        super().__init__(options)
+        values = options if options is not None else {}
+        path = str(values.get("driver_mem_store_file") or "")
+        self.table = PlanTable()
+        self.journal = Journal(
+            path, str(values.get("driver_mem_store_fsync") or DEFAULT_FSYNC),
+            int(values.get("driver_mem_store_compact_size") or DEFAULT_COMPACT_SIZE),
+        ) if path else None
+        self.capabilities = frozenset({DURABLE, PERSISTENT}) if path else frozenset()
+
+    async def open(self) -> None:
+        if self.journal is None:
+            log.info("mem store: no --driver-mem-store-file, plans are kept in memory only "
+                     "and are lost when the process exits")
+            return
+        await asyncio.get_running_loop().run_in_executor(None, self.journal.recover,
+                                                         self.table)
+        self.journal.start(self.table)
+
+    async def close(self) -> None:
+        if self.journal is not None:
+            await self.journal.close(self.table)
+
+    def info(self) -> dict[str, str]:
+        """Entries for ``forsun info``."""
+        if self.journal is None:
+            return {"mem_store_file": "", "mem_store_fsync": "memory only"}
+        return self.journal.info()
+
+    def _log(self, data: bytes) -> None:
+        if self.journal is not None:
+            self.journal.append(data)
+
+    async def _commit(self) -> None:
+        if self.journal is not None:
+            await self.journal.commit()
+
+    # -- plans ---------------------------------------------------------------------------
+
+    async def put(self, plan: Plan) -> None:
+        validate_plan(plan)
+        rec = record.encode(plan)
+        self._log(ops.put(rec))
+        self.table.put(rec)
+        await self._commit()
+
+    async def put_many(self, plans: Iterable[Plan]) -> None:
+        plans = list(plans)
+        for plan in plans:
+            validate_plan(plan)
+        recs = [record.encode(plan) for plan in plans]
+        self._log(b"".join(map(ops.put, recs)))
+        for rec in recs:
+            self.table.put(rec)
+        await self._commit()
+
+    async def get(self, key: str) -> Plan:
+        rec = self.table.get(_key(key))
+        if rec is None:
+            raise ForsunPlanError.not_found(key)
+        return record.decode(rec)
+
+    async def remove(self, key: str) -> Plan:
+        raw = _key(key)
+        if self.table.get(raw) is None:
+            raise ForsunPlanError.not_found(key)
+        self._log(ops.remove(raw))
+        rec = self.table.remove(raw)
+        assert rec is not None
+        await self._commit()
+        return record.decode(rec)
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        return [key.decode("utf-8") for key in self.table.keys(_key(prefix))]
+
+    async def due(self, start: int, end: int) -> list[Plan]:
+        return [record.decode(rec) for rec in self.table.due(start, end)]
+
+    async def count(self) -> int:
+        return len(self.table)
+
+    # -- occurrences ---------------------------------------------------------------------
+
+    async def claim(self, up_to: int, *, node: str, lease_until: float,
+                    limit: int = 10_000) -> list[Plan]:
+        occurrences = self.table.claimable(up_to, limit, time.time())
+        if not occurrences:
+            return []
+        self._log(ops.claim(occurrences, node, lease_until))
+        return [record.decode(rec)
+                for rec in self.table.apply_claim(occurrences, node, lease_until)]
+
+    async def reschedule(self, claimed: Plan, successor: Plan | None) -> None:
+        raw = _key(claimed.key)
+        if not self.table.is_stored(raw, claimed.next_time, claimed.created_time):
+            return
+        if successor is None:
+            self._log(ops.remove(raw))
+            self.table.remove(raw)
+            return
+        validate_plan(successor)
+        rec = record.encode(successor)
+        moved = successor.key != claimed.key
+        self._log((ops.remove(raw) if moved else b"") + ops.put(rec))
+        if moved:
+            self.table.remove(raw)
+        self.table.put(rec)
+
+    async def ack(self, claimed: Plan) -> None:
+        occ = _occurrence(claimed)
+        if occ in self.table.inflight:
+            self._log(ops.ack(occ))
+            self.table.ack(occ)
+
+    async def extend_lease(self, claimed: Plan, lease_until: float) -> None:
+        occ = _occurrence(claimed)
+        if occ in self.table.inflight:
+            self._log(ops.extend(occ, lease_until))
+            self.table.extend(occ, lease_until)
+
+    async def release(self, node: str) -> None:
+        if any(held.node == node for held in self.table.inflight.values()):
+            self._log(ops.release(node))
+            self.table.release(node)
+
+    async def get_checkpoint(self) -> int | None:
+        return self.table.checkpoint
+
+    async def set_checkpoint(self, second: int) -> None:
+        current = self.table.checkpoint
+        if current is None or second > current:
+            self._log(ops.checkpoint(second))
+            self.table.set_checkpoint(second)
+
+
+def _key(key: str) -> bytes:
+    # A key that is not valid UTF-8 is never stored; encoding it anyway makes lookups miss.
+    return key.encode("utf-8", "surrogatepass")
+
+
+def _occurrence(plan: Plan) -> bytes:
+    return record.time_bytes(plan.next_time) + _key(plan.key)

@@ -1,0 +1,60 @@
+"""The mem store as forsund's default store: files in the working directory, plans
+surviving SIGKILL, and a plan that came due while forsund was down firing after restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from forsun.testing.process import start_forsund
+
+pytestmark = pytest.mark.asyncio
+
+
+def call(url: str, method: str = "GET", body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+async def test_plans_survive_sigkill_and_late_ones_fire_after_restart(tmp_path: Path) -> None:
+    out = tmp_path / "fired.txt"
+    daemon = await asyncio.to_thread(start_forsund, ["--driver-mem-store-fsync", "always"],
+                                     workdir=tmp_path)
+    try:
+        for i in range(20):
+            created = await asyncio.to_thread(call, f"{daemon.http_url}/v1/plan", "PUT", {
+                "key": f"hourly/{i:02d}", "seconds": 0, "hour": 1, "count": 0,
+                "action": "shell", "params": {"cmd": "true"}})
+            assert created["errcode"] == 0, created
+        soon = await asyncio.to_thread(call, f"{daemon.http_url}/v1/plan", "PUT", {
+            "key": "soon", "seconds": 3, "count": 1, "action": "shell",
+            "params": {"cmd": f"echo $FORSUN_TIMESTAMP >> {out}"}})
+        assert soon["errcode"] == 0, soon
+        info = (await asyncio.to_thread(call, f"{daemon.http_url}/v1/info"))["data"]
+        assert info["mem_store_file"] == str(tmp_path / "forsun.db")
+        assert info["mem_store_fsync"] == "always"
+    finally:
+        await asyncio.to_thread(daemon.kill)
+    assert not out.exists(), "fired before its time"
+    assert {"forsun.db.log", "forsun.db.lock"} <= set(os.listdir(tmp_path))
+    await asyncio.sleep(max(0.0, soon["data"]["next_time"] + 1 - time.time()))
+
+    daemon = await asyncio.to_thread(start_forsund, [], workdir=tmp_path)
+    try:
+        keys = (await asyncio.to_thread(call, f"{daemon.http_url}/v1/keys?prefix=hourly/"))
+        assert keys["data"] == [f"hourly/{i:02d}" for i in range(20)]
+        deadline = time.monotonic() + 10
+        while not out.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert out.read_text().split() == [str(soon["data"]["next_time"])]
+    finally:
+        await asyncio.to_thread(daemon.stop)
+    assert os.path.exists(tmp_path / "forsun.db.snapshot"), "no snapshot at shutdown"
