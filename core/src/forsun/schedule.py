@@ -30,14 +30,6 @@ import zoneinfo
 from .errors import ErrorCode, ForsunPlanError
 from .plan import SCHEDULE_FIELDS, Plan
 
-_DELAY_UNITS = {
-    "second": 1,
-    "minute": 60,
-    "hour": 3600,
-    "day": 86400,
-    "month": 30 * 86400,
-    "week": 7 * 86400,
-}
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 #: Longest month in any year (Feb 29 exists in leap years).
 _MAX_DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -66,7 +58,9 @@ def get_zone(name: str) -> datetime.tzinfo:
 def delay_interval(plan: Plan) -> int:
     """Seconds between two firings of a delay plan: second + 60·minute + 3600·hour + 86400·day
     + 30·86400·month + 7·86400·week, negative fields counting as 0."""
-    return sum(max(getattr(plan, name), 0) * unit for name, unit in _DELAY_UNITS.items())
+    return (max(plan.second, 0) + 60 * max(plan.minute, 0) + 3600 * max(plan.hour, 0)
+            + 86400 * max(plan.day, 0) + 30 * 86400 * max(plan.month, 0)
+            + 7 * 86400 * max(plan.week, 0))
 
 
 def next_match(plan: Plan, after: int, tz: datetime.tzinfo) -> int | None:

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-import attrs
 import pluggy
 import psutil
 
@@ -124,17 +123,12 @@ class Service:
         never arrive, 1004 for invalid fields.
         """
         now = self.clock() if now is None else now
-        plan = attrs.evolve(plan, params=dict(plan.params or {}))
-        if not plan.key:
-            plan.key = uuid.uuid4().hex
-        if plan.action in {"sh", "bash"}:
-            plan.action = "shell"
-        if plan.count is None:
-            plan.count = 0
-        plan.status = STATUS_WAITING
-        plan.current_count = 0
-        plan.last_timeout = 0
-        plan.created_time = now
+        action = "shell" if plan.action in ("sh", "bash") else plan.action
+        plan = Plan(key=plan.key or uuid.uuid4().hex, second=plan.second, minute=plan.minute,
+                    hour=plan.hour, day=plan.day, month=plan.month, week=plan.week,
+                    is_time_out=plan.is_time_out, count=plan.count or 0,
+                    status=STATUS_WAITING, created_time=now, action=action,
+                    params=dict(plan.params or {}))
         self.action(plan.action).validate(plan.params)
         plan.next_time = 0
         validate_plan(plan)
