@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
@@ -135,25 +135,41 @@ class MemStore(Store):
                 for rec in self.table.apply_claim(occurrences, node, lease_until)]
 
     async def reschedule(self, claimed: Plan, successor: Plan | None) -> None:
-        raw = _key(claimed.key)
-        if not self.table.is_stored(raw, claimed.next_time, claimed.created_time):
+        await self.reschedule_many([(claimed, successor)])
+
+    async def reschedule_many(self, pairs: Sequence[tuple[Plan, Plan | None]]) -> None:
+        """One log write for the whole batch, made before the table changes."""
+        changes: list[tuple[bytes, bytes | None, bool]] = []
+        for claimed, successor in pairs:
+            raw = _key(claimed.key)
+            if not self.table.is_stored(raw, claimed.next_time, claimed.created_time):
+                continue
+            if successor is None:
+                changes.append((raw, None, True))
+                continue
+            validate_plan(successor)
+            changes.append((raw, record.encode(successor), successor.key != claimed.key))
+        if not changes:
             return
-        if successor is None:
-            self._log(ops.remove(raw))
-            self.table.remove(raw)
-            return
-        validate_plan(successor)
-        rec = record.encode(successor)
-        moved = successor.key != claimed.key
-        self._log((ops.remove(raw) if moved else b"") + ops.put(rec))
-        if moved:
-            self.table.remove(raw)
-        self.table.put(rec)
+        self._log(b"".join((ops.remove(raw) if moved else b"") + (ops.put(rec) if rec else b"")
+                           for raw, rec, moved in changes))
+        for raw, rec, moved in changes:
+            if moved:
+                self.table.remove(raw)
+            if rec is not None:
+                self.table.put(rec)
 
     async def ack(self, claimed: Plan) -> None:
-        occ = _occurrence(claimed)
-        if occ in self.table.inflight:
-            self._log(ops.ack(occ))
+        await self.ack_many([claimed])
+
+    async def ack_many(self, claimed: Sequence[Plan]) -> None:
+        """One log write for the whole batch."""
+        done = [occ for occ in dict.fromkeys(map(_occurrence, claimed))
+                if occ in self.table.inflight]
+        if not done:
+            return
+        self._log(b"".join(map(ops.ack, done)))
+        for occ in done:
             self.table.ack(occ)
 
     async def extend_lease(self, claimed: Plan, lease_until: float) -> None:
