@@ -183,10 +183,10 @@ def test_one_plan_of_each_action_fires(tmp_path: Path, http_requests, thrift_cal
     daemon = start_forsund(["--driver-mem-store-file", ""], workdir=tmp_path)
     try:
         created = put_plans(daemon.http_url, [
-            {"key": key[kind], "seconds": 2, "count": 1, "action": kind,
+            {"key": key[kind], "seconds": 6, "count": 1, "action": kind,
              "params": params[kind]} for kind in key])
         [due] = {plan["next_time"] for plan in created}
-        time.sleep(max(0.0, due - 0.3 - time.time()))  # (due is 1 to 2 s away)
+        time.sleep(max(0.0, due - 0.5 - time.time()))  # (due is 5 to 6 s away)
         early = {kind: seen for kind, seen in observed().items() if seen}
         assert time.time() < due, "the check for early firings came too late"
         assert not early, f"fired before the due second {due}"
