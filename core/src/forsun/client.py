@@ -7,31 +7,63 @@ has closed meanwhile (a restart) is replaced before it is used. A connection tha
 during a call is discarded and the call raises :class:`ConnectionError`; it is not resent,
 because a create with an empty key is not idempotent. A refusal by the server raises
 :class:`forsun.errors.ForsunPlanError` with the server's code (1001 for a server-side
-failure outside the protocol's codes). Plans come back as :class:`forsun.plan.Plan`
-(``created_time`` is not part of the RPC and stays 0)::
+failure outside the protocol's codes); an argument the protocol cannot carry (a number
+beyond its field's type) raises 1004 naming the field. Plans come back as
+:class:`forsun.plan.Plan` (``created_time`` is not part of the RPC and stays 0)::
 
     with Client("127.0.0.1", 6458) as client:
         plan = client.create_timeout("order:1", 30, action="http",
                                      params={"url": "http://shop/timeout?order=1"})
+
+A server started with ``--token`` needs ``Client(..., token=TOKEN)``: every call then
+carries the token in the reserved argument field of :mod:`forsun.frontends.security`
+(a server without a token, or the original forsun, ignores that field).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import select
 import threading
+import types
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from .errors import ErrorCode, ForsunPlanError
+from .frontends.security import TOKEN_FIELD_ID
 from .idl import load_idl
 from .plan import Plan
 
 #: forsund's default Thrift port.
 DEFAULT_PORT = 6458
+
+
+#: Attribute of the arguments structs that holds the token.
+_TOKEN_ATTR = "forsun_token"
+
+
+@functools.lru_cache(maxsize=16)
+def _service(token: str) -> Any:
+    """The ``Forsun`` service as thriftpy2's clients use it. With a token, every method's
+    arguments struct also writes the token as string field :data:`TOKEN_FIELD_ID`."""
+    service = load_idl().Forsun
+    if not token:
+        return service
+    from thriftpy2.thrift import TType
+
+    members: dict[str, Any] = {"__name__": service.__name__,
+                               "thrift_services": service.thrift_services}
+    for name in service.thrift_services:
+        args = getattr(service, name + "_args")
+        spec = {**args.thrift_spec, TOKEN_FIELD_ID: (TType.STRING, _TOKEN_ATTR, False)}
+        members[name + "_args"] = type(args.__name__, (args,),
+                                       {"thrift_spec": spec, _TOKEN_ATTR: token})
+        members[name + "_result"] = getattr(service, name + "_result")
+    return types.SimpleNamespace(**members)
 
 
 def _to_plan(plan: Any) -> Plan:
@@ -57,6 +89,25 @@ def _refusals() -> tuple[type[Exception], ...]:
     from thriftpy2.thrift import TApplicationException
 
     return (load_idl().ForsunPlanError, TApplicationException)
+
+
+def _argument_errors() -> tuple[type[Exception], ...]:
+    """Exceptions thriftpy2 raises while encoding arguments the protocol cannot carry (a
+    number beyond its field's type, text that UTF-8 cannot encode)."""
+    from thriftpy2.thrift import TDecodeException
+
+    return (TDecodeException, UnicodeEncodeError, OverflowError)
+
+
+def _bad_argument(method: str, exc: Exception) -> ForsunPlanError:
+    """An argument that cannot be sent, as the 1004 the server gives for a bad field."""
+    field = getattr(exc, "field", None)
+    if field is not None:
+        shown = repr(getattr(exc, "value", None))
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        return ForsunPlanError.invalid(field, f"{shown} does not fit the protocol's "
+                                              f"{exc.type_repr}")
+    return ForsunPlanError.invalid(method, f"an argument cannot be sent: {exc}")
 
 
 def _transport_failures() -> tuple[type[Exception], ...]:
@@ -89,13 +140,14 @@ class _Connection:
 class Client:
     """A blocking client; safe to share between threads (up to ``max_connections`` calls
     run at once, further calls wait). ``timeout`` (seconds) bounds connecting and each
-    read or write."""
+    read or write. ``token``: the server's ``--token``, if it has one."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
-                 timeout: float = 10.0, max_connections: int = 4) -> None:
+                 timeout: float = 10.0, max_connections: int = 4, token: str = "") -> None:
         self.host = host
         self.port = int(port)
         self.timeout = timeout
+        self._token = token
         self._idle: collections.deque[_Connection] = collections.deque()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Lock()
@@ -124,7 +176,7 @@ class Client:
         sock = TSocket(self.host, self.port, socket_timeout=millis, connect_timeout=millis)
         transport = TBufferedTransport(sock)
         transport.open()
-        return _Connection(TClient(load_idl().Forsun, TBinaryProtocol(transport)), sock)
+        return _Connection(TClient(_service(self._token), TBinaryProtocol(transport)), sock)
 
     def _checkout(self) -> _Connection:
         with self._lock:
@@ -156,7 +208,9 @@ class Client:
                 self._checkin(conn)
                 raise _server_error(exc) from None
             except BaseException as exc:
-                conn.client.close()
+                conn.client.close()  # a call cut short may have left bytes unsent
+                if isinstance(exc, _argument_errors()):
+                    raise _bad_argument(method, exc) from None
                 if isinstance(exc, _transport_failures()):
                     raise ConnectionError(
                         f"forsund {self.host}:{self.port}: {method} failed: {exc}") from exc
@@ -211,13 +265,14 @@ class Client:
 class AsyncClient:
     """The asyncio client; use it from one event loop. Up to ``max_connections`` calls run
     at once, further calls wait. ``timeout`` (seconds) bounds connecting and each read or
-    write."""
+    write. ``token``: the server's ``--token``, if it has one."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
-                 timeout: float = 10.0, max_connections: int = 4) -> None:
+                 timeout: float = 10.0, max_connections: int = 4, token: str = "") -> None:
         self.host = host
         self.port = int(port)
         self.timeout = timeout
+        self._token = token
         self._idle: collections.deque[_Connection] = collections.deque()
         self._slots = asyncio.Semaphore(max_connections)
         self._closed = False
@@ -245,7 +300,7 @@ class AsyncClient:
                             connect_timeout=millis)
         transport = TAsyncBufferedTransport(sock)
         await transport.open()
-        return _Connection(TAsyncClient(load_idl().Forsun, TAsyncBinaryProtocol(transport)),
+        return _Connection(TAsyncClient(_service(self._token), TAsyncBinaryProtocol(transport)),
                            sock)
 
     async def _checkout(self) -> _Connection:
@@ -276,7 +331,9 @@ class AsyncClient:
                 self._checkin(conn)
                 raise _server_error(exc) from None
             except BaseException as exc:
-                conn.client.close()
+                conn.client.close()  # a call cut short may have left bytes unsent
+                if isinstance(exc, _argument_errors()):
+                    raise _bad_argument(method, exc) from None
                 if isinstance(exc, _transport_failures()):
                     raise ConnectionError(
                         f"forsund {self.host}:{self.port}: {method} failed: {exc}") from exc

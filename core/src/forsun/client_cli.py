@@ -423,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"forsund Thrift port (default: $FORSUN_PORT or {DEFAULT_PORT})")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="bound on connecting and on each reply (default 10)")
+    parser.add_argument("--token", default=os.environ.get("FORSUN_TOKEN", ""),
+                        help="shared token of a forsund started with --token "
+                             "(default: $FORSUN_TOKEN)")
     parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
     parser.add_argument("--version", action="version", version=f"forsun {__version__}")
     parser.add_argument("command", nargs="*", metavar="CMD", help="a command; see help")
@@ -432,7 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     line = command_line(args.command)
-    with Client(args.host, args.port, timeout=args.timeout, max_connections=1) as client:
+    with Client(args.host, args.port, timeout=args.timeout, max_connections=1,
+                token=args.token) as client:
         console = Console(client, as_json=args.json)
         try:
             if args.command:

@@ -115,7 +115,11 @@ class Engine:
         while not self._stopping.is_set():
             target = math.floor(self.clock())
             if target <= self.last_second:
-                await self._sleep_until(self.last_second + 1)
+                # The clock stepped back: seconds up to the checkpoint were processed, but plans
+                # created since may be due on the current clock. A claim takes an occurrence
+                # only once, so this never fires anything twice.
+                await self._process_second(target)
+                await self._sleep_until(target + 1)
                 continue
             try:
                 await self._process_through(target)
@@ -207,12 +211,16 @@ class Engine:
         return None
 
     async def _sleep_until(self, when: float) -> None:
+        """Sleep until ``clock() >= when``, or return after about a second so the caller
+        looks at the clock again (it may have stepped)."""
         while not self._stopping.is_set():
             delay = when - self.clock()
             if delay <= 0:
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                await asyncio.wait_for(self._stopping.wait(), timeout=min(delay, 1.0))
+            if delay > 1.0:
+                return
 
     # -- firing ------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..frontend import Frontend
 from ..hookspecs import hookimpl
 from ..options import Option
+from .security import check_token, warn_if_exposed
 
 if TYPE_CHECKING:
     import tornado.httpserver
@@ -58,6 +59,7 @@ class HttpFrontend(Frontend):
         super().__init__(service)
         self.bind = str(service.options.http or "")
         self.max_body_size = int(service.options.http_max_body_size)
+        self.token = str(service.options.token or "")
         self._server: tornado.httpserver.HTTPServer | None = None
         self._address = ""
 
@@ -76,6 +78,7 @@ class HttpFrontend(Frontend):
         from .http_handlers import start_server
 
         host, port = parse_bind(self.bind)
+        check_token(self.token)
         if self.max_body_size <= 0:
             raise ValueError(f"--http-max-body-size {self.max_body_size}: must be positive")
         try:
@@ -83,6 +86,7 @@ class HttpFrontend(Frontend):
                                                        self.max_body_size)
         except OSError as exc:
             raise OSError(exc.errno, f"--http {self.bind}: {exc.strerror}") from exc
+        warn_if_exposed("--http", host, self.token)
 
     async def stop(self) -> None:
         if self._server is None:

@@ -8,6 +8,9 @@ answers with the bare document). HTTP statuses:
   are 1004 naming the member (``[2].second: must be an integer``).
 - 400: the body cannot be used at all: not UTF-8 or not JSON (1004), empty or without any
   plan (1007), not a JSON object or array (1004).
+- 401: ``--token`` is set and the request lacks ``Authorization: Bearer TOKEN`` or carries
+  another token (1001; ``WWW-Authenticate: Bearer``). ``GET /v1/ping`` and
+  ``GET /v1/openapi.json`` need no token.
 - 404 (unknown path), 405 (method not served there; ``Allow`` lists those that are): 1001.
 - 413: the body is larger than ``--http-max-body-size`` (1004). When ``Content-Length``
   tells, the answer comes before the body is read; the connection is then closed.
@@ -40,6 +43,7 @@ from ..errors import ErrorCode, ForsunPlanError
 from ..plan import Plan
 from ..setline import parse_crontab
 from .openapi import CRONTAB, JSON, Param, Route, document, ref
+from .security import token_accepted
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: Defaults of the integer members of a plan request (the original HTTP API's).
 _REQUEST_DEFAULTS = {"minute": -1, "hour": -1, "day": -1, "month": -1, "week": -1, "count": 0}
+#: Largest ``timestamp`` of ``GET /v1/time``: 9999-12-31 23:59:59 UTC.
+MAX_TIMESTAMP = 253_402_300_799
 #: An integer sent as a string (bounded: Python refuses to convert very long digit strings).
 _INT_TEXT = re.compile(r"\s*[-+]?\d{1,30}\s*")
 
@@ -215,7 +221,7 @@ async def _create_many(service: Service, labelled: list[tuple[str, Plan]]) -> li
 
 
 async def plans_at(handler: ApiHandler) -> dict[str, Any]:
-    timestamp = handler.integer_argument("timestamp")
+    timestamp = handler.integer_argument("timestamp", 0, MAX_TIMESTAMP)
     now = math.floor(handler.service.clock())
     plans = await handler.service.plans_at(timestamp or now)
     return {"plans": [plan.to_dict() for plan in plans], "current_timestamp": now}
@@ -247,13 +253,14 @@ def _create_route(method: str, operation_id: str, summary: str, run: Any) -> Rou
     return Route(method, "/v1/plan", operation_id, summary, run,
                  data={"oneOf": [ref("Plan"), _PLANS]}, description=_CREATE_DOC,
                  body={JSON: {"oneOf": [ref("PlanRequest"),
-                                        {"type": "array", "items": ref("PlanRequest")}]},
+                                        {"type": "array", "items": ref("PlanRequest"),
+                                         "minItems": 1}]},
                        CRONTAB: ref("Crontab")})
 
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/ping", "ping", "Check that the server answers", ping,
-          data={"type": "object"}),
+          data={"type": "object"}, authenticated=False),
     Route("GET", "/v1/plan", "getPlan", "Read a plan, with its status", get_plan,
           data=ref("Plan"), query=(_KEY,)),
     _create_route("POST", "createPlan", "Create fixed-time plans (cron-like match)",
@@ -265,10 +272,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/plans", "createPlans", "Create many plans at once, all or none",
           create_batch, data=_PLANS,
           description="Each item says with is_time_out whether it is a delay plan.",
-          body={JSON: {"type": "array", "items": ref("BatchPlanRequest")},
+          body={JSON: {"type": "array", "items": ref("BatchPlanRequest"), "minItems": 1},
                 CRONTAB: ref("Crontab")}),
     Route("GET", "/v1/time", "getTime", "Plans due at a second", plans_at,
-          query=(Param("timestamp", {"type": "integer", "default": 0},
+          query=(Param("timestamp", {"type": "integer", "default": 0, "minimum": 0,
+                                     "maximum": MAX_TIMESTAMP},
                        "unix seconds; 0 or absent: the current second"),),
           data={"type": "object", "required": ["plans", "current_timestamp"],
                 "properties": {"plans": _PLANS,
@@ -280,7 +288,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/info", "info", "The figures of the RPC info()", info,
           data={"type": "object", "additionalProperties": {"type": "string"}}),
     Route("GET", "/v1/openapi.json", "openapi", "This description", openapi,
-          data={"type": "object"}, enveloped=False),
+          data={"type": "object"}, enveloped=False, authenticated=False),
 )
 
 
@@ -311,14 +319,19 @@ class ApiHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         self.service.stats.inc("http_requesting_count")
         self._counted = True
-        method, path = self.request.method or "", self.request.path
-        if self.routes is None:
-            self.fail(404, ForsunPlanError(ErrorCode.UNKNOWN, f"no route {path}"))
-        elif method not in self.routes:
-            allowed = ", ".join(sorted(self.routes))
-            self.set_header("Allow", allowed)
-            self.fail(405, ForsunPlanError(ErrorCode.UNKNOWN,
-                                           f"{method} is not served on {path} (only {allowed})"))
+        method = self.request.method or ""
+        route = self.routes.get(method) if self.routes is not None else None
+        if route is None or route.authenticated:
+            given = self.bearer_token()
+            if not token_accepted(self.service.options.token, given):
+                self.set_header("WWW-Authenticate", 'Bearer realm="forsun"')
+                reason = "a wrong token" if given is not None else "no token"
+                self.fail(401, ForsunPlanError(
+                    ErrorCode.UNKNOWN, f"{reason}: this server requires the header "
+                                       "Authorization: Bearer TOKEN (its --token)"))
+                return
+        if self.routes is None or method not in self.routes:
+            self._no_route()
         elif "Content-Length" not in self.request.headers:
             # A chunked body: data_received enforces the limit (the connection's own limit
             # would answer a bare 400 instead of the envelope).
@@ -392,6 +405,18 @@ class ApiHandler(tornado.web.RequestHandler):
     def fail(self, status: int, error: ForsunPlanError) -> None:
         self.reply(status, error.code, error.message, {})
 
+    def _no_route(self) -> None:
+        """404 for an unknown path; 405 with ``Allow`` for a method the path does not take
+        (also one tornado itself does not know, such as TRACE)."""
+        method, path = self.request.method or "", self.request.path
+        if self.routes is None:
+            self.fail(404, ForsunPlanError(ErrorCode.UNKNOWN, f"no route {path}"))
+            return
+        allowed = ", ".join(sorted(self.routes))
+        self.set_header("Allow", allowed)
+        self.fail(405, ForsunPlanError(ErrorCode.UNKNOWN,
+                                       f"{method} is not served on {path} (only {allowed})"))
+
     def _too_large(self) -> None:
         self.fail(413, ForsunPlanError(
             ErrorCode.STORE_FAILED, f"body: larger than {self.max_body_size} bytes"))
@@ -399,6 +424,9 @@ class ApiHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Tornado's own errors (an unknown method, an exception escaping a hook) get the
         envelope too, never an HTML page or a traceback."""
+        if status_code == 405:
+            self._no_route()
+            return
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = tornado.httputil.responses.get(status_code, "Unknown")
         if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
@@ -407,19 +435,28 @@ class ApiHandler(tornado.web.RequestHandler):
 
     # -- request parts -------------------------------------------------------------------
 
+    def bearer_token(self) -> str | None:
+        """The token of an ``Authorization: Bearer TOKEN`` header, or None."""
+        scheme, _, token = self.request.headers.get("Authorization", "").strip().partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
     def required_argument(self, name: str) -> str:
         value = self.get_query_argument(name, "", strip=False)
         if not value:
             raise ForsunPlanError(ErrorCode.MISSING_ARGUMENT, f"{name} is required")
         return value
 
-    def integer_argument(self, name: str) -> int:
+    def integer_argument(self, name: str, low: int, high: int) -> int:
+        """Query argument ``name`` as an integer in ``[low, high]`` (0 when absent)."""
         value = self.get_query_argument(name, "")
         if not value:
             return 0
         if not _INT_TEXT.fullmatch(value):
             raise ForsunPlanError.invalid(name, f"must be an integer, not {value!r}")
-        return int(value)
+        number = int(value)
+        if not low <= number <= high:
+            raise ForsunPlanError.invalid(name, f"{number} is outside [{low}, {high}]")
+        return number
 
     def is_crontab(self) -> bool:
         media = self.request.headers.get("Content-Type", "").split(";")[0]

@@ -19,6 +19,8 @@ OPENAPI_VERSION = "3.1.0"
 #: Media type of a body holding one ``set`` line per line.
 CRONTAB = "application/crontab"
 JSON = "application/json"
+#: Name of the bearer-token security scheme.
+SECURITY_SCHEME = "bearerToken"
 
 
 @attrs.frozen
@@ -47,6 +49,8 @@ class Route:
     #: Request body schema by media type; empty when the operation reads no body.
     body: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     enveloped: bool = True
+    #: Needs the bearer token when the server has one (``--token``).
+    authenticated: bool = True
 
 
 def ref(name: str) -> dict[str, str]:
@@ -111,9 +115,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "Crontab": {
         "type": "string",
+        "pattern": r"(^|\n)[ \t]*[^#\s]",
         "description": "One plan per line in the forsun CLI syntax "
                        "`[set] KEY S M H D MON W ACTION 'PARAMS'` (a `*/N` field makes a "
-                       "delay plan); blank lines and lines starting with # are skipped.",
+                       "delay plan); blank lines and lines starting with # are skipped, "
+                       "and at least one plan line is required.",
     },
     "Error": {
         "type": "object",
@@ -132,6 +138,9 @@ RESPONSES: dict[str, dict[str, Any]] = {
     for name, text in (
         ("BadBody", "400: the body cannot be used (invalid UTF-8 or JSON, empty, or not a "
                     "JSON object/array): errcode 1004 or 1007."),
+        ("Unauthorized", "401: the server has a --token and the request lacks "
+                         "`Authorization: Bearer TOKEN` or carries another token: "
+                         "errcode 1001."),
         ("TooLarge", "413: the body is larger than --http-max-body-size: errcode 1004."),
         ("Unexpected", "500: unexpected server error: errcode 1001 (details in the server "
                        "log, never in the reply)."),
@@ -164,12 +173,16 @@ def _operation(route: Route) -> dict[str, Any]:
         "responses": {
             "200": {"description": ok, "content": {JSON: {"schema": ok_schema}}},
             **({"400": _response("BadBody")} if route.body else {}),
+            **({"401": _response("Unauthorized")} if route.authenticated else {}),
             "413": _response("TooLarge"),
             "500": _response("Unexpected"),
         },
     }
     if route.description:
         operation["description"] = route.description
+    if route.authenticated:
+        # Either no credentials (a server without --token) or the bearer token.
+        operation["security"] = [{}, {SECURITY_SCHEME: []}]
     if route.query:
         operation["parameters"] = [
             {"name": p.name, "in": "query", "required": p.required, "schema": p.schema,
@@ -200,8 +213,15 @@ def document(routes: Iterable[Route], version: str) -> dict[str, Any]:
                            "not stored, 1005 not removed, 1006 unknown action, 1007 missing "
                            "argument). Request bodies are JSON whatever the Content-Type, "
                            f"except `{CRONTAB}`. An unknown path answers 404 and a method a "
-                           "path does not take 405 (with `Allow`), both with errcode 1001.",
+                           "path does not take 405 (with `Allow`), both with errcode 1001. "
+                           "A server started with --token answers 401 (errcode 1001) to "
+                           "a request without `Authorization: Bearer TOKEN`.",
         },
         "paths": paths,
-        "components": {"schemas": SCHEMAS, "responses": RESPONSES},
+        "components": {"schemas": SCHEMAS, "responses": RESPONSES,
+                       "securitySchemes": {SECURITY_SCHEME: {
+                           "type": "http", "scheme": "bearer",
+                           "description": "the server's --token; required by every "
+                                          "operation but ping and this document when the "
+                                          "server has one"}}},
     }

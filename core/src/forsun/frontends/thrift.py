@@ -3,7 +3,9 @@ binary protocol and a buffered (not framed) transport, on ``--bind``:``--port``.
 
 It runs on the service's asyncio loop; every connection is served by its own task, one
 call at a time, in order. A malformed message closes only its connection. Handlers call
-the :class:`forsun.service.Service` API and nothing else.
+the :class:`forsun.service.Service` API and nothing else. With ``--token``, every call but
+``ping`` must carry the token (:mod:`forsun.frontends.security`); a call without it is
+refused with error 1001.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ from ..frontend import Frontend
 from ..hookspecs import hookimpl
 from ..options import Option
 from ..plan import Plan
+from .security import (
+    TOKEN_FIELD_ID,
+    TOKEN_PARAM,
+    check_token,
+    token_accepted,
+    warn_if_exposed,
+)
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -29,6 +38,8 @@ log = logging.getLogger(__name__)
 STOP_GRACE = 5.0
 #: Pending connections the listening socket queues (bursts of clients connecting at once).
 BACKLOG = 1024
+#: Methods callable without the token.
+OPEN_METHODS = frozenset({"ping"})
 
 _I16 = (-(1 << 15), (1 << 15) - 1)
 _I32 = (-(1 << 31), (1 << 31) - 1)
@@ -76,6 +87,7 @@ class ThriftFrontend(Frontend):
         super().__init__(service)
         self.host = str(service.options.bind)
         self.port = int(service.options.port)
+        self.token = str(service.options.token or "")
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._busy: set[asyncio.Task[None]] = set()
@@ -106,9 +118,11 @@ class ThriftFrontend(Frontend):
             "info": self._info,
             "forsun_call": self._forsun_call,
         }
+        check_token(self.token)
         self._server = await asyncio.start_server(self._serve, self.host, self.port,
                                                   backlog=BACKLOG)
         self.port = self._server.sockets[0].getsockname()[1]
+        warn_if_exposed("--bind", self.host, self.token)
 
     async def stop(self) -> None:
         """Stop listening, drop idle connections, let calls in progress answer (up to
@@ -179,6 +193,7 @@ class ThriftFrontend(Frontend):
         result = getattr(self._idl.Forsun, call.name + "_result")()
         failure: ForsunPlanError | None = None
         try:
+            self._authorize(call)
             result.success = await self._methods[call.name](call.args)
         except ForsunPlanError as exc:
             failure = exc
@@ -202,6 +217,21 @@ class ThriftFrontend(Frontend):
             log.exception("thrift %s: the reply cannot be encoded", call.name)
             return protocol.encode_exception(call.name, call.seqid, protocol.INTERNAL_ERROR,
                                              f"the reply cannot be encoded: {exc}")
+
+    def _authorize(self, call: Call) -> None:
+        """Raise 1001 unless ``call`` may run; take the token param out of its params."""
+        params = getattr(call.args, "params", None)
+        param_token = params.pop(TOKEN_PARAM, None) if isinstance(params, dict) else None
+        if call.name in OPEN_METHODS or not self.token:
+            return
+        given = call.token if call.token is not None else param_token
+        if not token_accepted(self.token, given):
+            reason = "a wrong token" if given is not None else "no token"
+            log.info("thrift %s refused: %s", call.name, reason)
+            raise ForsunPlanError(ErrorCode.UNKNOWN,
+                                  f"{call.name}: {reason}; this server requires its --token "
+                                  f"(argument field {TOKEN_FIELD_ID}, or params entry "
+                                  f"{TOKEN_PARAM} of create/createTimeout)")
 
     # -- the methods of forsun.thrift ----------------------------------------------------
 

@@ -21,6 +21,8 @@ from thriftpy2.protocol import TBinaryProtocol
 from thriftpy2.thrift import TApplicationException, TMessageType, TType
 from thriftpy2.transport import TMemoryBuffer
 
+from .security import TOKEN_FIELD_ID
+
 #: Largest request accepted (plans carry at most 1 MiB of params).
 MAX_MESSAGE_BYTES = 8 << 20
 #: Longest method name accepted; also tells an old-style header from garbage.
@@ -59,12 +61,15 @@ class MalformedMessage(Exception):
 @attrs.frozen(slots=True)
 class Call:
     """One decoded call. ``args`` is the method's thriftpy2 args struct, or None when the
-    service has no method ``name`` (its arguments were read and discarded)."""
+    service has no method ``name`` (its arguments were read and discarded). ``token`` is
+    the string in the reserved argument field :data:`~.security.TOKEN_FIELD_ID`, if the
+    caller sent one."""
 
     name: str
     type: int
     seqid: int
     args: Any
+    token: str | None = None
 
     @property
     def oneway(self) -> bool:
@@ -106,8 +111,9 @@ async def _read_call(reader: _BudgetReader, word: int, service: type) -> Call:
     args = None
     if name in service.thrift_services:
         args = getattr(service, name + "_args")()
-    await _read_struct(reader, args, MAX_DEPTH)
-    return Call(name, mtype, seqid, args)
+    reserved: dict[int, Any] = {}
+    await _read_struct(reader, args, MAX_DEPTH, reserved)
+    return Call(name, mtype, seqid, args, reserved.get(TOKEN_FIELD_ID))
 
 
 async def _read_name(reader: _BudgetReader, size: int) -> str:
@@ -149,9 +155,11 @@ def _split(spec: Any) -> tuple[int | None, Any]:
     return (spec, None) if isinstance(spec, int) else spec
 
 
-async def _read_struct(reader: _BudgetReader, obj: Any, depth: int) -> None:
+async def _read_struct(reader: _BudgetReader, obj: Any, depth: int,
+                       reserved: dict[int, Any] | None = None) -> None:
     """Read a struct's fields into ``obj`` (None: read and discard). Fields that ``obj``
-    does not declare, or declares with another type, are skipped."""
+    does not declare, or declares with another type, are skipped. With ``reserved``, the
+    string field :data:`TOKEN_FIELD_ID` is read into it (by id) instead."""
     fields = obj.thrift_spec if obj is not None else {}
     while True:
         ftype = _I8.unpack(await reader.read(1))[0]
@@ -159,6 +167,9 @@ async def _read_struct(reader: _BudgetReader, obj: Any, depth: int) -> None:
             return
         _check_type(ftype)
         fid = _I16.unpack(await reader.read(2))[0]
+        if reserved is not None and fid == TOKEN_FIELD_ID and ftype == TType.STRING:
+            reserved[fid] = await _read_value(reader, ftype, None, False, depth)
+            continue
         spec = fields.get(fid)
         if spec is None or spec[0] != ftype:
             await _read_value(reader, ftype, None, True, depth)

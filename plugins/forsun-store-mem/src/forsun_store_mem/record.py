@@ -22,6 +22,8 @@ from forsun.errors import ForsunPlanError
 from forsun.plan import Plan
 
 _BIAS = 1 << 63
+#: The range of seconds an entry can hold.
+MIN_TIME, MAX_TIME = -_BIAS, _BIAS - 1
 _TIME = struct.Struct(">Q")
 _FIXED = struct.Struct("<B9hqd")
 #: Offset of ``created_time`` inside the fixed fields.

@@ -82,7 +82,8 @@ class PlanTable:
     def due(self, start: int, end: int) -> list[bytes]:
         """Records of plans with ``start <= next_time <= end`` (claimed ones included), in
         ``(next_time, key)`` order."""
-        low, stop = record.time_bytes(start), record.time_bytes(end + 1)
+        end = min(end, record.MAX_TIME - 1)  # a far-future bound means "everything after"
+        low, stop = record.time_bytes(max(start, record.MIN_TIME)), record.time_bytes(end + 1)
         waiting = takewhile(stop.__gt__, self.by_due.iter_from(low))
         claimed = sorted(e for e in self.claimed.values() if low <= e < stop)
         return [self._stored(entry) for entry in list(heapq.merge(waiting, claimed))]

@@ -1,0 +1,127 @@
+"""A full or read-only disk under the mem store's files, with a real forsund.
+
+The data file lives on a small tmpfs the test mounts (root is not stopped by ``chmod``, a
+filesystem is). While the disk cannot take a write, creates are refused with 1004 and a
+message naming the cause, the server keeps answering, and nothing stored before is damaged:
+after the disk recovers, creates work again and a restart (after SIGKILL or a clean stop)
+finds every acknowledged plan intact.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from forsun.client import Client
+from forsun.errors import ErrorCode, ForsunPlanError
+from forsun.testing.process import start_forsund
+
+#: Size of the test filesystem; big enough for the log's header and a few dozen plans.
+DISK_SIZE = 256 << 10
+FAR = 3600
+PARAM = "x" * 2048
+
+
+def mount(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A tmpfs of :data:`DISK_SIZE` bytes at ``tmp_path/disk``; skipped (even under CI: no
+    server is missing) when this machine does not let the test mount one."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CAP_SYS_ADMIN); the test runs as "
+                    f"uid {os.geteuid()}")
+    done = mount("-t", "tmpfs", "-o", f"size={DISK_SIZE},mode=0755", "tmpfs", str(where))
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (mount -t tmpfs: {done.stderr.strip()})")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
+
+
+def create(client: Client, key: str) -> None:
+    client.create_timeout(key, FAR, action="shell", params={"cmd": "true", "pad": PARAM})
+
+
+def fill(client: Client, prefix: str, limit: int = 1000) -> tuple[list[str], ForsunPlanError]:
+    """Create plans until the server refuses one; (acknowledged keys, the refusal)."""
+    acked = []
+    for number in range(limit):
+        key = f"{prefix}{number}"
+        try:
+            create(client, key)
+        except ForsunPlanError as exc:
+            return acked, exc
+        acked.append(key)
+    raise AssertionError(f"{limit} plans of 2 KiB fit on a {DISK_SIZE}-byte disk")
+
+
+def assert_intact(client: Client, keys: list[str]) -> None:
+    assert sorted(client.get_keys("")) == sorted(keys)
+    for key in keys[:: max(1, len(keys) // 10)]:
+        assert client.get(key).params == {"cmd": "true", "pad": PARAM}
+
+
+def test_a_full_disk_refuses_creates_with_1004_and_damages_nothing(tmp_path, small_disk):
+    """Fill the disk, check the refusals, free space, create more, SIGKILL, restart."""
+    filler = small_disk / "filler"
+    args = ["--driver-mem-store-file", str(small_disk / "forsun.db"),
+            "--driver-mem-store-fsync", "always"]
+    daemon = start_forsund(args, workdir=tmp_path)
+    try:
+        with Client("127.0.0.1", daemon.port) as client:
+            filler.write_bytes(b"\0" * (DISK_SIZE // 4))
+            acked, refusal = fill(client, "a")
+            assert refusal.code == ErrorCode.STORE_FAILED
+            assert "No space left on device" in refusal.message
+            assert len(acked) > 10
+            for attempt in range(3):
+                with pytest.raises(ForsunPlanError) as again:
+                    create(client, f"refused{attempt}")
+                assert again.value.code == ErrorCode.STORE_FAILED
+            assert client.ping() == 0
+            assert int(client.info()["plan_count"]) == len(acked)
+            assert_intact(client, acked)
+            filler.unlink()
+            for number in range(20):
+                create(client, f"b{number}")
+                acked.append(f"b{number}")
+            assert_intact(client, acked)
+    finally:
+        daemon.kill()
+    daemon = start_forsund(args, workdir=tmp_path)
+    try:
+        with Client("127.0.0.1", daemon.port) as client:
+            assert_intact(client, acked)
+    finally:
+        daemon.stop()
+
+
+def test_a_clean_stop_on_a_full_disk_keeps_every_plan(tmp_path, small_disk):
+    """The snapshot written at a clean stop cannot fit: the stop must still leave files
+    that recover every acknowledged plan."""
+    args = ["--driver-mem-store-file", str(small_disk / "forsun.db"),
+            "--driver-mem-store-fsync", "always"]
+    daemon = start_forsund(args, workdir=tmp_path)
+    try:
+        with Client("127.0.0.1", daemon.port) as client:
+            acked, refusal = fill(client, "a")
+            assert refusal.code == ErrorCode.STORE_FAILED
+    finally:
+        code = daemon.stop()
+    assert code == 0
+    daemon = start_forsund(args, workdir=tmp_path)
+    try:
+        with Client("127.0.0.1", daemon.port) as client:
+            assert_intact(client, acked)
+    finally:
+        daemon.stop()

@@ -1,0 +1,87 @@
+"""Schemathesis against the OpenAPI document a real forsund serves (``/v1/openapi.json``;
+loaded from :func:`forsun.frontends.http_handlers.openapi_document`, the same document, so
+that the operations are known when tests are collected): data that fits the schema and
+data that does not, for every operation. No reply may be a
+5xx, every reply but the document itself is the ``{errcode, errmsg, data}`` envelope with
+a protocol code, every reply matches its documented schema, and forsund stays up.
+
+forsund runs with the shell action allow-listed to ``true`` and every other action plugin
+blocked, so generated plans can run nothing. Needs ``schemathesis`` (root dev group).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from forsun.errors import ErrorCode
+from forsun.frontends.http_handlers import openapi_document
+from forsun.frontends.openapi import CRONTAB
+from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.services import in_ci
+
+try:
+    import requests
+    import schemathesis
+    from schemathesis.checks import negative_data_rejection
+    from schemathesis.config import SchemathesisConfig
+except ImportError:  # a test dependency of the root dev group
+    if in_ci():
+        raise
+    pytest.skip("schemathesis is not installed", allow_module_level=True)
+
+#: Examples per operation and generation phase: keeps the whole module under a minute.
+MAX_EXAMPLES = 100
+CODES = {0, *(int(code) for code in ErrorCode)}
+
+# A crontab body is text: send generated strings as they are.
+schemathesis.serializer.alias(CRONTAB, "text/plain")
+schema = schemathesis.openapi.from_dict(
+    openapi_document(),
+    config=SchemathesisConfig.from_dict({"generation": {"mode": "all",
+                                                        "max-examples": MAX_EXAMPLES}}))
+
+
+def harmless_args() -> list[str]:
+    """forsund flags that leave only ``shell`` (allowed: ``true``) as an action."""
+    blocked = sorted({ep.name for ep in importlib.metadata.entry_points(group="forsun")
+                      if ep.name.startswith("action_") and ep.name != "action_shell"})
+    return ["--driver-mem-store-file", "", "--action-shell-allow", "true",
+            *(arg for name in blocked for arg in ("--block-plugin", name))]
+
+
+@pytest.fixture(scope="module")
+def forsund(tmp_path_factory) -> Iterator[ForsundProcess]:
+    daemon = start_forsund(harmless_args(), workdir=tmp_path_factory.mktemp("schemathesis"))
+    yield daemon
+    daemon.stop()
+
+
+@schema.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_reply_is_an_envelope_and_never_a_server_error(case, forsund):
+    response = case.call(base_url=forsund.http_url, timeout=10)
+    assert response.status_code < 500, response.text
+    body = response.json()
+    if case.path != "/v1/openapi.json":
+        assert set(body) == {"errcode", "errmsg", "data"}, body
+        assert body["errcode"] in CODES
+        assert (body["errcode"] == 0) == (response.status_code == 200 and body["errmsg"] == "")
+    # A request the service refuses is answered 200 with its errcode (the original's
+    # contract), so "negative data must get a 4xx" does not apply.
+    case.validate_response(response, excluded_checks=[negative_data_rejection])
+    assert forsund.proc.poll() is None
+
+
+def test_the_document_tested_is_the_one_served(forsund):
+    served = requests.get(f"{forsund.http_url}/v1/openapi.json", timeout=10).json()
+    assert served == json.loads(json.dumps(openapi_document()))
+
+
+def test_the_server_logged_no_unexpected_error(forsund):
+    """Runs after the generated requests: none of them raised inside forsund."""
+    assert "Traceback" not in forsund.log_text()
