@@ -32,10 +32,12 @@ def test_demon_detaches_writes_a_pid_file_and_stops_on_sigterm(tmp_path):
     assert launcher.returncode == 0, launcher.stderr
     assert wait_until(lambda: pid_file.exists() and reachable("127.0.0.1", port), 20)
     pid = int(pid_file.read_text())
-    assert os.getsid(pid) != os.getsid(0)  # detached into a session of its own
-    with Client("127.0.0.1", port) as client:
-        assert client.ping() == 0
-    os.kill(pid, signal.SIGTERM)
+    try:
+        assert os.getsid(pid) != os.getsid(0)  # detached into a session of its own
+        with Client("127.0.0.1", port) as client:
+            assert client.ping() == 0
+    finally:
+        os.kill(pid, signal.SIGTERM)
     assert wait_until(lambda: not pid_file.exists(), 20)
     assert wait_until(lambda: not reachable("127.0.0.1", port), 5)
     log = (tmp_path / "forsund.log").read_text()
