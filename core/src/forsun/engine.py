@@ -163,6 +163,7 @@ class Engine:
                                              lease_until=lease_until, limit=CLAIM_BATCH)
             await self._dispatch(claimed)
             total += len(claimed)
+            await asyncio.sleep(0)  # let this batch's firings start before claiming more
             if len(claimed) < CLAIM_BATCH:
                 return total
 

@@ -62,8 +62,10 @@ class Plan:
     params: dict[str, str] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field by its protocol name (the HTTP ``data`` of a plan)."""
-        return attrs.asdict(self)
+        """Every field by its protocol name (the HTTP ``data`` of a plan); params copied."""
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
+        data["params"] = dict(self.params)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
@@ -78,6 +80,9 @@ class Plan:
 
 _INT_FIELDS = (*SCHEDULE_FIELDS, "count", "current_count", "status")
 _FIXED_RANGES = tuple(FIXED_RANGES.items())
+
+
+_FIELD_NAMES = tuple(field.name for field in attrs.fields(Plan))
 
 
 def validate_plan(plan: Plan) -> None:

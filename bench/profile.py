@@ -1,0 +1,68 @@
+"""How big each scenario is: the default run, ``--quick`` (a smoke run of every scenario in
+well under a minute) and the additions of ``--huge``."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Profile:
+    """Sizes of one run (plans, seconds)."""
+
+    name: str
+    #: seconds between creating plans and their first due second (plus creation time), and
+    #: seconds to wait for late duplicates once everything expected arrived
+    margin: float
+    settle: float
+    #: precision: (plans, the seconds their due times spread over) per rate measured, and
+    #: the longest spread the ideal timer gets (same rate per second)
+    precision_runs: tuple[tuple[int, int], ...]
+    ideal_spread: int
+    #: burst: plans due in one second (no-op action), and through the http action
+    burst_plans: int
+    burst_http_plans: int
+    #: create: single calls per client kind, plans per bulk request, bulk plans in all
+    create_calls: int
+    bulk_batch: int
+    bulk_plans: int
+    #: memory / start-up: store sizes
+    store_sizes: tuple[int, ...]
+    #: catch-up: seconds forsund is down, plans due per missed second
+    catchup_down: int
+    catchup_rate: int
+    #: redis: plans put and fired
+    redis_plans: int
+    redis_fire_plans: int
+
+
+DEFAULT = Profile(
+    name="default", margin=3.0, settle=1.0,
+    precision_runs=((10_000, 60), (100, 20)), ideal_spread=15,
+    burst_plans=100_000, burst_http_plans=10_000,
+    create_calls=5_000, bulk_batch=10_000, bulk_plans=100_000,
+    store_sizes=(100_000, 1_000_000),
+    catchup_down=10, catchup_rate=200,
+    redis_plans=100_000, redis_fire_plans=20_000,
+)
+
+QUICK = Profile(
+    name="quick", margin=1.0, settle=0.3,
+    precision_runs=((300, 3), (6, 3)), ideal_spread=1,
+    burst_plans=2_000, burst_http_plans=300,
+    create_calls=200, bulk_batch=500, bulk_plans=1_000,
+    store_sizes=(2_000,),
+    catchup_down=2, catchup_rate=50,
+    redis_plans=1_000, redis_fire_plans=500,
+)
+
+#: Store size added by ``--huge``.
+HUGE_SIZE = 10_000_000
+
+
+def choose(quick: bool, huge: bool) -> Profile:
+    profile = QUICK if quick else DEFAULT
+    if huge:
+        profile = attrs.evolve(profile, name=profile.name + "+huge",
+                               store_sizes=(*profile.store_sizes, HUGE_SIZE))
+    return profile
