@@ -7,7 +7,6 @@ blocked, so no generated plan can run anything.
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +18,7 @@ from forsun.client_cli import COMMANDS, Console, UsageError
 from forsun.errors import ForsunPlanError
 from forsun.plan import INT16, SCHEDULE_FIELDS, Plan
 from forsun.setline import format_set_line, parse_crontab
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess
 
 #: Text a crontab line can hold: anything but a line feed (the line separator).
 _line_text = st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]),
@@ -85,18 +84,9 @@ def test_one_bad_line_is_named_by_its_number(good, where, garbage):
 # -- the console against a real server -------------------------------------------------------
 
 
-def harmless_args() -> list[str]:
-    blocked = sorted({ep.name for ep in importlib.metadata.entry_points(group="forsun")
-                      if ep.name.startswith("action_") and ep.name != "action_shell"})
-    return ["--driver-mem-store-file", "", "--action-shell-allow", "true",
-            *(arg for name in blocked for arg in ("--block-plugin", name))]
-
-
 @pytest.fixture(scope="module")
-def forsund(tmp_path_factory) -> Iterator[ForsundProcess]:
-    daemon = start_forsund(harmless_args(), workdir=tmp_path_factory.mktemp("cli"))
-    yield daemon
-    daemon.stop()
+def forsund(harmless_forsund) -> ForsundProcess:
+    return harmless_forsund
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,7 @@ blocked, so generated plans can run nothing. Needs ``schemathesis`` (root dev gr
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -21,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from forsun.errors import ErrorCode
 from forsun.frontends.http_handlers import openapi_document
 from forsun.frontends.openapi import CRONTAB
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess
 from forsun.testing.services import in_ci
 
 try:
@@ -46,19 +44,9 @@ schema = schemathesis.openapi.from_dict(
                                                         "max-examples": MAX_EXAMPLES}}))
 
 
-def harmless_args() -> list[str]:
-    """forsund flags that leave only ``shell`` (allowed: ``true``) as an action."""
-    blocked = sorted({ep.name for ep in importlib.metadata.entry_points(group="forsun")
-                      if ep.name.startswith("action_") and ep.name != "action_shell"})
-    return ["--driver-mem-store-file", "", "--action-shell-allow", "true",
-            *(arg for name in blocked for arg in ("--block-plugin", name))]
-
-
 @pytest.fixture(scope="module")
-def forsund(tmp_path_factory) -> Iterator[ForsundProcess]:
-    daemon = start_forsund(harmless_args(), workdir=tmp_path_factory.mktemp("schemathesis"))
-    yield daemon
-    daemon.stop()
+def forsund(harmless_forsund) -> ForsundProcess:
+    return harmless_forsund
 
 
 @schema.parametrize()

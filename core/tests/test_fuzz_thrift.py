@@ -9,7 +9,6 @@ blocked, so no mutated plan can run anything.
 
 from __future__ import annotations
 
-import importlib.metadata
 import socket
 import struct
 import threading
@@ -29,25 +28,15 @@ from thriftpy2.transport import TMemoryBuffer
 from forsun.client import Client
 from forsun.errors import ForsunPlanError
 from forsun.idl import load_idl
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def harmless_args() -> list[str]:
-    """forsund flags that leave only ``shell`` (allowed: ``true``) as an action."""
-    blocked = sorted({ep.name for ep in importlib.metadata.entry_points(group="forsun")
-                      if ep.name.startswith("action_") and ep.name != "action_shell"})
-    return ["--driver-mem-store-file", "", "--action-shell-allow", "true",
-            *(arg for name in blocked for arg in ("--block-plugin", name))]
-
-
 @pytest.fixture(scope="module")
-def forsund(tmp_path_factory) -> Iterator[ForsundProcess]:
-    daemon = start_forsund(harmless_args(), workdir=tmp_path_factory.mktemp("fuzz"))
-    yield daemon
-    daemon.stop()
+def forsund(harmless_forsund) -> ForsundProcess:
+    return harmless_forsund
 
 
 @pytest.fixture(scope="module")
