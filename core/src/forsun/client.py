@@ -117,6 +117,20 @@ def _transport_failures() -> tuple[type[Exception], ...]:
     return (TTransportException, TProtocolException, OSError, EOFError)
 
 
+def _call_failure(address: str, method: str, exc: BaseException) -> BaseException:
+    """What a call cut short by ``exc`` raises: 1004 for an argument the wire types cannot
+    carry, ConnectionError (caused by ``exc``) for a transport failure, else ``exc``."""
+    if isinstance(exc, _argument_errors()):
+        error: BaseException = _bad_argument(method, exc)
+        error.__suppress_context__ = True
+        return error
+    if isinstance(exc, _transport_failures()):
+        error = ConnectionError(f"forsund {address}: {method} failed: {exc}")
+        error.__cause__ = exc
+        return error
+    return exc
+
+
 def _dropped(sock: Any) -> bool:
     """True when an idle connection's socket is readable: the server closed it (nothing
     else can arrive on a connection with no call in flight)."""
@@ -209,12 +223,7 @@ class Client:
                 raise _server_error(exc) from None
             except BaseException as exc:
                 conn.client.close()  # a call cut short may have left bytes unsent
-                if isinstance(exc, _argument_errors()):
-                    raise _bad_argument(method, exc) from None
-                if isinstance(exc, _transport_failures()):
-                    raise ConnectionError(
-                        f"forsund {self.host}:{self.port}: {method} failed: {exc}") from exc
-                raise
+                raise _call_failure(f"{self.host}:{self.port}", method, exc)  # noqa: B904 - it sets the cause
             self._checkin(conn)
             return result
 
@@ -332,12 +341,7 @@ class AsyncClient:
                 raise _server_error(exc) from None
             except BaseException as exc:
                 conn.client.close()  # a call cut short may have left bytes unsent
-                if isinstance(exc, _argument_errors()):
-                    raise _bad_argument(method, exc) from None
-                if isinstance(exc, _transport_failures()):
-                    raise ConnectionError(
-                        f"forsund {self.host}:{self.port}: {method} failed: {exc}") from exc
-                raise
+                raise _call_failure(f"{self.host}:{self.port}", method, exc)  # noqa: B904 - it sets the cause
             self._checkin(conn)
             return result
 
