@@ -7,7 +7,7 @@
 - ``tornado PORT``: a bare tornado app on forsund's create paths that only decodes the body
   and answers the envelope: ``PUT``/``POST /v1/plan`` echo the JSON object, ``POST
   /v1/plans`` echoes the JSON array, or for ``application/crontab`` answers one
-  ``{"key": ...}`` per line.
+  ``{"key": ...}`` per line; with ``?reply=keys`` it answers only the keys.
 
 :class:`BareServer` starts one of them and waits until it listens. :func:`bare_tasks_seconds`
 is the burst baseline: a bare asyncio loop running N tasks of a no-op coroutine (the floor
@@ -79,6 +79,8 @@ def serve_tornado(port: int) -> None:
                 data = [{"key": line.split()[1]} for line in lines if line.strip()]
             else:
                 data = json.loads(self.request.body)
+            if self.get_query_argument("reply", "") == "keys":
+                data = [item["key"] for item in data]
             self.finish(envelope(data))
 
     async def main() -> None:

@@ -91,18 +91,20 @@ def measure(ctx: Context, target: Target, bare: Target, prefix: str) -> None:
     arrays = [json.dumps([delay(key(f"{prefix}j", i), DELAY_SECONDS)
                           for i in range(start, min(start + batch, bulk))]).encode()
               for start in range(0, bulk, batch)]
-    add(f"HTTP POST /v1/plans, JSON arrays of {batch:,}", "plans/s",
-        functools.partial(bulk_rate, bodies=arrays, plans=bulk, content_type=JSON),
-        "bare tornado handler (JSON echo)", BULK_GOAL,
-        note=f"{bulk:,} plans, one request at a time")
-
     crontabs = ["\n".join(crontab_line(key(f"{prefix}k", i), DELAY_SECONDS // 60)
                           for i in range(start, min(start + batch, bulk))).encode()
                 for start in range(0, bulk, batch)]
-    add(f"HTTP POST /v1/plans, application/crontab, {batch:,} lines", "plans/s",
-        functools.partial(bulk_rate, bodies=crontabs, plans=bulk, content_type=CRONTAB),
-        "bare tornado handler (line split)", BULK_GOAL,
-        note=f"{bulk:,} plans, one request at a time")
+    for reply, answer in (("plans", "every plan"), ("keys", "the keys only")):
+        path = "/v1/plans" if reply == "plans" else f"/v1/plans?reply={reply}"
+        note = f"{bulk:,} plans, one request at a time; answers {answer}"
+        add(f"HTTP POST {path}, JSON arrays of {batch:,}", "plans/s",
+            functools.partial(bulk_rate, bodies=arrays, plans=bulk, content_type=JSON,
+                              path=path),
+            "bare tornado handler (JSON echo)", BULK_GOAL, note=note)
+        add(f"HTTP POST {path}, application/crontab, {batch:,} lines", "plans/s",
+            functools.partial(bulk_rate, bodies=crontabs, plans=bulk, content_type=CRONTAB,
+                              path=path),
+            "bare tornado handler (line split)", BULK_GOAL, note=note)
 
 
 def ping(client: Client, index: int) -> None:
@@ -160,10 +162,11 @@ async def put_rate(target: Target, bodies: list[bytes]) -> float:
         return len(bodies) / (time.perf_counter() - started)
 
 
-def bulk_rate(target: Target, bodies: list[bytes], plans: int, content_type: str) -> float:
-    """Plans/s of ``POST /v1/plans`` for ``bodies`` (``plans`` in all), one at a time."""
-    target.request("POST", "/v1/plans", bodies[0], content_type)  # warm-up (replaces them)
+def bulk_rate(target: Target, bodies: list[bytes], plans: int, content_type: str,
+              path: str = "/v1/plans") -> float:
+    """Plans/s of ``POST path`` for ``bodies`` (``plans`` in all), one at a time."""
+    target.request("POST", path, bodies[0], content_type)  # warm-up (replaces them)
     started = time.perf_counter()
     for body in bodies:
-        target.request("POST", "/v1/plans", body, content_type)
+        target.request("POST", path, body, content_type)
     return plans / (time.perf_counter() - started)

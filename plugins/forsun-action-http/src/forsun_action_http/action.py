@@ -40,6 +40,8 @@ SNIPPET_BYTES = 200
 #: Bytes of an answer read at most; a longer one is cut and its connection not reused.
 DRAIN_LIMIT = 1 << 20
 MASK = "******"
+#: Parsed params kept by :meth:`HttpAction.parse`.
+PARSED_CALLS = 4096
 
 
 @attrs.frozen(slots=True)
@@ -195,10 +197,21 @@ class HttpAction(Action):
         self.request_timeout = float(options.action_http_request_timeout)
         self.user_agent = options.action_http_user_agent or f"forsun/{forsun.__version__}"
         self._session: aiohttp.ClientSession | None = None
+        self._calls: dict[tuple[tuple[str, str], ...], HttpCall] = {}
 
     def parse(self, params: Mapping[str, str]) -> HttpCall:
-        return parse_call(params, connect_timeout=self.connect_timeout,
-                          request_timeout=self.request_timeout, user_agent=self.user_agent)
+        """:func:`parse_call` with this action's defaults. Calls are cached by params: the
+        same params are parsed when a plan is created and at each of its firings, and many
+        plans share theirs."""
+        items = tuple(params.items())
+        call = self._calls.get(items)
+        if call is None:
+            call = parse_call(params, connect_timeout=self.connect_timeout,
+                              request_timeout=self.request_timeout, user_agent=self.user_agent)
+            if len(self._calls) >= PARSED_CALLS:
+                del self._calls[next(iter(self._calls))]  # the oldest
+            self._calls[items] = call
+        return call
 
     def validate(self, params: Mapping[str, str]) -> None:
         """1007 without ``url``; 1004 naming the param for a bad URL, method, auth mode,
@@ -233,7 +246,7 @@ class HttpAction(Action):
         try:
             async with self._client().request(
                     call.method, call.url, data=call.body, headers=headers,
-                    middlewares=middlewares, skip_auto_headers=call.skip_auto_headers,
+                    middlewares=middlewares, skip_auto_headers=call.skip_auto_headers or None,
                     timeout=timeout) as response:
                 head = await _read_head(response)
         except aiohttp.ConnectionTimeoutError:
