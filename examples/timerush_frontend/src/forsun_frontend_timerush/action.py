@@ -24,8 +24,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
-
 from forsun.action import Action, ActionError, Firing
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
@@ -41,6 +39,8 @@ from .protocol import (
 )
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from forsun.service import Service
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,6 @@ class TimerushAction(Action):
     def __init__(self, options: Options) -> None:
         super().__init__(options)
         self.timeout = float(options.timerush_timeout)
-        self._timeout = aiohttp.ClientTimeout(total=self.timeout)
         self.max_clients = max(1, int(options.timerush_max_clients))
         self.ssl = client_ssl_context(options.timerush_pem, options.timerush_ca)
         self.service: Service | None = None
@@ -118,6 +117,8 @@ class TimerushAction(Action):
             raise ForsunPlanError.invalid("params.callback_cmd", str(exc)) from None
 
     def _client(self) -> aiohttp.ClientSession:
+        import aiohttp  # here, not at module level: forsund builds this action at start-up
+
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self.max_clients, ssl=self.ssl or True)
             self._session = aiohttp.ClientSession(connector=connector,
@@ -156,12 +157,14 @@ class TimerushAction(Action):
     async def _notify(self, url: str, target: str, firing: Firing) -> bytes:
         """POST the notification; the body of a 2xx answer (ActionError with retry
         otherwise, its message starting with ``target``)."""
+        import aiohttp
+
         headers = {"X-FORSUN-KEY": firing.key, "X-FORSUN-TIMESTAMP": str(firing.ts)}
         data = firing.params.get("callback_data", "").encode()
         try:
             async with self._client().post(
                     url, data=data, headers=headers, skip_auto_headers=("Content-Type",),
-                    timeout=self._timeout) as response:
+                    timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
                 body = bytearray()
                 async for chunk in response.content.iter_any():
                     body += chunk
