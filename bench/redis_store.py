@@ -155,7 +155,7 @@ def with_forsund(ctx: Context, prefix: str, raw_put_rate: float,
                   .encode() for s in range(0, count, batch)]
         started = time.perf_counter()
         for body in bodies:
-            target.request("POST", "/v1/plans", body)
+            target.request("POST", "/v1/plans?reply=keys", body)
         create_seconds = time.perf_counter() - started
 
         before = target.counter("action_executed_count")
@@ -171,7 +171,8 @@ def with_forsund(ctx: Context, prefix: str, raw_put_rate: float,
     ctx.add(Row("redis", f"forsund --driver redis, HTTP POST /v1/plans, {count:,} plans",
                 count / create_seconds, "plans/s", baseline="raw pipelined HSET+ZADD",
                 baseline_value=raw_put_rate, ratio_goal=RATIO_GOAL,
-                note=f"JSON arrays of {batch:,}; end to end (HTTP + JSON + validation)"))
+                note=f"JSON arrays of {batch:,}, ?reply=keys; end to end (HTTP + JSON + "
+                     "validation)"))
     ctx.add(Row("redis", f"forsund --driver redis, {fire:,} plans due in one second (noop): "
                          "firing rate", fire / all_fired, "plans/s",
                 baseline="raw claim loop (ZRANGEBYSCORE+HMGET+ZREM+HDEL)",

@@ -2,8 +2,8 @@
 
 1. start forsund on an empty store (exec → both ports accept: the empty start-up baseline)
    and read its RSS (``info`` ``mem_rss``);
-2. bulk-create N plans over ``POST /v1/plans`` (20-character keys, two params, delay plans
-   due a day later) and read the RSS again: memory per plan = (RSS - empty RSS) / N;
+2. bulk-create N plans over ``POST /v1/plans?reply=keys`` (20-character keys, two params,
+   delay plans due a day later) and read the RSS again: memory per plan = (RSS - empty RSS) / N;
 3. ``kill -9`` it, so the store is left as a snapshot plus a log to replay, and time a
    start (exec → serving, plan_count checked); read the RSS of the reloaded store;
 4. stop it cleanly (the shutdown compaction leaves a snapshot only; that stop is timed
@@ -47,7 +47,7 @@ def measure(ctx: Context, size: int) -> None:
         for start in range(0, size, batch):
             plans = [delay(key(prefix, i), DAY + i % 3600)
                      for i in range(start, min(start + batch, size))]
-            server.target.request("POST", "/v1/plans", json.dumps(plans).encode())
+            server.target.request("POST", "/v1/plans?reply=keys", json.dumps(plans).encode())
         created_in = time.perf_counter() - started
         info = server.target.info()
     finally:
