@@ -26,9 +26,11 @@ class RecordingAction(Action):
     def __init__(self) -> None:
         super().__init__()
         self.attempts: list[tuple[str, int, float, int]] = []
+        self.params: list[tuple[str, dict[str, str]]] = []
 
     async def execute(self, firing: Firing) -> None:
         self.attempts.append((firing.key, firing.ts, time.time(), firing.attempt))
+        self.params.append((firing.key, dict(firing.params)))
         if firing.params.get("sleep"):
             await asyncio.sleep(float(firing.params["sleep"]))
         mode = firing.params.get("mode", "ok")
@@ -39,6 +41,9 @@ class RecordingAction(Action):
 
     def fired(self, key: str) -> list[int]:
         return [ts for k, ts, _, attempt in self.attempts if k == key and attempt == 0]
+
+    def params_of(self, key: str) -> list[dict[str, str]]:
+        return [params for k, params in self.params if k == key]
 
 
 class EnginePlugin:
@@ -65,9 +70,24 @@ class Clock:
         return time.time() + self.offset
 
 
+class ClaimLog(ReferenceStore):
+    """The reference store, recording each claim as (clock at the call, up_to, keys)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = time.time
+        self.claims: list[tuple[float, int, list[str]]] = []
+
+    async def claim(self, up_to: int, **kwargs) -> list[Plan]:
+        at = self.clock()
+        plans = await super().claim(up_to, **kwargs)
+        self.claims.append((at, up_to, [plan.key for plan in plans]))
+        return plans
+
+
 @pytest.fixture
 def store():
-    return ReferenceStore()
+    return ClaimLog()
 
 
 @pytest.fixture
@@ -298,3 +318,152 @@ async def test_info_has_every_key_the_original_client_prints(start, action):
     assert int(info["mem_rss"]) > 0 and abs(int(info["current_time"]) - time.time()) < 5
     assert info["actions"] == "record" and info["current_store"] == "test"
     assert info["action_plugins"].startswith("record=")
+
+
+# -- claiming ahead of the boundary ------------------------------------------------------
+
+
+def claims_of(store: ClaimLog, key: str) -> list[tuple[float, int]]:
+    """(clock at the call, up_to) of each claim that returned ``key``."""
+    return [(at, up_to) for at, up_to, keys in store.claims if key in keys]
+
+
+async def wait_for_claim_ahead(store: ClaimLog, second: int) -> None:
+    """Wait until the engine claimed for ``second`` before the clock reached it."""
+    await wait_for(lambda: any(up_to == second and at < second
+                               for at, up_to, _ in store.claims), 3)
+
+
+async def test_claims_ahead_but_fires_only_once_the_second_has_come(start, action, store):
+    service = await start(claim_ahead=0.1)
+    plans = await service.create_many([delay_plan(f"a{i}", seconds=2) for i in range(200)])
+    due = plans[0].next_time
+    assert all(plan.next_time == due for plan in plans)
+    await wait_for(lambda: len(action.attempts) == 200, 5)
+    for plan in plans:
+        (at, up_to), = claims_of(store, plan.key)
+        assert up_to == due and due - 0.1 <= at < due, f"{plan.key} claimed at {at:.3f}"
+    walls = sorted(wall for _, _, wall, _ in action.attempts)
+    assert all(ts == due for _, ts, _, _ in action.attempts)
+    assert due <= walls[0] and walls[-1] < due + 0.3, f"fired {walls[0]:.3f}..{walls[-1]:.3f}"
+    assert service.stats.counters["claimed_ahead_count"] == 200
+
+
+async def test_a_plan_created_during_the_claim_ahead_window_fires_once(start, action, store):
+    service = await start(claim_ahead=0.5)
+    first = await service.create(delay_plan("before", seconds=2))
+    due = first.next_time
+    await wait_for_claim_ahead(store, due)
+    during = await service.create(delay_plan("during"))
+    assert during.created_time < due and during.next_time == due
+    await wait_for(lambda: action.fired("during") and action.fired("before"), 3)
+    await asyncio.sleep(1.2)
+    assert action.fired("before") == [due] and action.fired("during") == [due]
+    (at, up_to), = claims_of(store, "during")
+    assert up_to == due and at >= due, "not claimed by the claim at the boundary"
+    for key in ("before", "during"):
+        (wall,) = [w for k, _, w, _ in action.attempts if k == key]
+        assert due <= wall < due + 0.3, f"{key} fired at {wall:.3f}"
+
+
+async def test_claim_ahead_0_claims_at_the_boundary(start, action, store):
+    service = await start(claim_ahead=0)
+    plans = await service.create_many([delay_plan(f"z{i}", seconds=1 + i % 2)
+                                       for i in range(20)])
+    await wait_for(lambda: len(action.attempts) == 20, 5)
+    assert store.claims and all(at >= up_to for at, up_to, _ in store.claims)
+    for plan in plans:
+        (_, up_to), = claims_of(store, plan.key)
+        assert up_to == plan.next_time
+        (wall,) = [w for k, _, w, _ in action.attempts if k == plan.key]
+        assert plan.next_time <= wall < plan.next_time + 0.3
+    assert "claimed_ahead_count" not in service.stats.counters
+
+
+async def test_a_clock_stepped_back_while_firings_are_held(start, action, store):
+    """Stepped back by more than claim_ahead + 0.5 s, held firings fire at once rather than
+    keep their lease while the clock comes back; stepped back by less, they wait."""
+    clock = Clock()
+    store.clock = clock
+    service = await start(clock=clock, claim_ahead=0.5)
+
+    far = await service.create(delay_plan("far", seconds=2))
+    await wait_for_claim_ahead(store, far.next_time)
+    clock.offset = -3.0
+    await wait_for(lambda: action.fired("far"), 2)
+    (wall,) = [w for k, _, w, _ in action.attempts if k == "far"]
+    assert wall < far.next_time + 1, "held until the stepped-back clock reached the second"
+    clock.offset = 0.0
+    await asyncio.sleep(1.5)
+
+    near = await service.create(delay_plan("near", seconds=2))
+    await wait_for_claim_ahead(store, near.next_time)
+    assert claims_of(store, "near")[0][0] < near.next_time, "not claimed ahead"
+    clock.offset = -0.3
+    await wait_for(lambda: action.fired("near"), 3)
+    (wall,) = [w for k, _, w, _ in action.attempts if k == "near"]
+    assert wall + clock.offset >= near.next_time, "fired before the stepped clock's second"
+    clock.offset = 0.0
+    await asyncio.sleep(1.5)
+    assert action.fired("far") == [far.next_time] and action.fired("near") == [near.next_time]
+
+
+async def test_stop_leaves_held_firings_in_flight_and_the_next_start_fires_them(
+        start, action, store):
+    service = await start(claim_ahead=0.5)
+    plan = await service.create(delay_plan("held", seconds=2))
+    await wait_for_claim_ahead(store, plan.next_time)
+    assert claims_of(store, "held")
+    began = time.monotonic()
+    await service.stop()
+    assert time.monotonic() - began < 1.0
+    assert time.time() < plan.next_time and not action.fired("held")
+    assert ("held", plan.next_time) in store._leases
+    await start(claim_ahead=0.5)
+    await wait_for(lambda: action.fired("held"), 3)
+    await asyncio.sleep(1.2)
+    assert action.fired("held") == [plan.next_time]
+    (wall,) = [w for k, _, w, _ in action.attempts if k == "held"]
+    assert wall >= plan.next_time, "released at start, it fired before its due second"
+
+
+async def test_a_plan_removed_while_held_does_not_fire(start, action, store):
+    service = await start(claim_ahead=0.5)
+    plans = await service.create_many([delay_plan(k, seconds=2) for k in ("gone", "kept")])
+    due = plans[0].next_time
+    await wait_for_claim_ahead(store, due)
+    assert claims_of(store, "gone"), "not claimed ahead"
+    await service.remove("gone")
+    await wait_for(lambda: action.fired("kept"), 3)
+    await asyncio.sleep(1.2)
+    assert action.fired("gone") == [] and action.fired("kept") == [due]
+    assert service.stats.counters["claimed_ahead_dropped_count"] == 1
+    assert ("gone", due) not in store._leases, "the dropped occurrence stayed in flight"
+
+
+async def test_a_plan_replaced_while_held_fires_once_with_its_new_state(start, action, store):
+    service = await start(claim_ahead=0.5)
+    old = await service.create(delay_plan("swap", seconds=2, version="old"))
+    await wait_for_claim_ahead(store, old.next_time)
+    assert claims_of(store, "swap"), "not claimed ahead"
+    new = await service.create(delay_plan("swap", seconds=1, version="new"))
+    assert new.next_time == old.next_time
+    await wait_for(lambda: action.fired("swap"), 3)
+    await asyncio.sleep(1.2)
+    assert action.fired("swap") == [old.next_time]
+    (version,) = [params["version"] for params in action.params_of("swap")]
+    assert version == "new"
+
+
+async def test_a_one_shot_plan_held_is_still_readable_and_removable(start, action, store):
+    """A one-shot plan leaves the store when its last occurrence is claimed; claimed ahead,
+    it must still read and remove as a plan until its due second."""
+    service = await start(claim_ahead=0.5)
+    plan = await service.create(delay_plan("once", seconds=2))
+    await wait_for_claim_ahead(store, plan.next_time)
+    assert (await service.get("once")).next_time == plan.next_time
+    assert (await service.remove("once")).key == "once"
+    with pytest.raises(ForsunPlanError):
+        await service.remove("once")
+    await asyncio.sleep(plan.next_time - time.time() + 1.0)
+    assert action.fired("once") == []

@@ -14,6 +14,30 @@ Guarantees (DESIGN 4):
   in-flight occurrences and they fire again. Actions get the key and due second.
 - A plan's successor is scheduled when the occurrence is claimed, so a slow action or a
   pending retry never delays the plan's next regular occurrence.
+
+Claiming ahead (``claim_ahead`` seconds, option ``--claim-ahead``, 0 disables it): on the
+regular path, when the next second S is still ahead, the engine claims what is due at S
+already at ``S - claim_ahead`` (claiming, decoding and rescheduling leave the critical path)
+and holds those firings until ``clock() >= S``, then hands them to the workers and claims
+again for S (the rest of a large burst, plans created or changed meanwhile; a claim takes
+an occurrence only once). S counts as processed only after that second claim. Catch-up,
+the clock-stepped-back branch and a failed tick work as without claiming ahead.
+
+- Leases run from the clock at claim time, so a held occurrence's lease is at most
+  ``claim_ahead`` shorter in effect; held firings left by :meth:`Engine.stop` stay in
+  flight and fire after the next start (at-least-once), never before their due second.
+- Every claimed occurrence whose due second is still ahead waits for it (this also covers
+  one claimed ahead by a node that stopped before the boundary and was released), except
+  when the clock is more than ``claim_ahead + STEP_BACK_TOLERANCE`` before its due second:
+  the clock stepped back after the claim, and holding until the clock is back would hold
+  the lease as long (another node might then fire it too). It fires at once: it was at
+  most ``claim_ahead`` ahead by the clock it was claimed with. A smaller step back is
+  waited out, so nothing fires early on a clock stepped back by less than half a second.
+- A plan removed or replaced through this node's service while its occurrence is held is
+  dropped from the hold (:meth:`Engine.forget`): it does not fire with the old state, and a
+  replacement due at the same second fires once, claimed on its own. Removed or replaced
+  through another node sharing the store, it still fires once at its due second with the
+  state it was claimed with, like an occurrence whose action is already running.
 """
 
 from __future__ import annotations
@@ -24,7 +48,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -42,6 +66,11 @@ log = logging.getLogger(__name__)
 CLAIM_BATCH = 5_000
 #: Seconds stop() lets running actions finish before cancelling them (they fire again later).
 STOP_GRACE = 5.0
+#: Largest accepted ``claim_ahead``: the claim for S follows the processing of S - 1.
+MAX_CLAIM_AHEAD = 0.9
+#: A held occurrence fires at once when the clock is this much further before its due second
+#: than ``claim_ahead`` explains: the clock stepped back (see the module docstring).
+STEP_BACK_TOLERANCE = 0.5
 
 
 class Engine:
@@ -61,6 +90,10 @@ class Engine:
         self.retry_max = int(options.retry_max_count)
         self.max_catchup = max(1, int(options.max_catchup_seconds))
         self.status_expried = int(options.status_expried)
+        self.claim_ahead = min(max(0.0, float(options.claim_ahead)), MAX_CLAIM_AHEAD)
+        if self.claim_ahead != float(options.claim_ahead):
+            log.warning("claim_ahead=%s is outside 0..%g; using %g", options.claim_ahead,
+                        MAX_CLAIM_AHEAD, self.claim_ahead)
         self.last_second: int | None = None
         self._queue: collections.deque[Firing] = collections.deque()
         self._active = 0
@@ -70,6 +103,8 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        #: Claimed occurrences waiting for their due second, by plan key.
+        self._held: dict[str, Firing] = {}
 
     @property
     def lease_seconds(self) -> float:
@@ -96,6 +131,7 @@ class Engine:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._held.clear()  # still in flight in the store: they fire after the next start
         if self._ack_flusher is not None:
             await self._ack_flusher
         if self.last_second is not None:
@@ -129,7 +165,14 @@ class Engine:
                 await self._sleep_until(self.clock() + 1)
                 continue
             self.stats.inc("timer_loop_count")
-            await self._sleep_until(self.last_second + 1)
+            second = self.last_second + 1
+            if self.claim_ahead:
+                await self._sleep_until(second - self.claim_ahead)
+                if (self._stopping.is_set()
+                        or not second - self.claim_ahead <= self.clock() < second):
+                    continue  # stopping, late, or the clock stepped: look at it again
+                await self._claim_ahead(second)
+            await self._sleep_until(second)
 
     async def _process_through(self, target: int) -> None:
         """Process every second after the last processed one up to ``target``, in order."""
@@ -158,17 +201,118 @@ class Engine:
         """Claim everything due up to ``second`` and hand it to the workers."""
         total = 0
         while True:
-            lease_until = self.clock() + self.lease_seconds
-            claimed = await self.store.claim(second, node=self.service.node_id,
-                                             lease_until=lease_until, limit=CLAIM_BATCH)
-            await self._dispatch(claimed)
+            claimed = await self._claim(second)
+            early = self._start(await self._dispatch(claimed))
+            if early:  # claimed ahead by a node stopped before their due second, released
+                self._hold(early)
+                self._spawn(self._release(early), "forsun-hold")
             total += len(claimed)
             await asyncio.sleep(0)  # let this batch's firings start before claiming more
             if len(claimed) < CLAIM_BATCH:
                 return total
 
-    async def _dispatch(self, claimed: list[Plan]) -> None:
-        """Store each claimed plan's successor, then fire the occurrences.
+    async def _claim_ahead(self, second: int) -> None:
+        """Claim what is due up to ``second`` while the clock is before it, then start those
+        firings once ``clock() >= second`` (see the module docstring).
+
+        A failure is logged; whatever was claimed before it still fires at ``second``, and
+        the claim at the boundary tries again.
+        """
+        held: list[Firing] = []
+        try:
+            while True:
+                claimed = await self._claim(second)
+                held += self._start(await self._dispatch(claimed))
+                await asyncio.sleep(0)
+                if len(claimed) < CLAIM_BATCH or self.clock() >= second:
+                    break
+        except Exception:
+            self.stats.inc("timer_loop_ready_error_count")
+            log.exception("claiming ahead of second %d failed; claiming at the boundary",
+                          second)
+        if not held:
+            return
+        self.stats.inc("claimed_ahead_count", len(held))
+        self._hold(held)
+        later = [firing for firing in held if firing.ts > second]
+        if later:  # expired leases another node claimed ahead of a later second
+            self._spawn(self._release(later), "forsun-hold")
+        await self._wait_due(second)
+        self._start_held([firing for firing in held if firing.ts <= second])
+        await asyncio.sleep(0)  # let them start before the claim at the boundary
+
+    async def _claim(self, second: int) -> list[Plan]:
+        lease_until = self.clock() + self.lease_seconds
+        return await self.store.claim(second, node=self.service.node_id,
+                                      lease_until=lease_until, limit=CLAIM_BATCH)
+
+    def _start(self, firings: list[Firing]) -> list[Firing]:
+        """Enqueue the firings whose due second the clock has reached; return the others."""
+        now = self.clock()
+        early = []
+        for firing in firings:
+            if firing.ts <= now:
+                self._enqueue(firing)
+            else:
+                early.append(firing)
+        return early
+
+    async def _release(self, firings: list[Firing]) -> None:
+        """Enqueue ``firings`` (claimed before their due seconds) as each becomes due."""
+        by_second: dict[int, list[Firing]] = collections.defaultdict(list)
+        for firing in firings:
+            by_second[firing.ts].append(firing)
+        for second in sorted(by_second):
+            await self._wait_due(second)
+            self._start_held(by_second[second])
+
+    def _hold(self, firings: list[Firing]) -> None:
+        for firing in firings:
+            self._held[firing.key] = firing
+
+    def _start_held(self, firings: list[Firing]) -> None:
+        """Enqueue the held ``firings`` that :meth:`forget` did not drop."""
+        held = self._held
+        for firing in firings:
+            if held.get(firing.key) is firing:
+                del held[firing.key]
+                self._enqueue(firing)
+
+    def held(self, key: str) -> Plan | None:
+        """The claimed state of ``key``'s occurrence held until its due second, if any (a
+        one-shot plan has already left the store then)."""
+        firing = self._held.get(key)
+        return None if firing is None else firing.plan
+
+    def forget(self, keys: Iterable[str]) -> list[Plan]:
+        """The plans of ``keys`` were just removed or replaced: an occurrence of theirs that
+        is claimed but held until its due second must not fire with the old state. It is
+        dropped and acked (a replacement due then is claimed and fires on its own); returns
+        the claimed states dropped."""
+        held = self._held
+        if not held:
+            return []
+        dropped = []
+        for key in keys:
+            firing = held.pop(key, None)
+            if firing is not None:
+                self.stats.inc("claimed_ahead_dropped_count")
+                self._ack(firing.plan)
+                dropped.append(firing.plan)
+        return dropped
+
+    async def _wait_due(self, second: int) -> None:
+        """Return once ``clock() >= second``, or as soon as the clock is more than
+        ``claim_ahead + STEP_BACK_TOLERANCE`` before it (it stepped back: see the module
+        docstring). Cancelled by :meth:`stop`, which leaves the firings in flight."""
+        while True:
+            delay = second - self.clock()
+            if delay <= 0 or delay > self.claim_ahead + STEP_BACK_TOLERANCE:
+                return
+            await asyncio.sleep(delay)
+
+    async def _dispatch(self, claimed: list[Plan]) -> list[Firing]:
+        """Store each claimed plan's successor, then return the occurrences to fire.
 
         Successors go first: if the store fails here nothing fires, and the occurrences come
         back when their lease expires, so no plan is left without a next due second.
@@ -182,8 +326,8 @@ class Engine:
         for plan in expired:  # kept for status_expried; its time is up, nothing fires
             self._ack(plan)
         self.stats.inc("timeout_handling_count", len(due))
-        for plan in due:
-            self._enqueue(Firing(key=plan.key, ts=plan.next_time, params=plan.params, plan=plan))
+        return [Firing(key=plan.key, ts=plan.next_time, params=plan.params, plan=plan)
+                for plan in due]
 
     def successor(self, plan: Plan,
                   memo: dict[tuple[object, ...], int | None] | None = None) -> Plan | None:
@@ -193,7 +337,7 @@ class Engine:
         """
         due = plan.next_time
         fired = plan.current_count + 1
-        now = math.floor(self.clock())
+        now = max(math.floor(self.clock()), due)  # claimed ahead: as if at the due second
         following = None
         if not plan.count or fired < plan.count:
             after = max(due, now - self.max_catchup)

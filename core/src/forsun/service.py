@@ -149,6 +149,7 @@ class Service:
         """Create (or replace, by key) one plan and return it as stored."""
         plan = self.prepare(plan)
         await self._store_call(self.store.put(plan))
+        self.engine.forget((plan.key,))
         self.stats.inc("create_timeouted_count" if plan.is_time_out else "created_count")
         log.debug("created %s next_time %s", plan.key, plan.next_time)
         return plan
@@ -165,22 +166,38 @@ class Service:
         except ForsunPlanError as exc:
             raise ForsunPlanError(exc.code, f"plans[{len(prepared)}]: {exc.message}") from exc
         await self._store_call(self.store.put_many(prepared))
+        self.engine.forget(plan.key for plan in prepared)
         delays = sum(1 for plan in prepared if plan.is_time_out)
         self.stats.inc("create_timeouted_count", delays)
         self.stats.inc("created_count", len(prepared) - delays)
         return prepared
 
     async def get(self, key: str) -> Plan:
-        return await self.store.get(key)
+        """The stored plan (or, for a one-shot plan whose occurrence the engine claimed
+        ahead of its due second, its claimed state); 1003 if there is none."""
+        try:
+            return await self.store.get(key)
+        except ForsunPlanError as exc:
+            held = self.engine.held(key)
+            if exc.code != ErrorCode.NOT_FOUND or held is None:
+                raise
+            return held
 
     async def remove(self, key: str) -> Plan:
+        """Remove a plan (an occurrence claimed ahead of its due second then never fires);
+        1003 if there is none."""
         try:
             plan = await self.store.remove(key)
-        except ForsunPlanError:
-            raise
+        except ForsunPlanError as exc:
+            dropped = self.engine.forget((key,)) if exc.code == ErrorCode.NOT_FOUND else []
+            if not dropped:
+                raise
+            plan = dropped[0]
         except Exception as exc:
             log.exception("removing %r failed", key)
             raise ForsunPlanError(ErrorCode.REMOVE_FAILED, f"removing {key!r}: {exc}") from exc
+        else:
+            self.engine.forget((key,))
         self.stats.inc("removed_count")
         return plan
 

@@ -59,6 +59,9 @@ CORE_OPTIONS = (
            metavar="SECONDS",
            help="after downtime, replay at most this many missed seconds one by one; "
                 "older due plans still fire once"),
+    Option("claim-ahead", type=float, default=0.1, ini="claim_ahead", metavar="SECONDS",
+           help="claim and prepare what is due at the next second this long before it, "
+                "and fire it once the second has come (0..0.9; 0: claim at the boundary)"),
     Option("extension-path", default="", section="extension", ini="path", metavar="DIR",
            help="directory added to sys.path for --extension"),
     Option("extension", type=list, default=[], section="extension", ini="extensions",
