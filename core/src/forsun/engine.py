@@ -56,6 +56,7 @@ import attrs
 from . import schedule
 from .action.base import ActionError, Firing
 from .plan import STATUS_FINISHED, STATUS_WAITING, Plan
+from .watchdog import Slot, Watchdog
 
 if TYPE_CHECKING:
     from .service import Service
@@ -101,7 +102,7 @@ class Engine:
         self._ack_flusher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._running: set[asyncio.Task[None]] = set()
+        self._watchdog = Watchdog(self.timeout)
         self._loop_task: asyncio.Task[None] | None = None
         #: Claimed occurrences waiting for their due second, by plan key.
         self._held: dict[str, Firing] = {}
@@ -118,6 +119,7 @@ class Engine:
         checkpoint = await self.store.get_checkpoint()
         now_second = math.floor(self.clock())
         self.last_second = now_second - 1 if checkpoint is None else checkpoint
+        self._watchdog.start()
         self._loop_task = asyncio.create_task(self._tick_loop(), name="forsun-tick")
 
     async def stop(self) -> None:
@@ -126,11 +128,14 @@ class Engine:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        if self._running:
-            await asyncio.wait(self._running, timeout=STOP_GRACE)
-        for task in list(self._tasks):
+        running = [slot.task for slot in self._watchdog.slots if slot.task is not None]
+        if running:
+            await asyncio.wait(running, timeout=STOP_GRACE)
+        tasks = [*self._tasks, *running]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._watchdog.stop()
         self._held.clear()  # still in flight in the store: they fire after the next start
         if self._ack_flusher is not None:
             await self._ack_flusher
@@ -373,7 +378,9 @@ class Engine:
         """Run ``firing`` now if fewer than ``action_workers`` actions run, else queue it."""
         if self._active < self.workers:
             self._active += 1
-            self._running.add(self._spawn(self._run(firing), f"forsun-fire-{firing.key}"))
+            slot = Slot()
+            slot.task = asyncio.create_task(self._run(slot, firing))
+            self._watchdog.slots.add(slot)
             return
         self._queue.append(firing)
         self.stats.inc("action_queued_count")
@@ -381,35 +388,37 @@ class Engine:
             log.warning("%d occurrences wait for a free action worker (action_workers=%d)",
                         len(self._queue), self.workers)
 
-    async def _run(self, firing: Firing) -> None:
+    async def _run(self, slot: Slot, firing: Firing) -> None:
         """Fire ``firing``, then keep taking queued firings while any wait."""
         try:
             while True:
-                await self._fire(firing)
+                await self._fire(slot, firing)
                 if not self._queue or self._stopping.is_set():
                     return
                 firing = self._queue.popleft()
         finally:
             self._active -= 1
-            self._running.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._watchdog.slots.discard(slot)
 
-    async def _fire(self, firing: Firing) -> None:
+    async def _fire(self, slot: Slot, firing: Firing) -> None:
+        """Execute one firing under the action timeout (the watchdog cancels it)."""
         if firing.attempt == 0:
-            self.stats.observe_lateness(max(0.0, self.clock() - firing.ts))
-            if self.clock() - firing.ts >= 1.0:
+            lateness = self.clock() - firing.ts
+            self.stats.observe_lateness(max(0.0, lateness))
+            if lateness >= 1.0:
                 self.stats.inc("late_fired_count")
         self.stats.inc("action_executing_count")
         try:
             action = self.service.action(firing.plan.action)
-            async with asyncio.timeout(self.timeout):
-                await action.execute(firing)
+            self._watchdog.arm(slot)
+            await action.execute(firing)
         except ActionError as exc:
             self._failed(firing, str(exc), exc.retry)
-        except TimeoutError:
+        except (asyncio.CancelledError, TimeoutError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not self._watchdog.expired(slot):
+                raise
             self.stats.inc("action_timeout_count")
             self._failed(firing, f"timed out after {self.timeout:g}s", True)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
             log.debug("action error", exc_info=True)
             self._failed(firing, f"{type(exc).__name__}: {exc}", True)
@@ -419,6 +428,7 @@ class Engine:
             log.debug("fired %s at %d (attempt %d)", firing.key, firing.ts, firing.attempt)
             self._ack(firing.plan)
         finally:
+            self._watchdog.disarm(slot)
             self.stats.dec("action_executing_count")
 
     def _failed(self, firing: Firing, reason: str, retry: bool) -> None:

@@ -50,7 +50,9 @@ CORE_OPTIONS = (
     Option("action-threads", type=int, default=32, section="action", ini="threads",
            help="threads for blocking actions"),
     Option("action-timeout", type=float, default=120.0, section="action", ini="timeout",
-           metavar="SECONDS", help="an action running longer is cancelled and retried"),
+           metavar="SECONDS",
+           help="an action running longer is cancelled and retried (checked every tenth of "
+                "it, at least every second)"),
     Option("lease-margin", type=float, default=30.0, section="store", ini="lease_margin",
            metavar="SECONDS",
            help="a claimed occurrence stays leased to its node for --action-timeout plus "
