@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 
 import attrs
 
 
 @attrs.define(eq=False, slots=True)
 class Slot:
-    """One worker task; ``deadline`` is in loop time (``math.inf``: not running a call)."""
+    """One worker task; ``deadline`` is in ``time.monotonic()`` seconds (``math.inf``: not
+    running a call)."""
 
     task: asyncio.Task[None] | None = None
     deadline: float = math.inf
@@ -46,7 +48,7 @@ class Watchdog:
 
     def arm(self, slot: Slot) -> None:
         """The slot's call starts now: it must end within ``seconds``."""
-        slot.deadline = asyncio.get_running_loop().time() + self.seconds
+        slot.deadline = time.monotonic() + self.seconds
 
     @classmethod
     def disarm(cls, slot: Slot) -> None:
@@ -67,10 +69,9 @@ class Watchdog:
         return True
 
     async def _sweep(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.interval)
-            now = loop.time()
+            now = time.monotonic()
             for slot in self.slots:
                 if slot.deadline <= now and not slot.expired and slot.task is not None:
                     slot.expired = True
