@@ -6,14 +6,22 @@ negligible, so the figures show the timer itself.
 
 Baseline: the ideal timer (:mod:`bench.ideal`) firing the same rate per second at the same
 receiver, measured in the same run (over at most ``ideal_spread`` seconds).
+
+The engine alone (``engine_run``): as many plans per second with the bench's noop action on
+a fresh forsund, and forsund's own lateness (``info``: due second to the action's start, by
+forsund's clock), which is what the timer adds before any HTTP request is made.
 """
 
 from __future__ import annotations
 
+import time
+
 from .context import Context
-from .delivery import fire_ideal, fire_via, schedule
+from .delivery import create_in_time, fire_ideal, fire_via, schedule
 from .lateness import Lateness
+from .plans import fixed
 from .report import Goal, Row
+from .target import Forsund
 
 P99_GOAL = Goal.at_most(20, " ms")
 WITHIN_GOAL = Goal.at_least(100, " %")
@@ -23,6 +31,33 @@ ZERO = Goal.at_most(0)
 def run(ctx: Context) -> None:
     for index, (plans, spread) in enumerate(ctx.profile.precision_runs):
         measure(ctx, f"{ctx.tag}p{index}", plans, spread)
+    engine_alone(ctx, *ctx.profile.engine_run)
+
+
+def engine_alone(ctx: Context, plans: int, spread: int) -> None:
+    """forsund's own lateness firing ``plans`` noop plans over ``spread`` seconds."""
+    server = Forsund.start(ctx.workdir("precision-noop"), noop=True)
+    try:
+        target = server.target
+        due = schedule(ctx, target, f"{ctx.tag}n", plans, spread)
+        create_in_time(ctx, target, [fixed(name, second, "noop", {})
+                                     for name, second in due.items()], min(due.values()))
+        deadline = max(due.values()) + 30
+        while target.counter("action_executed_count") < plans and time.time() < deadline:
+            time.sleep(0.25)
+        info = target.info()
+    finally:
+        server.stop()
+    fired = int(info.get("action_executed_count", 0))
+    what = f"{plans / spread:.0f}/s, noop action: "
+    note = (f"{fired} of {plans} fired over {spread} s; due second -> action start, "
+            "by forsund's clock (the timer without HTTP)")
+    for figure, name, goal in (("p50", "lateness_p50_ms", None),
+                               ("p99", "lateness_p99_ms", P99_GOAL)):
+        ctx.add(Row("precision", f"{what}forsund's own lateness {figure}",
+                    float(info.get(name, "nan")), "ms",
+                    goal=goal, note=note if figure == "p50" else ""))
+    ctx.add(Row("precision", f"{what}missing firings", plans - fired, "plans", goal=ZERO))
 
 
 def measure(ctx: Context, prefix: str, plans: int, spread: int) -> None:

@@ -19,6 +19,8 @@ class Profile:
     #: the longest spread the ideal timer gets (same rate per second)
     precision_runs: tuple[tuple[int, int], ...]
     ideal_spread: int
+    #: precision of the engine alone: (plans, spread) fired with the noop action
+    engine_run: tuple[int, int]
     #: burst: plans due in one second (no-op action), and through the http action
     burst_plans: int
     burst_http_plans: int
@@ -38,7 +40,7 @@ class Profile:
 
 DEFAULT = Profile(
     name="default", margin=3.0, settle=1.0,
-    precision_runs=((10_000, 60), (100, 20)), ideal_spread=15,
+    precision_runs=((10_000, 60), (100, 20)), ideal_spread=15, engine_run=(2_000, 12),
     burst_plans=100_000, burst_http_plans=10_000,
     create_calls=5_000, bulk_batch=10_000, bulk_plans=100_000,
     store_sizes=(100_000, 1_000_000),
@@ -48,7 +50,7 @@ DEFAULT = Profile(
 
 QUICK = Profile(
     name="quick", margin=1.0, settle=0.3,
-    precision_runs=((300, 3), (6, 3)), ideal_spread=1,
+    precision_runs=((300, 3), (6, 3)), ideal_spread=1, engine_run=(200, 2),
     burst_plans=2_000, burst_http_plans=300,
     create_calls=200, bulk_batch=500, bulk_plans=1_000,
     store_sizes=(2_000,),
