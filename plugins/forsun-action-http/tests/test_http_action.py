@@ -68,11 +68,13 @@ async def test_put_body_has_no_content_type_unless_given(action, http_receiver, 
 async def test_header_params_become_headers(action, http_receiver, make_firing):
     await action.execute(make_firing({"url": http_receiver.url("/ok"),
                                       "header_X-Trace-Id": "abc", "header_Accept": "text/csv",
-                                      "header_X-FORSUN-KEY": "spoofed"}, key="real-key"))
+                                      "header_X-FORSUN-KEY": "spoofed",
+                                      "header_x-forsun-timestamp": "1"}, key="real-key"))
     headers = http_receiver.requests[0].headers
     assert headers["X-Trace-Id"] == "abc"
     assert headers["Accept"] == "text/csv"
-    assert headers["X-Forsun-Key"] == "real-key"
+    assert headers["X-Forsun-Key"] == "real-key"  # duplicates would arrive comma-joined
+    assert headers["X-Forsun-Timestamp"].isdigit() and headers["X-Forsun-Timestamp"] != "1"
 
 
 async def test_user_agent_param_and_option(http_receiver, make_firing):

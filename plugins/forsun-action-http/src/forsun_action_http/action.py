@@ -40,6 +40,8 @@ SNIPPET_BYTES = 200
 #: Bytes of an answer read at most; a longer one is cut and its connection not reused.
 DRAIN_LIMIT = 1 << 20
 MASK = "******"
+#: Headers every request carries, set at each firing (a header param cannot replace them).
+FORSUN_HEADERS = ("X-FORSUN-KEY", "X-FORSUN-TIMESTAMP")
 #: Parsed params kept by :meth:`HttpAction.parse`.
 PARSED_CALLS = 4096
 
@@ -60,6 +62,7 @@ class HttpCall:
     connect_timeout: float
     request_timeout: float
     secrets: tuple[str, ...]
+    timeout: aiohttp.ClientTimeout
 
     @property
     def target(self) -> str:
@@ -143,15 +146,21 @@ def parse_call(params: Mapping[str, str], *, connect_timeout: float, request_tim
     username = params.get("auth_username") or url.user or ""
     password = params.get("auth_password") or url.password or ""
     secrets = tuple(s for s in {password, url.raw_password or ""} if s)
+    digest = auth_mode == "digest"
+    if (username or password) and not digest:
+        headers["Authorization"] = _basic_auth(username, password)
+    for name in FORSUN_HEADERS:  # set at each firing
+        headers.popall(name, None)
     body = params.get("body")
+    connect = _seconds(params, "connect_timeout", connect_timeout)
+    total = _seconds(params, "request_timeout", request_timeout)
     return HttpCall(
         method=method, url=url.with_user(None),
         body=body.encode() if body is not None else None,
         headers=tuple(headers.items()), skip_auto_headers=skip,
-        username=username, password=password, digest=auth_mode == "digest",
-        connect_timeout=_seconds(params, "connect_timeout", connect_timeout),
-        request_timeout=_seconds(params, "request_timeout", request_timeout),
-        secrets=secrets)
+        username=username, password=password, digest=digest,
+        connect_timeout=connect, request_timeout=total, secrets=secrets,
+        timeout=aiohttp.ClientTimeout(total=total, sock_connect=connect))
 
 
 async def _read_head(response: aiohttp.ClientResponse) -> bytes:
@@ -231,23 +240,18 @@ class HttpAction(Action):
             call = self.parse(firing.params)
         except ForsunPlanError as exc:
             raise ActionError(f"http: {exc.message}") from None
-        headers = CIMultiDict(call.headers)
+        headers = dict(call.headers)  # no X-FORSUN-* among them: parse_call drops those
         headers["X-FORSUN-TIMESTAMP"] = str(firing.ts)
         headers["X-FORSUN-KEY"] = firing.key
         middlewares: tuple[aiohttp.DigestAuthMiddleware, ...] = ()
-        if call.username or call.password:
-            if call.digest:
-                middlewares = (aiohttp.DigestAuthMiddleware(call.username, call.password),)
-            else:
-                headers["Authorization"] = _basic_auth(call.username, call.password)
-        timeout = aiohttp.ClientTimeout(total=call.request_timeout,
-                                        sock_connect=call.connect_timeout)
+        if call.digest and (call.username or call.password):
+            middlewares = (aiohttp.DigestAuthMiddleware(call.username, call.password),)
         started = time.monotonic()
         try:
             async with self._client().request(
                     call.method, call.url, data=call.body, headers=headers,
                     middlewares=middlewares, skip_auto_headers=call.skip_auto_headers or None,
-                    timeout=timeout) as response:
+                    timeout=call.timeout) as response:
                 head = await _read_head(response)
         except aiohttp.ConnectionTimeoutError:
             raise ActionError(f"{call.target}: could not connect within "
@@ -263,8 +267,9 @@ class HttpAction(Action):
                               retry=True) from None
         status = response.status
         if status < 400:
-            log.debug("http %s (key %s, due %d) answered %d in %.1f ms", call.target,
-                      firing.key, firing.ts, status, (time.monotonic() - started) * 1000)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("http %s (key %s, due %d) answered %d in %.1f ms", call.target,
+                          firing.key, firing.ts, status, (time.monotonic() - started) * 1000)
             return
         retry = status >= 500 or status in RETRY_STATUSES
         raise ActionError(call.scrub(f"{call.target}: HTTP {status} {response.reason or ''}"
