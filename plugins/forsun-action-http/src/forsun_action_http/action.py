@@ -10,6 +10,7 @@ ask for a retry; any other 4xx fails without one. Passwords never appear in mess
 from __future__ import annotations
 
 import base64
+import collections
 import logging
 import math
 import re
@@ -206,7 +207,8 @@ class HttpAction(Action):
         self.request_timeout = float(options.action_http_request_timeout)
         self.user_agent = options.action_http_user_agent or f"forsun/{forsun.__version__}"
         self._session: aiohttp.ClientSession | None = None
-        self._calls: dict[tuple[tuple[str, str], ...], HttpCall] = {}
+        self._calls: collections.OrderedDict[tuple[tuple[str, str], ...], HttpCall] = \
+            collections.OrderedDict()
 
     def parse(self, params: Mapping[str, str]) -> HttpCall:
         """:func:`parse_call` with this action's defaults. Calls are cached by params: the
@@ -218,7 +220,7 @@ class HttpAction(Action):
             call = parse_call(params, connect_timeout=self.connect_timeout,
                               request_timeout=self.request_timeout, user_agent=self.user_agent)
             if len(self._calls) >= PARSED_CALLS:
-                del self._calls[next(iter(self._calls))]  # the oldest
+                self._calls.popitem(last=False)  # the oldest (O(1), unlike a dict's)
             self._calls[items] = call
         return call
 
