@@ -5,6 +5,7 @@ the real clock plus an offset the test moves.
 """
 
 import asyncio
+import math
 import time
 
 import pytest
@@ -77,6 +78,11 @@ class ClaimLog(ReferenceStore):
         super().__init__()
         self.clock = time.time
         self.claims: list[tuple[float, int, list[str]]] = []
+        self.put_delay = 0.0
+
+    async def put(self, plan: Plan) -> None:
+        await super().put(plan)
+        await asyncio.sleep(self.put_delay)  # like waiting for an fsync after the write
 
     async def claim(self, up_to: int, **kwargs) -> list[Plan]:
         at = self.clock()
@@ -467,3 +473,19 @@ async def test_a_one_shot_plan_held_is_still_readable_and_removable(start, actio
         await service.remove("once")
     await asyncio.sleep(plan.next_time - time.time() + 1.0)
     assert action.fired("once") == []
+
+
+async def test_a_plan_claimed_ahead_while_its_create_waits_for_the_store_fires(
+        start, action, store):
+    """The claim ahead may take a new plan between its store write and the end of the
+    create (an fsync): that occurrence is the new state's own and must not be dropped."""
+    service = await start(claim_ahead=0.5)
+    store.put_delay = 0.3
+    due = math.floor(time.time()) + 2
+    await asyncio.sleep(due - 0.6 - time.time())
+    plan = await service.create(delay_plan("racy"))
+    assert plan.next_time == due
+    assert claims_of(store, "racy") and claims_of(store, "racy")[0][0] < due, \
+        "not claimed ahead during the create"
+    await wait_for(lambda: action.fired("racy"), 3)
+    assert action.fired("racy") == [due]

@@ -289,18 +289,23 @@ class Engine:
         firing = self._held.get(key)
         return None if firing is None else firing.plan
 
-    def forget(self, keys: Iterable[str]) -> list[Plan]:
+    def forget(self, keys: Iterable[str], *, created_time: float | None = None) -> list[Plan]:
         """The plans of ``keys`` were just removed or replaced: an occurrence of theirs that
         is claimed but held until its due second must not fire with the old state. It is
         dropped and acked (a replacement due then is claimed and fires on its own); returns
-        the claimed states dropped."""
+        the claimed states dropped.
+
+        ``created_time``: that of the replacements. An occurrence of the replacement itself
+        (claimed between its store write and this call) is kept.
+        """
         held = self._held
         if not held:
             return []
         dropped = []
         for key in keys:
-            firing = held.pop(key, None)
-            if firing is not None:
+            firing = held.get(key)
+            if firing is not None and firing.plan.created_time != created_time:
+                del held[key]
                 self.stats.inc("claimed_ahead_dropped_count")
                 self._ack(firing.plan)
                 dropped.append(firing.plan)

@@ -149,7 +149,7 @@ class Service:
         """Create (or replace, by key) one plan and return it as stored."""
         plan = self.prepare(plan)
         await self._store_call(self.store.put(plan))
-        self.engine.forget((plan.key,))
+        self.engine.forget((plan.key,), created_time=plan.created_time)
         self.stats.inc("create_timeouted_count" if plan.is_time_out else "created_count")
         log.debug("created %s next_time %s", plan.key, plan.next_time)
         return plan
@@ -166,7 +166,7 @@ class Service:
         except ForsunPlanError as exc:
             raise ForsunPlanError(exc.code, f"plans[{len(prepared)}]: {exc.message}") from exc
         await self._store_call(self.store.put_many(prepared))
-        self.engine.forget(plan.key for plan in prepared)
+        self.engine.forget((plan.key for plan in prepared), created_time=now)
         delays = sum(1 for plan in prepared if plan.is_time_out)
         self.stats.inc("create_timeouted_count", delays)
         self.stats.inc("created_count", len(prepared) - delays)
