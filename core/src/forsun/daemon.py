@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -90,6 +91,9 @@ async def serve(options: Options, pm: pluggy.PluginManager) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await service.start()
+    # What exists now (modules, the loaded store) lives as long as the process: moved out of
+    # the collector's reach, a full collection during a busy second takes ~1 ms, not ~15 ms.
+    gc.freeze()
     log.info("forsund %s started: store %s, node %s, actions %s", __version__, options.driver,
              service.node_id, ", ".join(service.action_registry.names()))
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import inspect
 import logging
 import math
@@ -226,6 +227,8 @@ class Service:
             "cpu_system": f"{cpu.system:.3f}",
             "mem_rss": str(memory.rss),
             "mem_vms": str(memory.vms),
+            "gc_frozen_objects": str(gc.get_freeze_count()),
+            "gc_full_collections": str(gc.get_stats()[2]["collections"]),
             "current_time": str(int(self.clock())),
             "timezone": str(self.options.timezone),
             "stores": ";".join(self.store_registry.names()),
