@@ -64,6 +64,10 @@ CORE_OPTIONS = (
     Option("claim-ahead", type=float, default=0.1, ini="claim_ahead", metavar="SECONDS",
            help="claim and prepare what is due at the next second this long before it, "
                 "and fire it once the second has come (0..0.9; 0: claim at the boundary)"),
+    Option("gc-interval", type=float, default=60.0, ini="gc_interval", metavar="SECONDS",
+           help="run Python's full garbage collection this often, in the middle of a second, "
+                "instead of whenever it triggers (which can stall a busy second by tens of "
+                "milliseconds with millions of plans); 0 leaves it automatic"),
     Option("extension-path", default="", section="extension", ini="path", metavar="DIR",
            help="directory added to sys.path for --extension"),
     Option("extension", type=list, default=[], section="extension", ini="extensions",

@@ -1,0 +1,52 @@
+"""forsund's schedule of full garbage collections (forsun.collector)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+
+from forsun.collector import NEVER, Collector
+
+
+@pytest.mark.parametrize(("now", "interval", "expected"), [
+    (100.0, 60, 60.5), (100.2, 60, 60.3), (100.5, 60, 60.0), (100.7, 60, 60.8),
+    (100.9, 0.2, 0.6), (100.1, 0.2, 0.4),
+])
+def test_the_next_collection_is_mid_second_at_least_an_interval_away(now, interval, expected):
+    collector = Collector(interval, clock=lambda: now)
+    delay = collector.delay()
+    assert delay == pytest.approx(expected)
+    assert delay >= interval and (now + delay) % 1.0 == pytest.approx(0.5)
+
+
+async def test_full_collections_run_on_schedule_only_while_started():
+    before = gc.get_threshold()
+    collector = Collector(0.2)
+    try:
+        collector.start()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[2] == NEVER
+        assert gc.get_threshold()[:2] == before[:2]
+        for _ in range(30):
+            if collector.collections:
+                break
+            await asyncio.sleep(0.1)
+        assert collector.collections >= 1 and collector.last_pause > 0
+    finally:
+        await collector.stop()
+        gc.unfreeze()
+    assert gc.get_threshold() == before
+
+
+async def test_interval_0_only_freezes():
+    before = gc.get_threshold()
+    collector = Collector(0)
+    try:
+        collector.start()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == before
+    finally:
+        await collector.stop()
+        gc.unfreeze()
