@@ -19,9 +19,11 @@ import time
 from .context import Context
 from .delivery import create_in_time, fire_ideal, fire_via, schedule
 from .lateness import Lateness
-from .plans import fixed
+from .plans import delay, fixed, key
 from .report import Goal, Row
 from .target import Forsund
+
+DAY = 86_400
 
 P99_GOAL = Goal.at_most(20, " ms")
 WITHIN_GOAL = Goal.at_least(100, " %")
@@ -31,14 +33,20 @@ ZERO = Goal.at_most(0)
 def run(ctx: Context) -> None:
     for index, (plans, spread) in enumerate(ctx.profile.precision_runs):
         measure(ctx, f"{ctx.tag}p{index}", plans, spread)
-    engine_alone(ctx, *ctx.profile.engine_run)
+    for background in (0, ctx.profile.engine_background):
+        engine_alone(ctx, *ctx.profile.engine_run, background)
 
 
-def engine_alone(ctx: Context, plans: int, spread: int) -> None:
-    """forsund's own lateness firing ``plans`` noop plans over ``spread`` seconds."""
-    server = Forsund.start(ctx.workdir("precision-noop"), noop=True)
+def engine_alone(ctx: Context, plans: int, spread: int, background: int) -> None:
+    """forsund's own lateness firing ``plans`` noop plans over ``spread`` seconds, after
+    ``background`` far-future plans were created (at run time, so they are not among the
+    start-up objects forsund freezes out of the garbage collector's way)."""
+    server = Forsund.start(ctx.workdir(f"precision-noop-{background}"), noop=True)
     try:
         target = server.target
+        if background:
+            target.create_bulk([delay(key(f"{ctx.tag}g", index), DAY)
+                                for index in range(background)], ctx.profile.bulk_batch)
         due = schedule(ctx, target, f"{ctx.tag}n", plans, spread)
         create_in_time(ctx, target, [fixed(name, second, "noop", {})
                                      for name, second in due.items()], min(due.values()))
@@ -49,9 +57,11 @@ def engine_alone(ctx: Context, plans: int, spread: int) -> None:
     finally:
         server.stop()
     fired = int(info.get("action_executed_count", 0))
-    what = f"{plans / spread:.0f}/s, noop action: "
+    beside = f", {background:,} other plans" if background else ""
+    what = f"{plans / spread:.0f}/s, noop action{beside}: "
     note = (f"{fired} of {plans} fired over {spread} s; due second -> action start, "
-            "by forsund's clock (the timer without HTTP)")
+            f"by forsund's clock (the timer without HTTP); {info.get('gc_full_collections')} "
+            "full garbage collections")
     for figure, name, goal in (("p50", "lateness_p50_ms", None),
                                ("p99", "lateness_p99_ms", P99_GOAL)):
         ctx.add(Row("precision", f"{what}forsund's own lateness {figure}",

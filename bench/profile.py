@@ -19,8 +19,10 @@ class Profile:
     #: the longest spread the ideal timer gets (same rate per second)
     precision_runs: tuple[tuple[int, int], ...]
     ideal_spread: int
-    #: precision of the engine alone: (plans, spread) fired with the noop action
+    #: precision of the engine alone: (plans, spread) fired with the noop action, on an
+    #: empty store and next to this many far-future plans created at run time
     engine_run: tuple[int, int]
+    engine_background: int
     #: burst: plans due in one second (no-op action), and through the http action
     burst_plans: int
     burst_http_plans: int
@@ -41,6 +43,7 @@ class Profile:
 DEFAULT = Profile(
     name="default", margin=3.0, settle=1.0,
     precision_runs=((10_000, 60), (100, 20)), ideal_spread=15, engine_run=(2_000, 12),
+    engine_background=1_000_000,
     burst_plans=100_000, burst_http_plans=10_000,
     create_calls=5_000, bulk_batch=10_000, bulk_plans=100_000,
     store_sizes=(100_000, 1_000_000),
@@ -51,6 +54,7 @@ DEFAULT = Profile(
 QUICK = Profile(
     name="quick", margin=1.0, settle=0.3,
     precision_runs=((300, 3), (6, 3)), ideal_spread=1, engine_run=(200, 2),
+    engine_background=2_000,
     burst_plans=2_000, burst_http_plans=300,
     create_calls=200, bulk_batch=500, bulk_plans=1_000,
     store_sizes=(2_000,),
