@@ -12,11 +12,12 @@ middle of a second, when no firing is due. Young generations stay automatic.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time
 from collections.abc import Callable
+
+from .tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,8 @@ class Collector:
         self._task = asyncio.create_task(self._run(), name="forsun-gc")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self._thresholds is not None:
             gc.set_threshold(*self._thresholds)
             self._thresholds = None

@@ -56,6 +56,7 @@ import attrs
 from . import schedule
 from .action.base import ActionError, Firing
 from .plan import STATUS_FINISHED, STATUS_WAITING, Plan
+from .tasks import cancel
 from .watchdog import Slot, Watchdog
 
 if TYPE_CHECKING:
@@ -124,10 +125,7 @@ class Engine:
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        await cancel(self._loop_task)
         running = [slot.task for slot in self._watchdog.slots if slot.task is not None]
         if running:
             await asyncio.wait(running, timeout=STOP_GRACE)

@@ -10,11 +10,12 @@ and on ``CancelledError`` ask :meth:`Watchdog.expired` whether it was the deadli
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 
 import attrs
+
+from .tasks import cancel
 
 
 @attrs.define(eq=False, slots=True)
@@ -40,11 +41,8 @@ class Watchdog:
         self._sweeper = asyncio.create_task(self._sweep(), name="forsun-watchdog")
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await cancel(self._sweeper)
+        self._sweeper = None
 
     def arm(self, slot: Slot) -> None:
         """The slot's call starts now: it must end within ``seconds``."""

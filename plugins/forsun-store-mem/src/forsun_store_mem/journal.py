@@ -32,6 +32,8 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from forsun.tasks import cancel
+
 from . import log as logfile
 from . import ops, snapshot
 from .log import LogWriter, fsync_dir
@@ -259,10 +261,7 @@ class Journal:
 
     async def close(self, table: PlanTable) -> None:
         """Stop the periodic work, compact if the log holds anything, fsync, unlock."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        await cancel(self._ticker)
         if self._compacting is not None:
             with contextlib.suppress(Exception):
                 await self._compacting
