@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 
 from forsun.client import Client
@@ -24,12 +21,7 @@ def forsund(tmp_path_factory):
 
 
 def http(forsund, method: str, path: str, body: object | None = None) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(forsund.http_url + path, data=data, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        reply = json.load(response)
-    assert reply["errcode"] == 0, reply
-    return reply["data"]
+    return forsund.api(method, path, body)
 
 
 def same_fields(over_http: dict, over_thrift: Plan) -> None:

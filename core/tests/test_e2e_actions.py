@@ -11,11 +11,9 @@ second.
 
 from __future__ import annotations
 
-import json
 import shlex
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -127,15 +125,6 @@ def beanstalk() -> Iterator[tuple[greenstalk.Client, str]]:
     client.close()
 
 
-def put_plans(http_url: str, plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    request = urllib.request.Request(f"{http_url}/v1/plan", method="PUT",
-                                     data=json.dumps(plans).encode())
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        reply = json.loads(answer.read())
-    assert reply["errcode"] == 0, reply
-    return reply["data"]
-
-
 def test_one_plan_of_each_action_fires(tmp_path: Path, http_requests, thrift_calls,
                                        redis_client, mysql_table, beanstalk):
     http_port, requests = http_requests
@@ -182,7 +171,7 @@ def test_one_plan_of_each_action_fires(tmp_path: Path, http_requests, thrift_cal
 
     daemon = start_forsund(["--driver-mem-store-file", ""], workdir=tmp_path)
     try:
-        created = put_plans(daemon.http_url, [
+        created = daemon.api("PUT", "/v1/plan", timeout=30, body=[
             {"key": key[kind], "seconds": 6, "count": 1, "action": kind,
              "params": params[kind]} for kind in key])
         [due] = {plan["next_time"] for plan in created}

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -115,15 +113,7 @@ def forsund(tmp_path: Path) -> Any:
 async def create(daemon: ForsundProcess, plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Create delay plans (``PUT /v1/plan`` with a JSON array); the stored plans."""
 
-    def put() -> dict[str, Any]:
-        request = urllib.request.Request(f"{daemon.http_url}/v1/plan", method="PUT",
-                                         data=json.dumps(plans).encode())
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return json.loads(answer.read())
-
-    reply = await asyncio.to_thread(put)
-    assert reply["errcode"] == 0, reply
-    return reply["data"]
+    return await asyncio.to_thread(daemon.api, "PUT", "/v1/plan", plans, timeout=30)
 
 
 def http_plan(key: str, seconds: int, url: str, count: int = 1) -> dict[str, Any]:

@@ -13,7 +13,6 @@ The random seed is printed; FORSUN_FAULT_SEED replays a run.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -22,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -176,13 +174,9 @@ def retried_occurrences(workdirs: list[Path]) -> set[tuple[str, int]]:
 
 def create_plans(daemon: ForsundProcess, plans: list[dict[str, Any]]) -> list[tuple[str, int]]:
     """Create ``plans`` in one HTTP batch; the occurrences they promise as (key, second)."""
-    request = urllib.request.Request(f"{daemon.http_url}/v1/plans", method="POST",
-                                     data=json.dumps(plans).encode())
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        reply = json.loads(answer.read())
-    assert reply["errcode"] == 0, reply
+    created = daemon.api("POST", "/v1/plans", plans, timeout=60)
     return [(plan["key"], plan["next_time"] + plan["second"] * n)
-            for plan in reply["data"] for n in range(plan["count"])]
+            for plan in created for n in range(plan["count"])]
 
 
 def delay_plan(key: str, second: int, count: int, url: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -427,13 +426,7 @@ def test_a_name_clash_with_an_installed_plugin_is_an_error_naming_both(tmp_path)
 
 
 def api(daemon: ForsundProcess, method: str, path: str, body: dict | None = None):
-    request = urllib.request.Request(
-        daemon.http_url + path, method=method,
-        data=None if body is None else json.dumps(body).encode())
-    with urllib.request.urlopen(request, timeout=10) as response:
-        reply = json.loads(response.read())
-    assert reply["errcode"] == 0, reply
-    return reply["data"]
+    return daemon.api(method, path, body)
 
 
 def wait_for_lines(path: Path, count: int, timeout: float = 15.0) -> list:

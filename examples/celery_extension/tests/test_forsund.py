@@ -9,7 +9,6 @@ import json
 import shutil
 import subprocess
 import sys
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -21,13 +20,7 @@ EXTENSION = "celery_extension.CeleryExtension"
 
 def api(daemon: ForsundProcess, method: str, path: str, body: dict | None = None):
     """The ``data`` of an HTTP API reply (asserting errcode 0)."""
-    request = urllib.request.Request(
-        daemon.http_url + path, method=method,
-        data=None if body is None else json.dumps(body).encode())
-    with urllib.request.urlopen(request, timeout=10) as response:
-        reply = json.loads(response.read())
-    assert reply["errcode"] == 0, reply
-    return reply["data"]
+    return daemon.api(method, path, body)
 
 
 def cli_info(daemon: ForsundProcess) -> dict[str, str]:

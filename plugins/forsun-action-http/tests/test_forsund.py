@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
 
-from forsun.testing.process import start_forsund
+from forsun.testing.process import ForsundProcess, start_forsund
 
 
-def put_plan(http_url: str, key: str, params: dict[str, str]) -> dict:
-    body = json.dumps({"key": key, "seconds": 1, "count": 1, "action": "http",
-                       "params": params}).encode()
-    request = urllib.request.Request(f"{http_url}/v1/plan", data=body, method="PUT")
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())
+def put_plan(daemon: ForsundProcess, key: str, params: dict[str, str]) -> dict:
+    return daemon.call("PUT", "/v1/plan", {"key": key, "seconds": 1, "count": 1,
+                                           "action": "http", "params": params})
 
 
 async def test_forsund_calls_the_url_when_due(tmp_path, http_receiver):
@@ -23,9 +18,9 @@ async def test_forsund_calls_the_url_when_due(tmp_path, http_receiver):
         start_forsund, ["--driver-mem-store-file", str(tmp_path / "db"),
                         "--action-http-user-agent", "e2e-agent/1"], workdir=tmp_path)
     try:
-        created = await asyncio.to_thread(put_plan, daemon.http_url, "order-1", {
+        created = await asyncio.to_thread(put_plan, daemon, "order-1", {
             "url": http_receiver.url("/ok"), "method": "put", "body": "paid"})
-        refused = await asyncio.to_thread(put_plan, daemon.http_url, "order-2", {
+        refused = await asyncio.to_thread(put_plan, daemon, "order-2", {
             "url": http_receiver.url("/ok"), "method": "fetch"})
         deadline = time.monotonic() + 10
         while not http_receiver.delivered() and time.monotonic() < deadline:

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
-from forsun.testing.process import start_forsund
+from forsun.testing.process import ForsundProcess, start_forsund
 
 
-def put_plan(http_url: str, key: str, params: dict[str, str]) -> dict:
-    body = json.dumps({"key": key, "seconds": 1, "count": 1, "action": "shell",
-                       "params": params}).encode()
-    request = urllib.request.Request(f"{http_url}/v1/plan", data=body, method="PUT")
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())
+def put_plan(daemon: ForsundProcess, key: str, params: dict[str, str]) -> dict:
+    return daemon.call("PUT", "/v1/plan", {"key": key, "seconds": 1, "count": 1,
+                                           "action": "shell", "params": params})
 
 
 def test_forsund_fires_allowed_commands_and_refuses_others(tmp_path):
@@ -26,8 +21,8 @@ def test_forsund_fires_allowed_commands_and_refuses_others(tmp_path):
                             "--action-shell-allow", str(record),
                             "--action-shell-cwd", str(tmp_path)], workdir=tmp_path)
     try:
-        created = put_plan(daemon.http_url, "order-1", {"cmd": f"{record} arg"})
-        refused = put_plan(daemon.http_url, "order-2", {"cmd": f"touch {tmp_path / 'x'}"})
+        created = put_plan(daemon, "order-1", {"cmd": f"{record} arg"})
+        refused = put_plan(daemon, "order-2", {"cmd": f"touch {tmp_path / 'x'}"})
         deadline = time.monotonic() + 10
         while not deliveries.exists() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -4,10 +4,8 @@ surviving SIGKILL, and a plan that came due while forsund was down firing after 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,28 +15,21 @@ from forsun.testing.process import start_forsund
 pytestmark = pytest.mark.asyncio
 
 
-def call(url: str, method: str = "GET", body: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())
-
-
 async def test_plans_survive_sigkill_and_late_ones_fire_after_restart(tmp_path: Path) -> None:
     out = tmp_path / "fired.txt"
     daemon = await asyncio.to_thread(start_forsund, ["--driver-mem-store-fsync", "always"],
                                      workdir=tmp_path)
     try:
         for i in range(20):
-            created = await asyncio.to_thread(call, f"{daemon.http_url}/v1/plan", "PUT", {
+            created = await asyncio.to_thread(daemon.call, "PUT", "/v1/plan", {
                 "key": f"hourly/{i:02d}", "seconds": 0, "hour": 1, "count": 0,
                 "action": "shell", "params": {"cmd": "true"}})
             assert created["errcode"] == 0, created
-        soon = await asyncio.to_thread(call, f"{daemon.http_url}/v1/plan", "PUT", {
+        soon = await asyncio.to_thread(daemon.call, "PUT", "/v1/plan", {
             "key": "soon", "seconds": 3, "count": 1, "action": "shell",
             "params": {"cmd": f"echo $FORSUN_TIMESTAMP >> {out}"}})
         assert soon["errcode"] == 0, soon
-        info = (await asyncio.to_thread(call, f"{daemon.http_url}/v1/info"))["data"]
+        info = (await asyncio.to_thread(daemon.call, "GET", "/v1/info"))["data"]
         assert info["mem_store_file"] == str(tmp_path / "forsun.db")
         assert info["mem_store_fsync"] == "always"
     finally:
@@ -49,7 +40,7 @@ async def test_plans_survive_sigkill_and_late_ones_fire_after_restart(tmp_path: 
 
     daemon = await asyncio.to_thread(start_forsund, [], workdir=tmp_path)
     try:
-        keys = (await asyncio.to_thread(call, f"{daemon.http_url}/v1/keys?prefix=hourly/"))
+        keys = (await asyncio.to_thread(daemon.call, "GET", "/v1/keys?prefix=hourly/"))
         assert keys["data"] == [f"hourly/{i:02d}" for i in range(20)]
         deadline = time.monotonic() + 10
         while not out.exists() and time.monotonic() < deadline:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -27,6 +30,20 @@ class ForsundProcess:
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    def call(self, method: str, path: str, body: Any = None, *,
+             timeout: float = 10.0) -> dict[str, Any]:
+        """The decoded envelope of one HTTP API request (``body`` sent as JSON)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.http_url + path, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+
+    def api(self, method: str, path: str, body: Any = None, *, timeout: float = 10.0) -> Any:
+        """The ``data`` of an HTTP API reply; asserts its errcode is 0."""
+        reply = self.call(method, path, body, timeout=timeout)
+        assert reply["errcode"] == 0, reply
+        return reply["data"]
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
