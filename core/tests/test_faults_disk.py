@@ -71,6 +71,16 @@ def assert_intact(client: Client, keys: list[str]) -> None:
         assert client.get(key).params == {"cmd": "true", "pad": PARAM}
 
 
+def assert_recovered(args: list[str], workdir: Path, acked: list[str]) -> None:
+    """A new forsund on the same files still has every acknowledged plan."""
+    daemon = start_forsund(args, workdir=workdir)
+    try:
+        with Client("127.0.0.1", daemon.port) as client:
+            assert_intact(client, acked)
+    finally:
+        daemon.stop()
+
+
 def test_a_full_disk_refuses_creates_with_1004_and_damages_nothing(tmp_path, small_disk):
     """Fill the disk, check the refusals, free space, create more, SIGKILL, restart."""
     filler = small_disk / "filler"
@@ -98,12 +108,7 @@ def test_a_full_disk_refuses_creates_with_1004_and_damages_nothing(tmp_path, sma
             assert_intact(client, acked)
     finally:
         daemon.kill()
-    daemon = start_forsund(args, workdir=tmp_path)
-    try:
-        with Client("127.0.0.1", daemon.port) as client:
-            assert_intact(client, acked)
-    finally:
-        daemon.stop()
+    assert_recovered(args, tmp_path, acked)
 
 
 def test_a_clean_stop_on_a_full_disk_keeps_every_plan(tmp_path, small_disk):
@@ -119,9 +124,4 @@ def test_a_clean_stop_on_a_full_disk_keeps_every_plan(tmp_path, small_disk):
     finally:
         code = daemon.stop()
     assert code == 0
-    daemon = start_forsund(args, workdir=tmp_path)
-    try:
-        with Client("127.0.0.1", daemon.port) as client:
-            assert_intact(client, acked)
-    finally:
-        daemon.stop()
+    assert_recovered(args, tmp_path, acked)

@@ -193,7 +193,6 @@ async def create_delay(handler: ApiHandler) -> Any:
 
 
 async def _create(handler: ApiHandler, *, is_time_out: bool) -> Any:
-    handler.reply_mode()  # refuse a bad ?reply= even where one plan answers itself
     if handler.is_crontab():
         return await _create_crontab(handler)
     body = handler.json_body()
@@ -202,6 +201,7 @@ async def _create(handler: ApiHandler, *, is_time_out: bool) -> Any:
             _non_empty(body), lambda item, where: is_time_out))
     if not isinstance(body, dict):
         raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON object or array")
+    handler.reply_mode()  # refuse a bad ?reply= even where one plan answers itself
     return (await handler.service.create(plan_from_json(body, is_time_out=is_time_out))).to_dict()
 
 
