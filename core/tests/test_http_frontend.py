@@ -246,6 +246,34 @@ async def test_bodies_that_cannot_be_used_get_400_and_the_envelope(api, body, co
     await api.error("PUT", "/v1/plan", body, status=400, code=code, fragment=fragment)
 
 
+async def test_bodies_only_the_standard_json_reader_accepts_still_create(api):
+    """The fast JSON reader refuses a byte-order mark and NaN; the standard one decides."""
+    bom = b"\xef\xbb\xbf" + json.dumps(delay("bom")).encode()
+    assert (await api.ok("PUT", "/v1/plan", bom))["key"] == "bom"
+    nan = json.dumps({**delay("nan"), "unknown": float("nan")}).encode()
+    assert b"NaN" in nan
+    assert (await api.ok("PUT", "/v1/plan", nan))["key"] == "nan"
+
+
+async def test_number_params_keep_their_digits_or_are_refused(api):
+    body = delay("big", action="noop", params={"u64": 2**64 - 1, "i64": -(2**63)})
+    assert (await api.ok("PUT", "/v1/plan", body))["params"] == \
+        {"u64": str(2**64 - 1), "i64": str(-(2**63))}
+    for number in (2**64, -(2**63) - 1, 10**30):
+        message = await api.error("PUT", "/v1/plan", {**body, "params": {"n": number}},
+                                  code=1004, fragment="params.n")
+        assert "as a string" in message
+    assert await api.ok("GET", "/v1/keys") == ["big"]
+
+
+def test_replies_orjson_refuses_are_still_json():
+    from forsun.frontends.jsonbody import dumps
+    assert json.loads(dumps({"a": [1, "ü"]})) == {"a": [1, "ü"]}
+    assert dumps({"a": "ü"}) == '{"a":"ü"}'.encode()
+    assert json.loads(dumps({1: "x", "big": 2**70})) == {"1": "x", "big": 2**70}
+    assert json.loads(dumps({"lone": "\ud800"})) == {"lone": "\ud800"}
+
+
 async def test_a_json_array_creates_all_or_nothing(api):
     plans = await api.ok("PUT", "/v1/plan", [delay("a1"), delay("a2", seconds=2 * HOUR)])
     assert [(p["key"], p["second"], p["is_time_out"]) for p in plans] == \

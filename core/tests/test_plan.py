@@ -1,3 +1,4 @@
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -86,3 +87,59 @@ def test_the_original_error_module_still_imports():
     error = RequiredArgumentError("cmd")
     assert isinstance(error, ForsunPlanError) and error.code == 1007 and "cmd" in error.message
     assert issubclass(ActionExecuteRetry, Exception)
+
+
+anything = st.one_of(st.none(), st.booleans(), st.integers(-(1 << 40), 1 << 40),
+                     st.floats(allow_nan=False), st.text(max_size=5))
+odd_texts = st.text(max_size=12)  # any character: NUL, CR, LF, lone surrogates, non-ASCII
+maybe_bad_plans = st.builds(
+    Plan,
+    key=st.one_of(odd_texts, anything), action=st.one_of(odd_texts, anything),
+    second=st.one_of(st.integers(-2, 62), st.integers(-(1 << 16), 1 << 16), anything),
+    minute=st.integers(-2, 61), hour=st.integers(-2, 25), day=st.integers(-1, 32),
+    month=st.integers(-1, 13), week=st.one_of(st.integers(-1, 8), anything),
+    is_time_out=st.booleans(), count=st.one_of(st.integers(-2, 1 << 16), anything),
+    current_count=st.integers(-(1 << 16), 1 << 16), status=st.integers(-1, 3),
+    next_time=st.one_of(st.integers(0, 1 << 40), anything),
+    last_timeout=st.one_of(st.integers(0, 1 << 40), anything),
+    params=st.one_of(st.dictionaries(st.one_of(odd_texts, anything),
+                                     st.one_of(odd_texts, anything), max_size=3), anything),
+)
+
+
+@given(maybe_bad_plans)
+def test_the_quick_check_accepts_only_what_the_full_check_accepts(plan):
+    """validate_plan trusts _plainly_valid; it must never pass a plan the field-by-field
+    check refuses."""
+    from forsun.plan import _check_fields, _plainly_valid
+    if _plainly_valid(plan):
+        _check_fields(plan)
+
+
+ascii_texts = st.text(st.characters(max_codepoint=127), max_size=30)
+int16 = st.integers(-(1 << 15), (1 << 15) - 1)
+
+
+def fixed(low, high):
+    return st.one_of(st.just(-1), st.integers(low, high))
+
+
+valid_ascii_plans = st.builds(
+    Plan,
+    key=ascii_texts.filter(lambda k: k and not set(k) & {"\x00", "\r", "\n"}),
+    second=fixed(0, 59), minute=fixed(0, 59), hour=fixed(0, 23), day=fixed(1, 31),
+    month=fixed(1, 12), week=fixed(0, 7), is_time_out=st.booleans(),
+    count=st.integers(0, (1 << 15) - 1), current_count=int16, status=st.integers(0, 2),
+    next_time=st.integers(0, 1 << 40), last_timeout=st.integers(0, 1 << 40),
+    action=ascii_texts.filter(bool), params=st.dictionaries(ascii_texts, ascii_texts, max_size=5),
+)
+
+
+@given(st.one_of(valid_ascii_plans,
+                 st.builds(attrs.evolve, valid_ascii_plans, is_time_out=st.just(True),
+                           second=int16, minute=int16, hour=int16, day=int16, month=int16,
+                           week=int16)))
+def test_the_quick_check_accepts_every_valid_ascii_plan(plan):
+    from forsun.plan import _plainly_valid
+    validate_plan(plan)
+    assert _plainly_valid(plan)

@@ -6,6 +6,7 @@ Field meanings and defaults follow the original forsun (DESIGN 3.1). ``status`` 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,8 +90,49 @@ def validate_plan(plan: Plan) -> None:
     """Raise :class:`ForsunPlanError` (1004, naming the field) unless ``plan`` can be stored.
 
     Stores call this before writing anything, so bad input never reaches their data. It is
-    on every create's path, so the common case is kept to a few comparisons per field.
+    on every create's path (twice: the service and the store), so a plan of plain ASCII
+    text and in-range integers is accepted by one quick test; anything else gets the
+    field-by-field check that names what is wrong.
     """
+    if not _plainly_valid(plan):
+        _check_fields(plan)
+
+
+#: Packs (so range-checks) the nine INT16 fields at once.
+_INT16S = struct.Struct("9h")
+
+
+def _plainly_valid(plan: Plan) -> bool:
+    """True only for a valid plan whose text is ASCII (False says nothing either way)."""
+    key, action, params = plan.key, plan.action, plan.params
+    second, minute, hour, day, month, week = (plan.second, plan.minute, plan.hour, plan.day,
+                                              plan.month, plan.week)
+    count, current_count, status = plan.count, plan.current_count, plan.status
+    if not (type(key) is str and type(action) is str and type(params) is dict
+            and type(second) is type(minute) is type(hour) is type(day) is type(month)
+            is type(week) is type(count) is type(current_count) is type(status)
+            is type(plan.next_time) is type(plan.last_timeout) is int
+            and 0 < len(key) <= MAX_KEY_BYTES and key.isascii() and action
+            and "\x00" not in key and "\r" not in key and "\n" not in key and count >= 0):
+        return False
+    try:
+        _INT16S.pack(second, minute, hour, day, month, week, count, current_count, status)
+    except struct.error:  # one is outside INT16
+        return False
+    if not plan.is_time_out and not (
+            (second == -1 or 0 <= second <= 59) and (minute == -1 or 0 <= minute <= 59)
+            and (hour == -1 or 0 <= hour <= 23) and (day == -1 or 1 <= day <= 31)
+            and (month == -1 or 1 <= month <= 12) and (week == -1 or 0 <= week <= 7)):
+        return False
+    try:
+        text = "".join([*params, *params.values()])
+    except TypeError:  # a name or value that is not a string
+        return False
+    return text.isascii() and len(text) <= MAX_PARAMS_BYTES
+
+
+def _check_fields(plan: Plan) -> None:
+    """:func:`validate_plan`, one field at a time."""
     key = plan.key
     if type(key) is not str or not key:
         raise ForsunPlanError.invalid("key", "must be a non-empty string")
@@ -123,7 +165,7 @@ def validate_plan(plan: Plan) -> None:
         raise ForsunPlanError.invalid("params", "must be a map of strings")
     parts = []
     for k, v in params.items():
-        if type(k) is not str or type(v) is not str:
+        if not isinstance(k, str) or not isinstance(v, str):
             raise ForsunPlanError.invalid(f"params[{k!r}]", "keys and values must be strings")
         parts.append(k)
         parts.append(v)

@@ -58,9 +58,12 @@ def get_zone(name: str) -> datetime.tzinfo:
 def delay_interval(plan: Plan) -> int:
     """Seconds between two firings of a delay plan: second + 60·minute + 3600·hour + 86400·day
     + 30·86400·month + 7·86400·week, negative fields counting as 0."""
-    return (max(plan.second, 0) + 60 * max(plan.minute, 0) + 3600 * max(plan.hour, 0)
-            + 86400 * max(plan.day, 0) + 30 * 86400 * max(plan.month, 0)
-            + 7 * 86400 * max(plan.week, 0))
+    second, minute, hour, day, month, week = (plan.second, plan.minute, plan.hour, plan.day,
+                                              plan.month, plan.week)
+    # conditional expressions, not max(): this runs for every delay plan created or fired
+    return ((second if second > 0 else 0) + 60 * (minute if minute > 0 else 0)
+            + 3600 * (hour if hour > 0 else 0) + 86400 * (day if day > 0 else 0)
+            + 30 * 86400 * (month if month > 0 else 0) + 7 * 86400 * (week if week > 0 else 0))
 
 
 def next_match(plan: Plan, after: int, tz: datetime.tzinfo) -> int | None:

@@ -42,6 +42,7 @@ from .. import __version__
 from ..errors import ErrorCode, ForsunPlanError
 from ..plan import Plan
 from ..setline import parse_crontab
+from . import jsonbody
 from .openapi import CRONTAB, JSON, Param, Route, document, ref
 from .security import token_accepted
 
@@ -135,6 +136,11 @@ def _string(value: Any, default: str, field: str) -> str:
     return value
 
 
+#: A float param this large may be an integer the JSON reader rounded (orjson keeps
+#: integers exact only in [-2**63, 2**64)); smaller floats are kept as their str().
+_EXACT_FLOAT_LIMIT = float(1 << 63)
+
+
 def _params(value: Any, field: str) -> dict[str, str]:
     if value is None:
         return {}
@@ -149,6 +155,10 @@ def _params(value: Any, field: str) -> dict[str, str]:
     for key, item in value.items():
         if isinstance(item, str):
             params[key] = item
+        elif type(item) is float and abs(item) >= _EXACT_FLOAT_LIMIT:
+            # the JSON reader gives integers past 64 bits as floats: the digits are gone
+            raise ForsunPlanError.invalid(f"{field}.{key}", "a number this large loses digits; "
+                                                           "send it as a string")
         elif isinstance(item, int | float) and not isinstance(item, bool):
             params[key] = str(item)
         else:
@@ -451,8 +461,7 @@ class ApiHandler(tornado.web.RequestHandler):
         self._errcode = errcode
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"errcode": errcode, "errmsg": errmsg, "data": data},
-                               ensure_ascii=False, separators=(",", ":")))
+        self.finish(jsonbody.dumps({"errcode": errcode, "errmsg": errmsg, "data": data}))
 
     def fail(self, status: int, error: ForsunPlanError) -> None:
         self.reply(status, error.code, error.message, {})
@@ -530,6 +539,10 @@ class ApiHandler(tornado.web.RequestHandler):
                              f"body: not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
     def json_body(self) -> Any:
+        try:
+            return jsonbody.parse(self.body)
+        except jsonbody.NotParsed:
+            pass  # json may still read it (a BOM, NaN) or explain what is wrong
         text = self.body_text()
         if not text.strip():
             raise BadRequest(ErrorCode.MISSING_ARGUMENT, "body: a JSON plan is required")
