@@ -143,3 +143,15 @@ def test_the_quick_check_accepts_every_valid_ascii_plan(plan):
     from forsun.plan import _plainly_valid
     validate_plan(plan)
     assert _plainly_valid(plan)
+
+
+def test_validated_list_checks_plain_lists_and_trusts_the_services_marker():
+    from forsun.plan import ValidatedPlans, validated_list
+    bad = Plan(key="", next_time=10)
+    with pytest.raises(ForsunPlanError, match="key"):
+        validated_list([Plan(key="ok"), bad])
+    with pytest.raises(ForsunPlanError, match="key"):
+        validated_list(iter([bad]))
+    trusted = ValidatedPlans([bad])
+    assert validated_list(trusted) is trusted
+    assert validated_list((Plan(key="ok"),)) == [Plan(key="ok")]

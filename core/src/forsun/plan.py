@@ -7,7 +7,7 @@ Field meanings and defaults follow the original forsun (DESIGN 3.1). ``status`` 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -96,6 +96,22 @@ def validate_plan(plan: Plan) -> None:
     """
     if not _plainly_valid(plan):
         _check_fields(plan)
+
+
+class ValidatedPlans(list[Plan]):
+    """Plans that passed :func:`validate_plan` just before this list was handed to a store
+    (the service validates what it creates, so a store need not check them twice)."""
+
+
+def validated_list(plans: Iterable[Plan]) -> list[Plan]:
+    """``plans`` as a list, each checked with :func:`validate_plan` unless ``plans`` is a
+    :class:`ValidatedPlans`. Stores call this at the top of ``put_many``."""
+    if isinstance(plans, ValidatedPlans):
+        return plans
+    plans = list(plans)
+    for plan in plans:
+        validate_plan(plan)
+    return plans
 
 
 #: Packs (so range-checks) the nine INT16 fields at once.

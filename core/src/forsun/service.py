@@ -26,7 +26,7 @@ from .engine import Engine
 from .errors import ErrorCode, ForsunPlanError
 from .frontend import Frontend
 from .options import Options
-from .plan import STATUS_WAITING, Plan, validate_plan
+from .plan import STATUS_WAITING, Plan, ValidatedPlans, validate_plan
 from .plugins import (
     DEFAULT_PLUGINS,
     collect_actions,
@@ -159,7 +159,7 @@ class Service:
         """Create several plans at once: all are validated before any is stored. ``owned``:
         see :meth:`prepare` (the plans are then prepared in place)."""
         now = self.clock()
-        prepared: list[Plan] = []
+        prepared = ValidatedPlans()  # prepare() validates each: the store need not again
         append, prepare = prepared.append, self.prepare
         try:
             for plan in plans:

@@ -50,3 +50,17 @@ def test_times_beyond_64_bits_are_refused_with_1004(field: str) -> None:
         record.encode(plan)
     assert caught.value.code == ErrorCode.STORE_FAILED
     assert field in caught.value.message
+
+
+ascii_or_not = st.text(st.sampled_from("ab~\x7f\x00é✓") | st.characters(max_codepoint=127),
+                       max_size=140)
+
+
+@given(st.dictionaries(ascii_or_not, ascii_or_not, max_size=4))
+def test_the_ascii_params_shortcut_packs_what_the_general_path_packs(params) -> None:
+    quick = record._ascii_params(params)
+    if params and all(k.isascii() and v.isascii() and len(k) < 128 and len(v) < 128
+                      for k, v in params.items()):
+        assert quick == record._utf8_params(params)
+    else:
+        assert quick == b""

@@ -8,8 +8,10 @@ Rules every store keeps:
 
 - ``put`` creates or replaces by key, atomically, and indexes the plan by ``next_time``.
   Invalid plans (see :func:`forsun.plan.validate_plan`) raise ``ForsunPlanError`` 1004
-  and change nothing. A plan is acknowledged (``put`` returns) only once it is as durable
-  as the store promises (capability ``durable``: survives SIGKILL of the process).
+  and change nothing (``put_many`` may be handed a :class:`forsun.plan.ValidatedPlans`,
+  which the service has just validated: :func:`forsun.plan.validated_list` trusts it).
+  A plan is acknowledged (``put`` returns) only once it is as durable as the store
+  promises (capability ``durable``: survives SIGKILL of the process).
 - ``get``/``remove`` of a missing key raise ``ForsunPlanError`` 1003.
 - ``keys(prefix)`` returns matching keys sorted; the prefix is literal text.
 - ``due(start, end)`` returns plans with ``start <= next_time <= end`` ordered by
@@ -73,13 +75,13 @@ class Store(abc.ABC):
     async def put_many(self, plans: Iterable[Plan]) -> None:
         """Create or replace several plans; stores override this with a bulk path.
 
-        Every plan is validated before any is written.
+        Every plan is validated before any is written (with
+        :func:`forsun.plan.validated_list`, which trusts a :class:`~forsun.plan.ValidatedPlans`
+        from the service).
         """
-        from ..plan import validate_plan
+        from ..plan import validated_list
 
-        plans = list(plans)
-        for plan in plans:
-            validate_plan(plan)
+        plans = validated_list(plans)
         for plan in plans:
             await self.put(plan)
 

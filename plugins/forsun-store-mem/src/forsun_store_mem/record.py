@@ -56,19 +56,60 @@ def encode(plan: Plan) -> bytes:
     Raises ForsunPlanError 1004 when ``next_time``/``last_timeout`` do not fit 64 bits or
     ``created_time`` is not a number (fields validate_plan leaves open).
     """
+    params = plan.params
+    count = len(params)
+    try:
+        parts = [plan.key.encode("utf-8"), b"\0", _TIME.pack(plan.next_time + _BIAS),
+                 _FIXED.pack(1 if plan.is_time_out else 0, plan.second, plan.minute,
+                             plan.hour, plan.day, plan.month, plan.week, plan.count,
+                             plan.current_count, plan.status, plan.last_timeout,
+                             plan.created_time),
+                 _action_bytes(plan.action), _SMALL[count] if count < 0x80 else _varint(count)]
+    except (struct.error, TypeError):
+        _refuse_unpackable(plan)
+        raise
+    parts.append(_ascii_params(params) or _utf8_params(params))
+    return b"".join(parts)
+
+
+def _refuse_unpackable(plan: Plan) -> None:
     if not -_BIAS <= plan.next_time < _BIAS:
         raise ForsunPlanError.invalid("next_time", "does not fit in 64 bits")
     if not -_BIAS <= plan.last_timeout < _BIAS:
         raise ForsunPlanError.invalid("last_timeout", "does not fit in 64 bits")
     if not isinstance(plan.created_time, int | float):
         raise ForsunPlanError.invalid("created_time", "must be a number of seconds")
-    action = plan.action.encode("utf-8")
-    parts = [plan.key.encode("utf-8"), b"\0", _TIME.pack(plan.next_time + _BIAS),
-             _FIXED.pack(1 if plan.is_time_out else 0, plan.second, plan.minute, plan.hour,
-                         plan.day, plan.month, plan.week, plan.count, plan.current_count,
-                         plan.status, plan.last_timeout, plan.created_time),
-             _varint(len(action)), action, _varint(len(plan.params))]
-    for name, value in plan.params.items():
+
+
+_ACTIONS: dict[str, bytes] = {}
+
+
+def _action_bytes(action: str) -> bytes:
+    """The varint-prefixed action (few distinct actions exist: cached)."""
+    raw = _ACTIONS.get(action)
+    if raw is None:
+        raw = action.encode("utf-8")
+        raw = _varint(len(raw)) + raw
+        if len(_ACTIONS) < 1024:
+            _ACTIONS[action] = raw
+    return raw
+
+
+def _ascii_params(params: dict[str, str]) -> bytes:
+    """The params section when every name and value is ASCII and shorter than 128 bytes
+    (each length is then one byte, the same character in ASCII); else ``b""``."""
+    pieces = []
+    for name, value in params.items():
+        if len(name) >= 0x80 or len(value) >= 0x80:
+            return b""
+        pieces += (chr(len(name)), name, chr(len(value)), value)
+    text = "".join(pieces)
+    return text.encode("ascii") if text.isascii() else b""
+
+
+def _utf8_params(params: dict[str, str]) -> bytes:
+    parts = []
+    for name, value in params.items():
         raw_name, raw_value = name.encode("utf-8"), value.encode("utf-8")
         parts += (_varint(len(raw_name)), raw_name, _varint(len(raw_value)), raw_value)
     return b"".join(parts)

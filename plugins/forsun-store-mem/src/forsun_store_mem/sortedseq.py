@@ -68,11 +68,14 @@ class SortedSeq:
             i = bisect_right(self._maxes, item)
             if i == len(self._maxes):
                 i -= 1
-                self._own(i).append(item)
+                sub = self._own(i) if self._shared else self._lists[i]
+                sub.append(item)
                 self._maxes[i] = item
             else:
-                insort(self._own(i), item)
-            self._split(i)
+                sub = self._own(i) if self._shared else self._lists[i]
+                insort(sub, item)
+            if len(sub) > 2 * self._load:
+                self._split(i)
         self._len += 1
 
     def upsert(self, item: bytes, prefix: bytes) -> bytes | None:
@@ -85,14 +88,16 @@ class SortedSeq:
             j = bisect_left(sub, prefix)
             old = sub[j]
             if old.startswith(prefix):
-                sub = self._own(i)
+                sub = self._own(i) if self._shared else sub
                 sub[j] = item
                 if j == len(sub) - 1:
                     self._maxes[i] = item
                 return old
-            self._own(i).insert(j, item)
+            sub = self._own(i) if self._shared else sub
+            sub.insert(j, item)
             self._len += 1
-            self._split(i)
+            if len(sub) > 2 * self._load:
+                self._split(i)
             return None
         self.add(item)
         return None
@@ -127,6 +132,8 @@ class SortedSeq:
         self._shared = set()
 
     def _own(self, i: int) -> list[bytes]:
+        """Sublist ``i``, copied first if a snapshot shares it (callers on hot paths skip
+        the call while nothing is shared)."""
         sub = self._lists[i]
         if self._shared and id(sub) in self._shared:
             self._shared.discard(id(sub))

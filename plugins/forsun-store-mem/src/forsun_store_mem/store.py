@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
-from forsun.plan import Plan, validate_plan
+from forsun.plan import Plan, validate_plan, validated_list
 from forsun.store.base import DURABLE, PERSISTENT, Store
 
 from . import ops, record
@@ -89,10 +89,7 @@ class MemStore(Store):
         await self._commit()
 
     async def put_many(self, plans: Iterable[Plan]) -> None:
-        plans = list(plans)
-        for plan in plans:
-            validate_plan(plan)
-        recs = [record.encode(plan) for plan in plans]
+        recs = [record.encode(plan) for plan in validated_list(plans)]
         self._log(b"".join(map(ops.put, recs)))
         for rec in recs:
             self.table.put(rec)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from forsun.codec import decode_plan, encode_plan
 from forsun.errors import ForsunPlanError
-from forsun.plan import STATUS_EXECUTING, Plan, validate_plan
+from forsun.plan import STATUS_EXECUTING, Plan, validate_plan, validated_list
 from forsun.store.base import DURABLE, MULTI_NODE, PERSISTENT, Store
 
 from . import scripts
@@ -94,9 +94,7 @@ class RedisStore(Store):
         await self.put_many((plan,))
 
     async def put_many(self, plans: Iterable[Plan]) -> None:
-        plans = list(plans)
-        for plan in plans:
-            validate_plan(plan)
+        plans = validated_list(plans)
         keys = [self.layout.plans, self.layout.due, self.layout.keys]
         for start in range(0, len(plans), PUT_BATCH):
             args: list[Any] = []
