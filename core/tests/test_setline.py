@@ -287,3 +287,38 @@ def test_the_fast_split_agrees_with_shlex(line):
             return exc.code
 
     assert words(split_words) == words(setline._shell_words)
+
+
+_plain_pieces = st.sampled_from(["set", "k1", "*", "*/5/1", "-1", "http", " ", "  ", "\t", "\r",
+                                 "\x0b", "\xa0", "é", "'", "url=http://a/b;method=post",
+                                 "a b", ";", "="])
+
+
+@settings(max_examples=2000)
+@given(st.lists(_plain_pieces, max_size=12).map("".join))
+def test_the_str_split_of_plain_lines_agrees_with_shlex(line):
+    """Lines whose only quotes wrap the last word are split with str methods."""
+    def words(split):
+        try:
+            return split(line)
+        except ForsunPlanError as exc:
+            return exc.code
+
+    assert words(split_words) == words(setline._shell_words)
+
+
+_param_pieces = st.sampled_from(["a", "url", "x.y-z", "=", "==", ";", ";;", " ", "\t", "é",
+                                 "a b", "http://h/p?q=1", "\xa0", "1"])
+
+
+@settings(max_examples=2000)
+@given(st.lists(_param_pieces, max_size=12).map("".join),
+       st.sampled_from([None, "url", "cmd"]))
+def test_plain_params_parse_as_the_general_path_does(text, bare_param):
+    def parsed(parse):
+        try:
+            return parse(text, bare_param)
+        except ForsunPlanError as exc:
+            return exc.code, exc.message
+
+    assert parsed(parse_params) == parsed(setline._params)

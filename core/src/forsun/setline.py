@@ -60,10 +60,41 @@ _NAME = re.compile(r"[\w.-]+")
 def split_words(line: str) -> list[str]:
     """The words of ``line`` (shell quoting; see the module docstring). 1004 if it ends
     in a lone backslash."""
-    if "\\" not in line and not _SIMPLE_WORD.sub("", line).strip(_SHLEX_WHITESPACE):
+    if "\\" in line:
+        return _shell_words(line)
+    if '"' not in line:
+        words = _plain_words(line)
+        if words is not None:
+            return words
+    if not _SIMPLE_WORD.sub("", line).strip(_SHLEX_WHITESPACE):
         return [_unquote_simple(word) if "'" in word or '"' in word else word
                 for word in _SIMPLE_WORD.findall(line)]
     return _shell_words(line)
+
+
+def _plain_words(line: str) -> list[str] | None:
+    """The words of a line without backslashes or double quotes whose single quotes, if
+    any, are one pair around its last word (``... http 'url=...'``), split with str
+    methods; None for any other line."""
+    quotes = line.count("'")
+    if quotes == 0:
+        head, last = line, None
+    elif quotes == 2:
+        start, end = line.index("'"), line.rindex("'")
+        if ((start and line[start - 1] not in _SHLEX_WHITESPACE)
+                or line[end + 1:].strip(_SHLEX_WHITESPACE)):
+            return None  # the quoted part is glued to other text
+        head, last = line[:start], line[start + 1:end]
+    else:
+        return None
+    words = head.split()
+    # str.split() also splits at whitespace shlex keeps inside words (\x0b, \xa0, ...):
+    # only accept a head whose separators were all shlex whitespace.
+    if sum(map(len, words)) + sum(map(head.count, _SHLEX_WHITESPACE)) != len(head):
+        return None
+    if last is not None:
+        words.append(last)
+    return words
 
 
 def _unquote_simple(word: str) -> str:
@@ -204,6 +235,31 @@ def parse_params(text: str, bare_param: str | None = None) -> dict[str, str]:
     and ``-``) is a *bare string*: it becomes ``{bare_param: text}``, or 1004 when
     ``bare_param`` is None.
     """
+    if "'" not in text and '"' not in text:
+        params = _plain_params(text)
+        if params is not None:
+            return params
+    return _params(text, bare_param)
+
+
+def _plain_params(text: str) -> dict[str, str] | None:
+    """:func:`parse_params` of a text without quotes whose items are all ``k=v`` (the first
+    with a NAME), by str methods; None for any other text."""
+    params: dict[str, str] = {}
+    for item in text.split(";"):
+        name, equals, value = item.partition("=")
+        if not equals:
+            if item.strip():
+                return None
+            continue
+        name = name.strip()
+        if not name or (not params and _NAME.fullmatch(name) is None):
+            return None
+        params[name] = value.strip()
+    return params
+
+
+def _params(text: str, bare_param: str | None) -> dict[str, str]:
     items = [item for item in map(str.strip, _split_unquoted(text, ";")) if item]
     if not items:
         return {}

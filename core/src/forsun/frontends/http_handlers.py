@@ -251,13 +251,17 @@ async def _create_crontab(handler: ApiHandler) -> list[Any]:
     if not lines:
         raise BadRequest(ErrorCode.MISSING_ARGUMENT, "body: the crontab holds no plan line")
     return await _create_many(handler, [plan for _, plan in lines],
-                              labels=[f"line {number}" for number, _ in lines])
+                              label=lambda index: f"line {lines[index][0]}")
+
+
+def _index_label(index: int) -> str:
+    return f"[{index}]"
 
 
 async def _create_many(handler: ApiHandler, plans: list[Plan],
-                       labels: list[str] | None = None) -> list[Any]:
-    """Create all plans or none; an error names the first bad plan by its label (default
-    ``[index]``). Answers the plans, or their keys with ``?reply=keys``."""
+                       label: Callable[[int], str] = _index_label) -> list[Any]:
+    """Create all plans or none; an error names the first bad plan by ``label(index)``
+    (default ``[index]``). Answers the plans, or their keys with ``?reply=keys``."""
     keys_only = handler.reply_mode() == "keys"
     service = handler.service
     try:
@@ -267,8 +271,7 @@ async def _create_many(handler: ApiHandler, plans: list[Plan],
             try:
                 service.prepare(plan)
             except ForsunPlanError as exc:
-                label = labels[index] if labels else f"[{index}]"
-                raise ForsunPlanError(exc.code, f"{label}: {exc.message}") from None
+                raise ForsunPlanError(exc.code, f"{label(index)}: {exc.message}") from None
         raise
     if keys_only:
         return [plan.key for plan in created]
