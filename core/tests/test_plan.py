@@ -20,6 +20,8 @@ def test_dict_round_trip_uses_protocol_names():
     data = plan.to_dict()
     assert data["second"] == 5 and data["is_time_out"] is True
     assert Plan.from_dict({**data, "unknown": 1}) == plan
+    assert list(data) == [field.name for field in attrs.fields(Plan)]
+    assert data["params"] == plan.params and data["params"] is not plan.params
 
 
 @pytest.mark.parametrize(("change", "field"), [

@@ -218,3 +218,10 @@ async def test_large_loads_report_progress(db: Path, stores, caplog, monkeypatch
     with caplog.at_level(logging.INFO):
         await stores.open(db)
     assert "loading" in caplog.text and "%" in caplog.text
+
+
+async def test_bulk_frames_are_the_single_frames_concatenated():
+    payloads = [b"a\0" + bytes(60), b"", b"key\0" + bytes(range(256))]
+    assert logfile.frames(ord("P"), payloads) == \
+        b"".join(logfile.frame(ord("P"), payload) for payload in payloads)
+    assert logfile.frames(ord("P"), []) == b""

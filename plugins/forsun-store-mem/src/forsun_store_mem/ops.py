@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from .log import frame
+from .log import frame, frames
 from .table import PlanTable
 
 PUT, REMOVE, CLAIM, ACK, EXTEND, RELEASE, CHECKPOINT = b"PXCAERK"
@@ -23,6 +23,11 @@ _SECOND = struct.Struct("<q")
 
 def put(rec: bytes) -> bytes:
     return frame(PUT, rec)
+
+
+def puts(recs: list[bytes]) -> bytes:
+    """:func:`put` of each record, concatenated."""
+    return frames(PUT, recs)
 
 
 def remove(key: bytes) -> bytes:

@@ -90,7 +90,7 @@ class MemStore(Store):
 
     async def put_many(self, plans: Iterable[Plan]) -> None:
         recs = [record.encode(plan) for plan in validated_list(plans)]
-        self._log(b"".join(map(ops.put, recs)))
+        self._log(ops.puts(recs))
         for rec in recs:
             self.table.put(rec)
         await self._commit()
