@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import orjson
 
 from forsun.client import Client
 from forsun.testing.process import ForsundProcess, start_forsund
@@ -63,7 +64,7 @@ class Target:
         finally:
             conn.close()
         try:
-            reply = json.loads(raw)
+            reply = orjson.loads(raw)  # a loader's parse of big bulk replies stays small
         except ValueError:
             raise ApiError(response.status, -1, raw[:200].decode(errors="replace")) from None
         if not isinstance(reply, dict) or reply.get("errcode") != 0:

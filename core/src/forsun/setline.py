@@ -130,8 +130,8 @@ def parse_set_line(line: str) -> Plan:
     """The plan a set line describes (not yet validated by the service: its key may be
     empty and its fields out of range)."""
     words = split_words(line)
-    if words[:1] == ["set"]:
-        words = words[1:]
+    if words and words[0] == "set":
+        del words[0]
     return plan_from_words(words)
 
 
@@ -169,7 +169,8 @@ def parse_crontab(text: str) -> list[tuple[int, Plan]]:
     bad line raises, its number in the message: ``line 3: second: ...``."""
     plans = []
     for number, line in enumerate(text.split("\n"), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
+        head = line.lstrip()
+        if not head or head[0] == "#":
             continue
         try:
             plans.append((number, parse_set_line(line)))
