@@ -26,10 +26,12 @@ class Profile:
     #: burst: plans due in one second (no-op action), and through the http action
     burst_plans: int
     burst_http_plans: int
-    #: create: single calls per client kind, plans per bulk request, bulk plans in all
+    #: create: single calls per client kind, plans per bulk request, bulk plans per round,
+    #: rounds per bulk row (its median is reported)
     create_calls: int
     bulk_batch: int
     bulk_plans: int
+    bulk_rounds: int
     #: memory / start-up: store sizes
     store_sizes: tuple[int, ...]
     #: catch-up: seconds forsund is down, plans due per missed second
@@ -45,7 +47,7 @@ DEFAULT = Profile(
     precision_runs=((10_000, 60), (100, 20)), ideal_spread=15, engine_run=(2_000, 12),
     engine_background=1_000_000,
     burst_plans=100_000, burst_http_plans=10_000,
-    create_calls=5_000, bulk_batch=10_000, bulk_plans=100_000,
+    create_calls=5_000, bulk_batch=10_000, bulk_plans=100_000, bulk_rounds=3,
     store_sizes=(100_000, 1_000_000),
     catchup_down=10, catchup_rate=200,
     redis_plans=100_000, redis_fire_plans=20_000,
@@ -56,7 +58,7 @@ QUICK = Profile(
     precision_runs=((300, 3), (6, 3)), ideal_spread=1, engine_run=(200, 2),
     engine_background=2_000,
     burst_plans=2_000, burst_http_plans=300,
-    create_calls=200, bulk_batch=500, bulk_plans=1_000,
+    create_calls=200, bulk_batch=500, bulk_plans=1_000, bulk_rounds=1,
     store_sizes=(2_000,),
     catchup_down=2, catchup_rate=50,
     redis_plans=1_000, redis_fire_plans=500,

@@ -674,3 +674,30 @@ async def test_a_port_in_use_is_an_error_naming_the_option(start_api):
     api = await start_api()
     with pytest.raises(OSError, match=f"--http 127.0.0.1:{api.port}"):
         await start_api(http=f"127.0.0.1:{api.port}")
+
+
+_member_values = st.one_of(st.none(), st.booleans(), st.integers(-(1 << 17), 1 << 17),
+                           st.floats(allow_nan=False, allow_infinity=False),
+                           st.sampled_from(["", "7", " 9 ", "x", "shell", "-1"]),
+                           st.dictionaries(st.sampled_from(["cmd", "url", "n"]),
+                                           st.one_of(st.text(max_size=3), st.integers(),
+                                                     st.none()), max_size=2))
+_request_objects = st.dictionaries(
+    st.sampled_from(["key", "action", "params", "second", "seconds", "minute", "hour", "day",
+                     "month", "week", "count", "is_time_out", "other"]),
+    _member_values)
+
+
+@settings(max_examples=1000)
+@given(_request_objects, st.booleans())
+def test_the_quick_json_conversion_agrees_with_the_converting_one(obj, is_time_out):
+    from forsun.frontends.http_handlers import _converted_plan, plan_from_json
+
+    def converted(convert):
+        try:
+            return convert()
+        except Exception as exc:
+            return type(exc), str(exc)
+
+    assert converted(lambda: plan_from_json(obj, is_time_out=is_time_out)) == \
+        converted(lambda: _converted_plan(obj, is_time_out, ""))

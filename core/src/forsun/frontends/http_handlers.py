@@ -78,7 +78,29 @@ def plan_from_json(obj: Any, *, is_time_out: bool, where: str = "") -> Plan:
     ``second``). Raises 1004 naming the member, prefixed by ``where``, for a wrong type.
 
     The plan owns ``obj``'s params map when it is already a map of strings (bulk creation
-    calls this for every plan, so the common case is kept to type checks)."""
+    calls this for every plan, so the common case is one type check per member)."""
+    if type(obj) is dict:
+        get = obj.get
+        key, action, params = get("key"), get("action", "shell"), get("params")
+        second = get("seconds", -1) if "second" not in obj else None
+        minute, hour, day, month, week, count = (get("minute", -1), get("hour", -1),
+                                                 get("day", -1), get("month", -1),
+                                                 get("week", -1), get("count", 0))
+        if (type(key) is str and type(action) is str and type(params) is dict
+                and type(second) is type(minute) is type(hour) is type(day) is type(month)
+                is type(week) is type(count) is int):
+            for value in params.values():
+                if type(value) is not str:
+                    break
+            else:
+                return Plan(key, second, minute, hour, day, month, week, is_time_out, count,
+                            action=action, params=params)
+    return _converted_plan(obj, is_time_out, where)
+
+
+def _converted_plan(obj: Any, is_time_out: bool, where: str) -> Plan:
+    """:func:`plan_from_json` for members that need a default, a conversion (``"90"``,
+    ``3.0``, a number param) or an error naming them."""
     if not isinstance(obj, dict):
         raise ForsunPlanError.invalid(where or "body", "must be a JSON object")
     get = obj.get
