@@ -91,9 +91,9 @@ _FIXED_RANGES = tuple(FIXED_RANGES.items())
 def validate_plan(plan: Plan) -> None:
     """Raise :class:`ForsunPlanError` (1004, naming the field) unless ``plan`` can be stored.
 
-    Stores call this before writing anything, so bad input never reaches their data. It is
-    on every create's path (twice: the service and the store), so a plan of plain ASCII
-    text and in-range integers is accepted by one quick test; anything else gets the
+    The service calls this for every plan it creates and stores before writing anything
+    (see :func:`validated_list`), so bad input never reaches their data. A plan of plain
+    ASCII text and in-range integers is accepted by one quick test; anything else gets the
     field-by-field check that names what is wrong.
     """
     if not _plainly_valid(plan):

@@ -91,8 +91,7 @@ class MemStore(Store):
     async def put_many(self, plans: Iterable[Plan]) -> None:
         recs = [record.encode(plan) for plan in validated_list(plans)]
         self._log(ops.puts(recs))
-        for rec in recs:
-            self.table.put(rec)
+        self.table.put_many(recs)
         await self._commit()
 
     async def get(self, key: str) -> Plan:

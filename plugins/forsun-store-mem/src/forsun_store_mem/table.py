@@ -11,6 +11,7 @@ Per plan this holds one record and, while the plan waits, one due entry, each in
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from itertools import takewhile
 
 import attrs
@@ -119,12 +120,18 @@ class PlanTable:
 
     def put(self, rec: bytes) -> None:
         """Create or replace the plan of ``rec``; it waits for its next_time."""
-        key_len = record.key_length(rec)
-        key = rec[:key_len]
-        old = self.by_key.upsert(rec, rec[:key_len + 1])
-        if old is not None:
-            self._unindex(key, old)
-        self.by_due.add(record.entry(rec, key_len))
+        self.put_many((rec,))
+
+    def put_many(self, recs: Iterable[bytes]) -> None:
+        """:meth:`put` of each record, in order."""
+        upsert, add, key_length, entry = (self.by_key.upsert, self.by_due.add,
+                                          record.key_length, record.entry)
+        for rec in recs:
+            key_len = key_length(rec)
+            old = upsert(rec, rec[:key_len + 1])
+            if old is not None:
+                self._unindex(rec[:key_len], old)
+            add(entry(rec, key_len))
 
     def remove(self, key: bytes) -> bytes | None:
         """Delete and return the record under ``key`` (None if there is none)."""
