@@ -105,7 +105,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "action": {"type": "string", "default": "shell"},
             "params": {"type": "object",
                        "additionalProperties": {"type": ["string", "number"]},
-                       "description": "action parameters; numbers are turned into strings"},
+                       "description": "action parameters; numbers are turned into strings "
+                                      "(one past 64 bits is refused: send it as a string)"},
         },
     },
     "BatchPlanRequest": {
