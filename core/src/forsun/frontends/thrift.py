@@ -152,10 +152,11 @@ class ThriftFrontend(Frontend):
         stats.inc("connecting_count")
         stats.inc("connected_count")
         peer = writer.get_extra_info("peername")
+        calls = self._protocol.CallReader(reader)
         try:
             while not self._closing:
                 try:
-                    call = await self._protocol.read_call(reader, self._idl.Forsun)
+                    call = await calls.read_call(self._idl.Forsun)
                 except self._protocol.MalformedMessage as exc:
                     log.info("thrift client %s: %s; closing its connection", peer, exc)
                     return
