@@ -60,6 +60,8 @@ def register_frontends(register):
 
 def _clamp(value: int, bounds: tuple[int, int]) -> int:
     low, high = bounds
+    if low <= value <= high:  # the usual case, without three calls
+        return value
     return max(low, min(high, int(value)))
 
 
