@@ -67,12 +67,9 @@ def measure(ctx: Context, target: Target, bare: Target, prefix: str) -> None:
             goal: Goal | None = None, note: str = "") -> None:
         """Measure ``rate`` on the target, then on the bare server. A path the target does
         not serve (a compared server without ``POST /v1/plans``) gets a row without value."""
-        try:
-            ours = rate(target)
-        except ApiError as exc:
-            if exc.status not in (404, 405):
-                raise
-            ours, note = None, f"not served by this server ({exc})"
+        ours, refused = served(lambda: rate(target))
+        if ours is None:
+            note = f"not served by this server ({refused})"
         ctx.add(Row("create", figure, ours, unit, target=target.name, baseline=baseline,
                     baseline_value=rate(bare), goal=goal, note=note))
 
@@ -127,6 +124,17 @@ def measure(ctx: Context, target: Target, bare: Target, prefix: str) -> None:
                         baseline_value=median(rates.bare), goal=BULK_GOAL, note=note))
 
 
+def served(rate: Callable[[], float]) -> tuple[float | None, str]:
+    """``(rate(), "")``, or ``(None, why)`` when the target does not serve the route (a
+    compared server without ``POST /v1/plans``, say)."""
+    try:
+        return rate(), ""
+    except ApiError as exc:
+        if exc.status not in (404, 405):
+            raise
+        return None, str(exc)
+
+
 @attrs.frozen
 class BulkRates:
     """Plans/s of each round; ``target`` is None when it does not serve the route."""
@@ -150,15 +158,12 @@ def bulk_rounds(target: Target, bare: Target, rounds: int, plans: int, path: str
         if not round_:
             bodies, count = bodies[:1], 1  # the rate is not kept
         if ours is not None:
-            try:
-                rate = bulk_rate(target, bodies, count, content_type, path)
-            except ApiError as exc:
-                if exc.status not in (404, 405):
-                    raise
-                ours, refused = None, str(exc)
-            else:
-                if round_:
-                    ours.append(rate)
+            rate, refused = served(functools.partial(bulk_rate, target, bodies, count,
+                                                      content_type, path))
+            if rate is None:
+                ours = None
+            elif round_:
+                ours.append(rate)
         rate = bulk_rate(bare, bodies, count, content_type, path)
         if round_:
             theirs.append(rate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 
 import pytest
@@ -21,12 +22,22 @@ def test_the_next_collection_is_mid_second_at_least_an_interval_away(now, interv
     assert delay >= interval and (now + delay) % 1.0 == pytest.approx(0.5)
 
 
-async def test_full_collections_run_on_schedule_only_while_started():
-    before = gc.get_threshold()
-    collector = Collector(0.2)
+@contextlib.asynccontextmanager
+async def started(interval: float):
+    """A started :class:`Collector`, stopped and its freeze undone afterwards."""
+    collector = Collector(interval)
     try:
         collector.start()
         assert gc.get_freeze_count() > 0
+        yield collector
+    finally:
+        await collector.stop()
+        gc.unfreeze()
+
+
+async def test_full_collections_run_on_schedule_only_while_started():
+    before = gc.get_threshold()
+    async with started(0.2) as collector:
         assert gc.get_threshold()[2] == NEVER
         assert gc.get_threshold()[:2] == before[:2]
         for _ in range(30):
@@ -34,19 +45,10 @@ async def test_full_collections_run_on_schedule_only_while_started():
                 break
             await asyncio.sleep(0.1)
         assert collector.collections >= 1 and collector.last_pause > 0
-    finally:
-        await collector.stop()
-        gc.unfreeze()
     assert gc.get_threshold() == before
 
 
 async def test_interval_0_only_freezes():
     before = gc.get_threshold()
-    collector = Collector(0)
-    try:
-        collector.start()
-        assert gc.get_freeze_count() > 0
+    async with started(0):
         assert gc.get_threshold() == before
-    finally:
-        await collector.stop()
-        gc.unfreeze()

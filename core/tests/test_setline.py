@@ -271,6 +271,14 @@ def test_garbage_raises_only_forsun_plan_errors(text):
             assert exc.message
 
 
+def _words_or_code(split, line):
+    """The words ``split`` finds in ``line``, or the code of the error it raises."""
+    try:
+        return split(line)
+    except ForsunPlanError as exc:
+        return exc.code
+
+
 _shell_pieces = st.sampled_from(["a", "bc", "=", ";", "'", '"', "\\", " ", "\t", "\r", "\n",
                                  "\x0b", "\xa0", "é", "''", '""', "'x y'", '"x y"', "#"])
 
@@ -280,13 +288,7 @@ _shell_pieces = st.sampled_from(["a", "bc", "=", ";", "'", '"', "\\", " ", "\t",
 def test_the_fast_split_agrees_with_shlex(line):
     """split_words skips shlex for lines without backslashes whose quotes close; both ways
     must give the same words (or the same refusal)."""
-    def words(split):
-        try:
-            return split(line)
-        except ForsunPlanError as exc:
-            return exc.code
-
-    assert words(split_words) == words(setline._shell_words)
+    assert _words_or_code(split_words, line) == _words_or_code(setline._shell_words, line)
 
 
 _plain_pieces = st.sampled_from(["set", "k1", "*", "*/5/1", "-1", "http", " ", "  ", "\t", "\r",
@@ -298,13 +300,7 @@ _plain_pieces = st.sampled_from(["set", "k1", "*", "*/5/1", "-1", "http", " ", "
 @given(st.lists(_plain_pieces, max_size=12).map("".join))
 def test_the_str_split_of_plain_lines_agrees_with_shlex(line):
     """Lines whose only quotes wrap the last word are split with str methods."""
-    def words(split):
-        try:
-            return split(line)
-        except ForsunPlanError as exc:
-            return exc.code
-
-    assert words(split_words) == words(setline._shell_words)
+    assert _words_or_code(split_words, line) == _words_or_code(setline._shell_words, line)
 
 
 _param_pieces = st.sampled_from(["a", "url", "x.y-z", "=", "==", ";", ";;", " ", "\t", "é",
