@@ -13,7 +13,7 @@ from .lateness import Lateness, summarize
 from .plans import fixed, key
 from .target import REPO, Target, next_second
 
-#: Extra seconds the ideal timer gets to start (a fresh interpreter importing aiohttp).
+#: Extra seconds the ideal timer gets to start (a fresh interpreter importing the action).
 IDEAL_START = 1.5
 
 
@@ -57,7 +57,8 @@ def fire_ideal(ctx: Context, due: dict[str, int]) -> Lateness:
     """Have the ideal timer (:mod:`bench.ideal`) call the receiver for ``due``."""
     receiver = ctx.receiver()
     path = ctx.scratch / "ideal-calls.json"
-    path.write_text(json.dumps([[receiver.url(name), second] for name, second in due.items()]))
+    path.write_text(json.dumps([[name, receiver.url(name), second]
+                                for name, second in due.items()]))
     receiver.reset()
     subprocess.run([sys.executable, "-m", "bench.ideal", str(path)], cwd=REPO, check=True,
                    timeout=max(due.values()) - time.time() + 300)

@@ -1,10 +1,10 @@
 """The precision baseline: an "ideal timer" child process with no store and no engine.
 
-It reads ``[[url, due second], ...]`` from a JSON file, sleeps (asyncio, wall clock) until
-each due second and then requests every URL due then, through one keep-alive aiohttp
-session with at most 64 requests in flight (the http action's default). The receiver
+It reads ``[[key, url, due second], ...]`` from a JSON file, sleeps (wall clock) until each due
+second and then has the http action (:class:`forsun_action_http.HttpAction` with its
+default options, on forsund's event loop) send every request due then. The receiver
 measures its lateness exactly as it measures forsund's, so the difference between the two
-is what forsund adds on top of this machine's scheduling and HTTP delivery noise.
+is what forsund's timer, store and engine add to the same HTTP client on this machine.
 Run as ``python -m bench.ideal FILE``.
 """
 
@@ -16,28 +16,34 @@ import json
 import sys
 import time
 
-MAX_IN_FLIGHT = 64
+from forsun import Plan
+from forsun.action import Firing
+from forsun.daemon import run_loop
+from forsun.testing.options import make_options
 
 
-async def fire_all(calls: list[tuple[str, int]]) -> None:
-    import aiohttp
+async def fire_all(calls: list[tuple[str, str, int]]) -> None:
+    from forsun_action_http.action import HttpAction
 
-    connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        async def call(url: str, due: int) -> None:
-            headers = {"X-FORSUN-TIMESTAMP": str(due)}
-            async with session.get(url, headers=headers) as response:
-                await response.read()
+    action = HttpAction(make_options())
 
+    async def call(key: str, url: str, due: int) -> None:
+        params = {"url": url, "method": "get"}
+        plan = Plan(key=key, action="http", params=params, next_time=due)
+        await action.execute(Firing(key=key, ts=due, params=params, plan=plan))
+
+    try:
         tasks = []
-        ordered = sorted(calls, key=lambda call: call[1])
-        for due, group in itertools.groupby(ordered, key=lambda call: call[1]):
-            while (delay := due - time.time()) > 0:  # asyncio may wake a little early
+        ordered = sorted(calls, key=lambda call: call[2])
+        for due, group in itertools.groupby(ordered, key=lambda call: call[2]):
+            while (delay := due - time.time()) > 0:  # a loop may wake a little early
                 await asyncio.sleep(delay)
-            tasks += [asyncio.create_task(call(url, due)) for url, _ in group]
+            tasks += [asyncio.create_task(call(key, url, due)) for key, url, _ in group]
         await asyncio.gather(*tasks)
+    finally:
+        await action.close()
 
 
 if __name__ == "__main__":
     with open(sys.argv[1]) as f:
-        asyncio.run(fire_all([(url, int(due)) for url, due in json.load(f)]))
+        run_loop(fire_all([(key, url, int(due)) for key, url, due in json.load(f)]))

@@ -102,6 +102,8 @@ def rows(ctx: Context, target: str, result: Lateness, ideal: Lateness, what: str
 
     add("lateness p50", result.p50_ms, "ms", ideal.p50_ms, note=about)
     add("lateness p99", result.p99_ms, "ms", ideal.p99_ms, P99_GOAL)
+    add("lateness p99 after the first second", result.warm_p99_ms, "ms", ideal.warm_p99_ms,
+        note="the first due second also opens the connections the later ones reuse")
     add("lateness max", result.max_ms, "ms", ideal.max_ms)
     add("fired within the due second", result.fraction_within, "%", ideal.fraction_within,
         WITHIN_GOAL)

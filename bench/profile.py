@@ -55,7 +55,7 @@ DEFAULT = Profile(
 
 QUICK = Profile(
     name="quick", margin=1.0, settle=0.3,
-    precision_runs=((300, 3), (6, 3)), ideal_spread=1, engine_run=(200, 2),
+    precision_runs=((300, 3), (6, 3)), ideal_spread=2, engine_run=(200, 2),
     engine_background=2_000,
     burst_plans=2_000, burst_http_plans=300,
     create_calls=200, bulk_batch=500, bulk_plans=1_000, bulk_rounds=1,

@@ -51,7 +51,8 @@ class Row:
 
     @property
     def ratio(self) -> float | None:
-        if self.value is None or not self.baseline_value:
+        """None unless value and baseline are both finite (and the baseline not 0)."""
+        if _finite(self.value) is None or not _finite(self.baseline_value):
             return None
         return self.value / self.baseline_value
 
@@ -115,7 +116,7 @@ def markdown(meta: dict[str, Any], rows: list[Row]) -> str:
     for row in rows:
         value = f"{number(row.value)} {row.unit}".strip() if row.value is not None else "—"
         baseline = (f"{row.baseline}: {number(row.baseline_value)} {row.unit}".strip()
-                    if row.baseline else "")
+                    if row.baseline and _finite(row.baseline_value) is not None else "")
         ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
         goal = row.goal.text if row.goal else (
             f"ratio {row.ratio_goal.text}" if row.ratio_goal else "")

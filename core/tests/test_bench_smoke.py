@@ -108,3 +108,4 @@ def test_precision_fired_every_plan_within_its_second(results):
         assert values["missing firings"] == 0, rate
         assert values["fired within the due second"] > 50, rate
         assert 0 <= values["lateness p50"] <= values["lateness max"], rate
+        assert 0 <= values["lateness p99 after the first second"] <= values["lateness max"]

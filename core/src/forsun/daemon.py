@@ -14,8 +14,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -137,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         daemonize(options.pid_file)
     setup_logging(options)
     try:
-        _run(serve(options, pm))
+        run_loop(serve(options, pm))
     except KeyboardInterrupt:
         pass
     except Exception as exc:
@@ -150,8 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _run(coro) -> None:
-    """Run ``coro`` on uvloop when it is installed, else on asyncio's own loop."""
+def run_loop(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` on uvloop when it is installed (it is a dependency where it builds),
+    else on asyncio's own loop."""
     try:
         import uvloop
     except ImportError:

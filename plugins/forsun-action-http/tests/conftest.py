@@ -1,7 +1,8 @@
 """A real Tornado HTTP server that records what the http action sends.
 
 Paths: ``/ok`` answers 200; ``/status/N`` answers N; ``/slow?seconds=S`` answers 200 after S
-seconds; ``/redirect`` redirects to ``/ok``; ``/big`` answers 2 MiB; ``/digest`` wants Digest
+seconds; ``/redirect`` redirects to ``/ok``, ``/moved?status=N&to=URL`` to URL with
+status N; ``/big`` answers 2 MiB; ``/digest`` wants Digest
 auth for ``digest-user``/``digest-secret``. Every request is recorded, with the number of the
 TCP connection it came on.
 """
@@ -126,6 +127,9 @@ class _Handler(tornado.web.RequestHandler):
         if path == "redirect":
             self.set_header("Location", "/ok")
             return 302, b""
+        if path == "moved":
+            self.set_header("Location", self.get_argument("to"))
+            return int(self.get_argument("status")), b""
         if path == "big":
             return 200, BIG_BODY
         if path == "digest":

@@ -1,4 +1,7 @@
-"""The http action: one request per firing through a shared, keep-alive aiohttp session.
+"""The http action: one request per firing on keep-alive connections.
+
+Plain ``http://`` requests go the direct path (:mod:`forsun_action_http.direct`); https,
+digest auth, HEAD, framing headers and redirect hops go through a shared aiohttp session.
 
 Params (all strings): ``url`` (required), ``method``, ``body``, ``header_NAME``,
 ``auth_username``, ``auth_password``, ``auth_mode``, ``user_agent``, ``connect_timeout``,
@@ -9,6 +12,7 @@ ask for a retry; any other 4xx fails without one. Passwords never appear in mess
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import logging
@@ -26,6 +30,8 @@ import forsun
 from forsun.action import Action, ActionError, Firing
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
+
+from .direct import ConnectTimeout, DirectClient, Disconnected, request_head
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,9 @@ MASK = "******"
 FORSUN_HEADERS = ("X-FORSUN-KEY", "X-FORSUN-TIMESTAMP")
 #: Parsed params kept by :meth:`HttpAction.parse`.
 PARSED_CALLS = 4096
+#: Answers that redirect (followed, as aiohttp does, up to MAX_REDIRECTS hops in all).
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
 
 
 @attrs.frozen(slots=True)
@@ -64,6 +73,8 @@ class HttpCall:
     request_timeout: float
     secrets: tuple[str, ...]
     timeout: aiohttp.ClientTimeout
+    #: the request line and headers for the direct path; None: aiohttp sends this one
+    direct: bytes | None
 
     @property
     def target(self) -> str:
@@ -155,13 +166,15 @@ def parse_call(params: Mapping[str, str], *, connect_timeout: float, request_tim
     body = params.get("body")
     connect = _seconds(params, "connect_timeout", connect_timeout)
     total = _seconds(params, "request_timeout", request_timeout)
+    url = url.with_user(None)
+    raw_body = body.encode() if body is not None else None
     return HttpCall(
-        method=method, url=url.with_user(None),
-        body=body.encode() if body is not None else None,
+        method=method, url=url, body=raw_body,
         headers=tuple(headers.items()), skip_auto_headers=skip,
         username=username, password=password, digest=digest,
         connect_timeout=connect, request_timeout=total, secrets=secrets,
-        timeout=aiohttp.ClientTimeout(total=total, sock_connect=connect))
+        timeout=aiohttp.ClientTimeout(total=total, sock_connect=connect),
+        direct=None if digest else request_head(method, url, headers.items(), raw_body))
 
 
 async def _read_head(response: aiohttp.ClientResponse) -> bytes:
@@ -207,6 +220,7 @@ class HttpAction(Action):
         self.request_timeout = float(options.action_http_request_timeout)
         self.user_agent = options.action_http_user_agent or f"forsun/{forsun.__version__}"
         self._session: aiohttp.ClientSession | None = None
+        self._direct: DirectClient | None = None
         self._calls: collections.OrderedDict[tuple[tuple[str, str], ...], HttpCall] = \
             collections.OrderedDict()
 
@@ -242,42 +256,111 @@ class HttpAction(Action):
             call = self.parse(firing.params)
         except ForsunPlanError as exc:
             raise ActionError(f"http: {exc.message}") from None
-        headers = dict(call.headers)  # no X-FORSUN-* among them: parse_call drops those
-        headers["X-FORSUN-TIMESTAMP"] = str(firing.ts)
-        headers["X-FORSUN-KEY"] = firing.key
-        middlewares: tuple[aiohttp.DigestAuthMiddleware, ...] = ()
-        if call.digest and (call.username or call.password):
-            middlewares = (aiohttp.DigestAuthMiddleware(call.username, call.password),)
         started = time.monotonic()
-        try:
-            async with self._client().request(
-                    call.method, call.url, data=call.body, headers=headers,
-                    middlewares=middlewares, skip_auto_headers=call.skip_auto_headers or None,
-                    timeout=call.timeout) as response:
-                head = await _read_head(response)
-        except aiohttp.ConnectionTimeoutError:
-            raise ActionError(f"{call.target}: could not connect within "
-                              f"{call.connect_timeout:g}s", retry=True) from None
-        except TimeoutError:
-            raise ActionError(f"{call.target}: no complete answer within "
-                              f"{call.request_timeout:g}s", retry=True) from None
-        except (aiohttp.InvalidURL, aiohttp.TooManyRedirects, ValueError) as exc:
-            raise ActionError(call.scrub(f"{call.target}: {type(exc).__name__}: {exc}"),
-                              retry=False) from None
-        except aiohttp.ClientError as exc:
-            raise ActionError(call.scrub(f"{call.target}: {type(exc).__name__}: {exc}"),
-                              retry=True) from None
-        status = response.status
+        if call.direct is None:
+            status, reason, head = await self._via_aiohttp(call, firing, call.method, call.url,
+                                                           call.body, dict(call.headers))
+        else:
+            status, reason, head = await self._direct_then_redirects(call, firing)
         if status < 400:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("http %s (key %s, due %d) answered %d in %.1f ms", call.target,
                           firing.key, firing.ts, status, (time.monotonic() - started) * 1000)
             return
         retry = status >= 500 or status in RETRY_STATUSES
-        raise ActionError(call.scrub(f"{call.target}: HTTP {status} {response.reason or ''}"
+        raise ActionError(call.scrub(f"{call.target}: HTTP {status} {reason}"
                                      f"{_snippet(head)}"), retry=retry)
 
+    async def _direct_then_redirects(self, call: HttpCall, firing: Firing
+                                     ) -> tuple[int, str, bytes]:
+        """The request on the direct path; a redirect is followed through aiohttp."""
+        assert call.direct is not None
+        if self._direct is None:
+            self._direct = DirectClient(self.max_clients, SNIPPET_BYTES, DRAIN_LIMIT)
+        data = b"%sX-FORSUN-TIMESTAMP: %d\r\nX-FORSUN-KEY: %s\r\n\r\n%s" % (
+            call.direct, firing.ts, firing.key.encode("utf-8"), call.body or b"")
+        try:
+            async with asyncio.timeout(call.request_timeout):
+                answer = await self._direct.pool(call.url).request(data, call.connect_timeout)
+        except ConnectTimeout:
+            raise _connect_timeout(call) from None
+        except TimeoutError:
+            raise _request_timeout(call) from None
+        except (Disconnected, OSError) as exc:
+            raise ActionError(call.scrub(f"{call.target}: {type(exc).__name__}: {exc}"),
+                              retry=True) from None
+        if answer.status not in REDIRECTS or answer.location is None:
+            return answer.status, answer.reason, answer.head
+        method, url, body, headers = _redirected(call, answer.status, answer.location)
+        return await self._via_aiohttp(call, firing, method, url, body, headers,
+                                       max_redirects=MAX_REDIRECTS - 1)
+
+    async def _via_aiohttp(self, call: HttpCall, firing: Firing, method: str, url: URL,
+                           body: bytes | None, headers: dict[str, str],
+                           max_redirects: int = MAX_REDIRECTS) -> tuple[int, str, bytes]:
+        """Send through aiohttp (following redirects); ``headers`` has no X-FORSUN-*."""
+        headers["X-FORSUN-TIMESTAMP"] = str(firing.ts)
+        headers["X-FORSUN-KEY"] = firing.key
+        middlewares: tuple[aiohttp.DigestAuthMiddleware, ...] = ()
+        if call.digest and (call.username or call.password):
+            middlewares = (aiohttp.DigestAuthMiddleware(call.username, call.password),)
+        try:
+            async with self._client().request(
+                    method, url, data=body, headers=headers, middlewares=middlewares,
+                    skip_auto_headers=call.skip_auto_headers or None, timeout=call.timeout,
+                    max_redirects=max_redirects) as response:
+                head = await _read_head(response)
+        except aiohttp.ConnectionTimeoutError:
+            raise _connect_timeout(call) from None
+        except TimeoutError:
+            raise _request_timeout(call) from None
+        except (aiohttp.InvalidURL, aiohttp.TooManyRedirects, ValueError) as exc:
+            raise ActionError(call.scrub(f"{call.target}: {type(exc).__name__}: {exc}"),
+                              retry=False) from None
+        except aiohttp.ClientError as exc:
+            raise ActionError(call.scrub(f"{call.target}: {type(exc).__name__}: {exc}"),
+                              retry=True) from None
+        return response.status, response.reason or "", head
+
     async def close(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _connect_timeout(call: HttpCall) -> ActionError:
+    return ActionError(f"{call.target}: could not connect within {call.connect_timeout:g}s",
+                       retry=True)
+
+
+def _request_timeout(call: HttpCall) -> ActionError:
+    return ActionError(f"{call.target}: no complete answer within {call.request_timeout:g}s",
+                       retry=True)
+
+
+def _redirected(call: HttpCall, status: int, location: str
+                ) -> tuple[str, URL, bytes | None, dict[str, str]]:
+    """The next hop of ``call`` redirected by ``status`` to ``location``, by aiohttp's
+    rules: 303, and 301/302 after a POST, become a bodiless GET; a relative location is
+    resolved against the URL; credentials are not sent to another origin.
+    ActionError (no retry) for a location that is not an http(s) URL."""
+    method, body, headers = call.method, call.body, dict(call.headers)
+    if status == 303 or (status in (301, 302) and method == "POST"):
+        method, body = "GET", None
+    try:
+        url = URL(location)
+        if url.scheme not in ("http", "https", ""):
+            raise ValueError(f"not an http(s) URL: {location!r}")
+        if not url.absolute or not url.host:
+            url = call.url.join(url)
+        same_origin = url.origin() == call.url.origin()
+    except ValueError as exc:
+        raise ActionError(call.scrub(f"{call.target}: redirected to a bad location: {exc}"),
+                          retry=False) from None
+    if not same_origin:
+        headers = {name: value for name, value in headers.items()
+                   if name.lower() not in ("authorization", "cookie")}
+    return method, url, body, headers
