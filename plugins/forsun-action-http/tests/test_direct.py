@@ -188,3 +188,22 @@ async def test_a_firing_that_timed_out_waiting_for_a_connection_gives_nothing_aw
         await action.close()
     assert [r.headers["X-Forsun-Key"] for r in http_receiver.delivered()] == ["slow", "after"]
     assert http_receiver.connections == 1
+
+
+async def test_close_ends_a_busy_connection_once_its_answer_is_in(action, make_firing):
+    ended = asyncio.Event()
+
+    async def answer(reader, writer):
+        await read_request(reader)
+        await asyncio.sleep(0.2)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        if await reader.read() == b"":  # the client closed its end
+            ended.set()
+
+    async with raw_server(answer) as (base, _):
+        firing = asyncio.create_task(action.execute(make_firing({"url": f"{base}/x"})))
+        await asyncio.sleep(0.1)
+        await action.close()
+        await firing
+        await asyncio.wait_for(ended.wait(), 2)

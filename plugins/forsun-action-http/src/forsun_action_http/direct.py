@@ -182,6 +182,7 @@ class Pool:
         self.host, self.port, self.limit = host, port, limit
         self.snippet, self.drain_limit = snippet, drain_limit
         self.open = 0
+        self.closed = False
         self._idle: list[_Connection] = []
         #: firings waiting for a connection: resolved with an idle one, or with None when
         #: a slot freed up (the waiter then opens a connection in that slot)
@@ -238,7 +239,7 @@ class Pool:
         return conn
 
     def _release(self, conn: _Connection) -> None:
-        reusable = conn.reusable and not conn.closed
+        reusable = conn.reusable and not conn.closed and not self.closed
         self._hand_on(conn if reusable else None)
         if not reusable:
             conn.close()
@@ -257,10 +258,11 @@ class Pool:
             self._idle.append(conn)
 
     def close(self) -> None:
+        """Close the idle connections now and the busy ones when their answer is in."""
+        self.closed = True
         for conn in self._idle:
             conn.close()
         self._idle.clear()
-        self.open = 0
 
 
 class DirectClient:
