@@ -15,7 +15,7 @@ import pytest
 from forsun.testing.fixtures import BASE_SECOND as T
 from forsun.testing.fixtures import build_plan
 from forsun_store_mem import log as logfile
-from forsun_store_mem import progress, snapshot
+from forsun_store_mem import ops, progress, record, snapshot
 from forsun_store_mem.journal import JournalError
 
 pytestmark = pytest.mark.asyncio
@@ -220,8 +220,40 @@ async def test_large_loads_report_progress(db: Path, stores, caplog, monkeypatch
     assert "loading" in caplog.text and "%" in caplog.text
 
 
-async def test_bulk_frames_are_the_single_frames_concatenated():
-    payloads = [b"a\0" + bytes(60), b"", b"key\0" + bytes(range(256))]
-    assert logfile.frames(ord("P"), payloads) == \
-        b"".join(logfile.frame(ord("P"), payload) for payload in payloads)
-    assert logfile.frames(ord("P"), []) == b""
+async def test_a_bulk_put_is_logged_in_bounded_frames(monkeypatch) -> None:
+    monkeypatch.setattr(ops, "PUTS_PER_FRAME", 2)
+    recs = [b"a\0" + bytes(60), b"b\0", b"key\0" + bytes(range(256)), b"z\0x"]
+    data = ops.puts(recs)
+    payloads = []
+    while data:
+        length, _, kind = logfile.FRAME.unpack_from(data)
+        assert kind == ops.PUTS
+        payloads.append(data[logfile.FRAME.size:logfile.FRAME.size + length])
+        data = data[logfile.FRAME.size + length:]
+    assert [ops._unbatch(payload) for payload in payloads] == [recs[:2], recs[2:]]
+    assert ops.puts([]) == b""
+    with pytest.raises(ValueError, match="too many"):
+        ops._unbatch(payloads[0] + b"x")
+
+
+async def test_single_put_frames_of_older_logs_still_load(run_killed, db: Path, stores):
+    run_killed("""
+        await store.put(build_plan("a", T))
+    """, db)
+    with open(f"{db}.log", "ab") as f:
+        for key in ("b", "c"):
+            f.write(logfile.frame(ops.PUT, record.encode(build_plan(key, T + 1))))
+    store = await stores.open(db)
+    assert await store.keys() == ["a", "b", "c"]
+    assert (await store.get("c")).next_time == T + 1
+
+
+async def test_a_torn_bulk_frame_loses_its_whole_batch(run_killed, db: Path, stores) -> None:
+    run_killed("""
+        await store.put(build_plan("a", T))
+    """, db)
+    batch = ops.puts([record.encode(build_plan(key, T)) for key in ("b", "c", "d")])
+    with open(f"{db}.log", "ab") as f:
+        f.write(batch[:-3])
+    store = await stores.open(db)
+    assert await store.keys() == ["a"]

@@ -12,7 +12,7 @@ import asyncio
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 import attrs
@@ -33,15 +33,6 @@ class LogError(Exception):
 def frame(kind: int, payload: bytes) -> bytes:
     return b"".join((FRAME.pack(len(payload), zlib.crc32(payload, _KIND_CRC[kind]), kind),
                      payload))
-
-
-def frames(kind: int, payloads: Iterable[bytes]) -> bytes:
-    """One :func:`frame` per payload, concatenated (a bulk write)."""
-    pack, crc32, kind_crc = FRAME.pack, zlib.crc32, _KIND_CRC[kind]
-    parts: list[bytes] = []
-    for payload in payloads:
-        parts += (pack(len(payload), crc32(payload, kind_crc), kind), payload)
-    return b"".join(parts)
 
 
 def header(generation: int) -> bytes:

@@ -1,7 +1,9 @@
 """Log frames of the store's mutations, and their replay onto a :class:`PlanTable`.
 
 One frame per mutation: ``put`` (the record; a reschedule that applies is logged as the put
-or remove it amounts to), ``remove`` (key), ``claim`` (node, lease and the occurrences, one
+or remove it amounts to), ``puts`` (the records of one bulk put, up to
+:data:`PUTS_PER_FRAME` per frame: ``<I count>``, each length as ``<I``, the records),
+``remove`` (key), ``claim`` (node, lease and the occurrences, one
 frame per claim call), ``ack`` and ``extend`` (occurrence), ``release`` (node) and
 ``checkpoint`` (second). Occurrences are due entries (:mod:`.record`).
 """
@@ -10,14 +12,18 @@ from __future__ import annotations
 
 import struct
 
-from .log import frame, frames
+from .log import frame
 from .table import PlanTable
 
-PUT, REMOVE, CLAIM, ACK, EXTEND, RELEASE, CHECKPOINT = b"PXCAERK"
+PUT, REMOVE, CLAIM, ACK, EXTEND, RELEASE, CHECKPOINT, PUTS = b"PXCAERKM"
+#: Records per ``puts`` frame: a frame torn by a crash loses a bounded (and unacknowledged)
+#: part of a bulk put.
+PUTS_PER_FRAME = 4096
 
 _LEASE = struct.Struct("<d")
 _CLAIM = struct.Struct("<dH")
 _LENGTH = struct.Struct("<H")
+_COUNT = struct.Struct("<I")
 _SECOND = struct.Struct("<q")
 
 
@@ -26,8 +32,27 @@ def put(rec: bytes) -> bytes:
 
 
 def puts(recs: list[bytes]) -> bytes:
-    """:func:`put` of each record, concatenated."""
-    return frames(PUT, recs)
+    """:func:`put` of each record, in ``puts`` frames (one per :data:`PUTS_PER_FRAME`)."""
+    return b"".join(frame(PUTS, _batch(recs[start:start + PUTS_PER_FRAME]))
+                    for start in range(0, len(recs), PUTS_PER_FRAME))
+
+
+def _batch(recs: list[bytes]) -> bytes:
+    return b"".join((_COUNT.pack(len(recs)), struct.pack(f"<{len(recs)}I", *map(len, recs)),
+                     *recs))
+
+
+def _unbatch(payload: bytes) -> list[bytes]:
+    (count,) = _COUNT.unpack_from(payload)
+    pos = _COUNT.size + 4 * count
+    recs = []
+    for length in struct.unpack_from(f"<{count}I", payload, _COUNT.size):
+        recs.append(payload[pos:pos + length])
+        pos += length
+    if pos != len(payload):
+        raise ValueError(f"a puts frame of {count} records has {len(payload) - pos} bytes "
+                         "too many")
+    return recs
 
 
 def remove(key: bytes) -> bytes:
@@ -63,6 +88,8 @@ def replay(table: PlanTable, kind: int, payload: bytes) -> None:
     """Apply one logged mutation, as the store applied it when it was logged."""
     if kind == PUT:
         table.put(payload)
+    elif kind == PUTS:
+        table.put_many(_unbatch(payload))
     elif kind == REMOVE:
         table.remove(payload)
     elif kind == CLAIM:

@@ -124,14 +124,13 @@ class PlanTable:
 
     def put_many(self, recs: Iterable[bytes]) -> None:
         """:meth:`put` of each record, in order."""
-        upsert, add, key_length, entry = (self.by_key.upsert, self.by_due.add,
-                                          record.key_length, record.entry)
+        upsert, add, time_size = self.by_key.upsert, self.by_due.add, record.TIME_SIZE
         for rec in recs:
-            key_len = key_length(rec)
+            key_len = rec.index(0)  # record.key_length and record.entry, inlined: hot path
             old = upsert(rec, rec[:key_len + 1])
             if old is not None:
                 self._unindex(rec[:key_len], old)
-            add(entry(rec, key_len))
+            add(rec[key_len + 1:key_len + 1 + time_size] + rec[:key_len])
 
     def remove(self, key: bytes) -> bytes | None:
         """Delete and return the record under ``key`` (None if there is none)."""
