@@ -13,7 +13,7 @@ from yarl import URL
 from forsun.action import ActionError
 from forsun.testing.options import make_options
 from forsun_action_http.action import HttpAction, parse_call
-from forsun_action_http.direct import request_head
+from forsun_action_http.direct import Pool, request_head
 
 Answerer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -207,3 +207,15 @@ async def test_close_ends_a_busy_connection_once_its_answer_is_in(action, make_f
         await action.close()
         await firing
         await asyncio.wait_for(ended.wait(), 2)
+
+
+async def test_a_waiter_cancelled_as_its_slot_frees_leaves_the_count_right():
+    pool = Pool("127.0.0.1", 9, limit=1, snippet=10, drain_limit=100)
+    pool.open = 1  # the one connection allowed is busy
+    waiting = asyncio.create_task(pool._acquire(1.0))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    pool._hand_on(None)  # the busy connection ends before the waiter sees its cancellation
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert pool.open == 0

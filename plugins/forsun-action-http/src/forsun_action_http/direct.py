@@ -215,7 +215,7 @@ class Pool:
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():
                     self._hand_on(waiter.result())  # what it was given goes to the next
-                else:
+                elif waiter in self._waiters:  # (_hand_on drops cancelled ones it meets)
                     self._waiters.remove(waiter)
                 raise
             if conn is not None:
