@@ -8,6 +8,7 @@ original IDL sends and expects (DESIGN 3.2).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 import threading
@@ -17,8 +18,11 @@ from typing import Any
 
 import pytest
 
-from forsun.frontends.thrift import to_thrift_plan
+from forsun.frontends.thrift import ThriftFrontend, to_thrift_plan
 from forsun.plan import Plan
+from forsun.plugins import get_plugin_manager
+from forsun.service import Service
+from forsun.testing.options import make_options
 from forsun.testing.process import start_forsund
 
 # -- the binary protocol, by hand -------------------------------------------------------------
@@ -525,3 +529,33 @@ def test_values_beyond_the_wire_types_are_clamped():
     assert plan.next_time == (1 << 31) - 1
     assert plan.last_timeout == -(1 << 31)
     assert (plan.second, plan.count, plan.key) == (1, 0, "forever")
+
+
+class _GoneWriter:
+    """The writer of a connection reset before it was accepted and closed before it was
+    served, as uvloop hands it over: asking for the peer's address raises."""
+
+    closed = False
+
+    def get_extra_info(self, name: str) -> Any:
+        raise AttributeError("'NoneType' object has no attribute 'getpeername'")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_connection_gone_before_it_is_served_is_not_left_counted():
+    service = Service(make_options(driver_mem_store_file="", port=0, bind="127.0.0.1", http=""),
+                      get_plugin_manager())
+    frontend = ThriftFrontend(service)
+    await frontend.start()
+    try:
+        reader = asyncio.StreamReader()
+        reader.feed_eof()
+        writer = _GoneWriter()
+        await frontend._serve(reader, writer)  # type: ignore[arg-type]
+        assert service.stats.counters["connecting_count"] == 0
+        assert service.stats.counters["connected_count"] == 1
+        assert writer.closed
+    finally:
+        await frontend.stop()

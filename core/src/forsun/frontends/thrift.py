@@ -153,9 +153,10 @@ class ThriftFrontend(Frontend):
         stats = self.service.stats
         stats.inc("connecting_count")
         stats.inc("connected_count")
-        peer = writer.get_extra_info("peername")
-        calls = self._protocol.CallReader(reader)
+        peer = None
         try:
+            peer = _peer(writer)
+            calls = self._protocol.CallReader(reader)
             while not self._closing:
                 try:
                     call = await calls.read_call(self._idl.Forsun)
@@ -276,3 +277,13 @@ class ThriftFrontend(Frontend):
     async def _forsun_call(self, args: Any) -> None:
         log.info("forsun_call(%r, %s) ignored: forsund is not a thrift action target",
                  args.key, args.ts)
+
+
+def _peer(writer: asyncio.StreamWriter) -> Any:
+    """The client's address for messages; None when it cannot be had. (uvloop raises, where
+    asyncio answers None, for a connection reset before it was accepted and closed before
+    it was served.)"""
+    try:
+        return writer.get_extra_info("peername")
+    except Exception:  # AttributeError inside uvloop; nothing to log it for
+        return None
