@@ -152,8 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_loop(coro: Coroutine[Any, Any, None]) -> None:
-    """Run ``coro`` on uvloop when it is installed (it is a dependency where it builds),
-    else on asyncio's own loop."""
+    """Run ``coro`` on uvloop when it is installed, else on asyncio's own loop."""
     try:
         import uvloop
     except ImportError:
