@@ -153,10 +153,9 @@ class ThriftFrontend(Frontend):
         stats = self.service.stats
         stats.inc("connecting_count")
         stats.inc("connected_count")
-        peer = None
+        peer = _peer(writer)
+        calls = self._protocol.CallReader(reader)
         try:
-            peer = _peer(writer)
-            calls = self._protocol.CallReader(reader)
             while not self._closing:
                 try:
                     call = await calls.read_call(self._idl.Forsun)

@@ -25,7 +25,6 @@ _BIAS = 1 << 63
 #: The range of seconds an entry can hold.
 MIN_TIME, MAX_TIME = -_BIAS, _BIAS - 1
 _TIME = struct.Struct(">Q")
-TIME_SIZE = _TIME.size
 _FIXED = struct.Struct("<B9hqd")
 #: Offset of ``created_time`` inside the fixed fields.
 _CREATED_AT = _FIXED.size - 8

@@ -124,13 +124,14 @@ class PlanTable:
 
     def put_many(self, recs: Iterable[bytes]) -> None:
         """:meth:`put` of each record, in order."""
-        upsert, add, time_size = self.by_key.upsert, self.by_due.add, record.TIME_SIZE
+        upsert, add, key_length, entry = (self.by_key.upsert, self.by_due.add,
+                                          record.key_length, record.entry)
         for rec in recs:
-            key_len = rec.index(0)  # record.key_length and record.entry, inlined: hot path
+            key_len = key_length(rec)
             old = upsert(rec, rec[:key_len + 1])
             if old is not None:
                 self._unindex(rec[:key_len], old)
-            add(rec[key_len + 1:key_len + 1 + time_size] + rec[:key_len])
+            add(entry(rec, key_len))
 
     def remove(self, key: bytes) -> bytes | None:
         """Delete and return the record under ``key`` (None if there is none)."""
