@@ -1,5 +1,8 @@
 """A real Tornado HTTP server that records what the http action sends.
 
+Also: ``action``, an HttpAction with the default options, and ``raw_server``, a bare TCP
+server whose answers a test writes byte by byte.
+
 Paths: ``/ok`` answers 200; ``/status/N`` answers N; ``/slow?seconds=S`` answers 200 after S
 seconds; ``/redirect`` redirects to ``/ok``, ``/moved?status=N&to=URL`` to URL with
 status N; ``/big`` answers 2 MiB; ``/digest`` wants Digest
@@ -14,6 +17,7 @@ import contextlib
 import hashlib
 import re
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import attrs
 import pytest
@@ -25,6 +29,10 @@ from forsun import Plan
 from forsun.action import Firing
 from forsun.testing import ActionTarget
 from forsun.testing.fixtures import pytest_configure  # noqa: F401 - the conformance marker
+from forsun.testing.options import make_options
+from forsun_action_http.action import HttpAction
+
+Answerer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 DIGEST_REALM = "forsun-test"
 DIGEST_USER = "digest-user"
@@ -236,3 +244,34 @@ class HttpTarget(ActionTarget):
 @pytest.fixture
 def http_target(http_receiver) -> HttpTarget:
     return HttpTarget(http_receiver)
+
+
+@pytest.fixture
+async def action():
+    action = HttpAction(make_options())
+    yield action
+    await action.close()
+
+
+@contextlib.asynccontextmanager
+async def _raw_server(answer: Answerer) -> AsyncIterator[tuple[str, list[int]]]:
+    accepted = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted[0] += 1
+        with contextlib.suppress(ConnectionError):
+            await answer(reader, writer)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"http://127.0.0.1:{port}", accepted
+
+
+@pytest.fixture
+def raw_server():
+    """``async with raw_server(answer) as (base_url, accepted)``: a TCP server answering
+    each connection with ``answer(reader, writer)``; ``accepted`` is a one-item list, the
+    number of connections accepted so far."""
+    return _raw_server

@@ -18,13 +18,6 @@ from forsun_action_http import action as action_module
 from forsun_action_http.action import HttpAction
 
 
-@pytest.fixture
-async def action():
-    action = HttpAction(make_options())
-    yield action
-    await action.close()
-
-
 async def test_sends_key_timestamp_and_default_headers(action, http_receiver, make_firing):
     await action.execute(make_firing({"url": http_receiver.url("/ok?a=1")}, key="order-7",
                                      ts=1_700_000_123))

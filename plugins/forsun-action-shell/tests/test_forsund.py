@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import time
 
 from forsun.testing.process import ForsundProcess, start_forsund
@@ -33,4 +35,27 @@ def test_forsund_fires_allowed_commands_and_refuses_others(tmp_path):
     assert "--action-shell-allow" in refused["errmsg"]
     assert deliveries.read_text() == f"order-1 {created['data']['next_time']} arg\n"
     assert not (tmp_path / "x").exists()
+    assert "can run the commands --action-shell-allow admits" in daemon.log_text()
+
+
+def test_forsund_without_a_token_says_who_can_run_commands(tmp_path):
+    euid = os.geteuid()
+    level = "ERROR" if euid == 0 else "WARNING"
+    user = f"user {pwd.getpwuid(euid).pw_name!r} (uid {euid})"
+    open_daemon = start_forsund(["--driver-mem-store-file", ""], workdir=tmp_path)
+    open_daemon.stop()
+    guarded_dir = tmp_path / "guarded"
+    guarded_dir.mkdir()
+    guarded = start_forsund(["--driver-mem-store-file", "", "--token", "s3cret"],
+                            workdir=guarded_dir)
+    guarded.stop()
+    [line] = [line for line in open_daemon.log_text().splitlines()
+              if "forsun_action_shell" in line]
+    assert f" {level} forsun_action_shell " in line
+    assert line.endswith(f"can run any command as {user} by creating a shell plan; lock it "
+                         "down: " + ("run forsund as an unprivileged user, with " if euid == 0
+                                     else "start forsund with ")
+                         + "--token TOKEN and --action-shell-allow /path/to/command (or "
+                           "--no-action-shell-enabled) (docs/operations.md, section Hardening)")
+    assert "forsun_action_shell" not in guarded.log_text()
 

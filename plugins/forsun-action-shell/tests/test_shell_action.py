@@ -179,7 +179,8 @@ async def test_disabled_refuses_plans_and_firings(tmp_path, make_firing):
 @pytest.fixture
 def restricted(tmp_path):
     return ShellAction(make_options(action_shell_cwd=str(tmp_path),
-                                    action_shell_allow=["/bin/echo", "printf %s"]))
+                                    action_shell_allow=["/bin/echo", "printf %s"],
+                                    action_shell_env_allow=["GREETING"]))
 
 
 @pytest.mark.parametrize("cmd", ["/bin/echo", "/bin/echo hello $FORSUN_KEY",
@@ -200,12 +201,25 @@ def test_allow_list_refuses(restricted, cmd):
 
 
 @pytest.mark.parametrize("env", ["PATH=/tmp", "LD_PRELOAD=/tmp/x.so", "IFS=x", "BASH_ENV=/x",
-                                 "FORSUN_KEY=x"])
-def test_allow_list_refuses_unsafe_env(restricted, env):
+                                 "FORSUN_KEY=x", "PERL5OPT=-Mx", "PERL5DB=x", "PYTHONPATH=/x",
+                                 "PYTHONSTARTUP=/x", "PYTHONWARNINGS=x", "BROWSER=x",
+                                 "NODE_OPTIONS=x", "ENV=/x", "greeting=lower-case",
+                                 "GREETING=hi;OTHER=1"])
+def test_allow_list_refuses_env_names_not_listed(restricted, env):
     with pytest.raises(ForsunPlanError) as refused:
         restricted.validate({"cmd": "/bin/echo", "env": env})
+    assert refused.value.code == ErrorCode.STORE_FAILED
     assert "params.env" in refused.value.message
-    assert env.split("=")[0] in refused.value.message
+    assert env.split(";")[-1].split("=")[0] in refused.value.message
+    assert "--action-shell-env-allow" in refused.value.message
+
+
+def test_allow_list_without_env_allow_refuses_every_env(tmp_path):
+    action = ShellAction(make_options(action_shell_cwd=str(tmp_path),
+                                      action_shell_allow=["/bin/echo"]))
+    action.validate({"cmd": "/bin/echo", "env": " ; "})  # sets nothing
+    with pytest.raises(ForsunPlanError, match=r"params\.env: GREETING may not be set"):
+        action.validate({"cmd": "/bin/echo", "env": "GREETING=hi"})
 
 
 async def test_allow_list_checked_when_firing(restricted, tmp_path, make_firing):
@@ -229,6 +243,8 @@ def test_plugin_registers_action_and_options():
     assert {name: (opt.default, opt.section, opt.ini_key) for name, opt in options.items()} == {
         "action-shell-enabled": (True, "action", "shell_enabled"),
         "action-shell-allow": ([], "action", "shell_allow"),
+        "action-shell-env-allow": ([], "action", "shell_env_allow"),
+        "action-shell-cwd-allow": ([], "action", "shell_cwd_allow"),
         "action-shell-cwd": ("/tmp", "action", "shell_cwd"),
         "action-shell-retry-nonzero": (False, "action", "shell_retry_nonzero"),
     }

@@ -1,13 +1,18 @@
 """The http action: one request per firing on keep-alive connections.
 
 Plain ``http://`` requests go the direct path (:mod:`forsun_action_http.direct`); https,
-digest auth, HEAD, framing headers and redirect hops go through a shared aiohttp session.
+digest auth, HEAD and redirect hops go through a shared aiohttp session.
 
 Params (all strings): ``url`` (required), ``method``, ``body``, ``header_NAME``,
 ``auth_username``, ``auth_password``, ``auth_mode``, ``user_agent``, ``connect_timeout``,
 ``request_timeout``. Every request carries ``X-FORSUN-KEY`` and ``X-FORSUN-TIMESTAMP`` (the
 due second). A 2xx/3xx answer is a success; 5xx, 408, 429, timeouts and connection errors
 ask for a retry; any other 4xx fails without one. Passwords never appear in messages.
+
+Both paths send only what :func:`parse_call` accepted: header params may not set the
+framing or the connection (:data:`FRAMING_HEADERS`: the action frames the body itself), and
+header names are tokens and values free of control characters, so no param can make the
+target read a second, smuggled request.
 """
 
 from __future__ import annotations
@@ -42,6 +47,14 @@ RETRY_STATUSES = frozenset({408, 429})
 HEADER_PREFIX = "header_"
 #: RFC 9110 token: what a header name may consist of.
 TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: Headers (lower case) a param may not set: they frame the message or belong to the
+#: connection (RFC 9110 7.6.1, 10.1.1). Sent next to the body the action frames itself,
+#: they would let the target read part of the body as a second request.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "te", "trailer",
+                             "connection", "keep-alive", "proxy-connection", "upgrade",
+                             "expect"})
+#: Control characters a header value may not contain: C0 but horizontal tab, and DEL.
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 #: Bytes of an error answer's body quoted in the failure message.
 SNIPPET_BYTES = 200
 #: Bytes of an answer read at most; a longer one is cut and its connection not reused.
@@ -112,11 +125,16 @@ def _parse_url(text: str) -> URL:
 
 
 def _check_header(param: str, name: str, value: str) -> None:
+    """1004 naming ``params.PARAM`` unless ``name: value`` is a header a param may send."""
     if not TOKEN.fullmatch(name):
         raise ForsunPlanError.invalid(f"params.{param}", "not a valid header name")
-    if any(char in value for char in "\r\n\0"):
+    if name.lower() in FRAMING_HEADERS:
         raise ForsunPlanError.invalid(f"params.{param}",
-                                      "a header value may not contain CR, LF or NUL")
+                                      f"{name} frames the message or the connection and may "
+                                      "not be set (the action frames the body itself)")
+    if CONTROL_CHARS.search(value):
+        raise ForsunPlanError.invalid(f"params.{param}", "a header value may not contain "
+                                                         "control characters (tab excepted)")
 
 
 def parse_call(params: Mapping[str, str], *, connect_timeout: float, request_timeout: float,
@@ -256,6 +274,9 @@ class HttpAction(Action):
             call = self.parse(firing.params)
         except ForsunPlanError as exc:
             raise ActionError(f"http: {exc.message}") from None
+        if CONTROL_CHARS.search(firing.key):
+            raise ActionError(f"{call.target}: key {firing.key!r} has a control character, "
+                              "which the X-FORSUN-KEY header cannot carry")
         started = time.monotonic()
         if call.direct is None:
             status, reason, head = await self._via_aiohttp(call, firing, call.method, call.url,

@@ -19,9 +19,6 @@ import attrs
 import httptools
 from yarl import URL
 
-#: Headers a plan's params may set only on the aiohttp path (they change the framing).
-FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "expect",
-                             "upgrade", "te"})
 #: Methods sent without ``Content-Length: 0`` when they have no body (as aiohttp does).
 BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -38,16 +35,15 @@ def request_head(method: str, url: URL, headers: Iterable[tuple[str, str]],
                  body: bytes | None) -> bytes | None:
     """The request line and headers to send for a firing, short of the ``X-FORSUN-*``
     headers and the blank line; None when the direct path cannot send this request
-    (https, HEAD, or a framing header set by a param)."""
+    (https, HEAD). ``headers`` are as :func:`~forsun_action_http.action.parse_call`
+    checked them: tokens for names, no control character in values, no framing header
+    (this function frames the body with ``Content-Length``)."""
     if url.scheme != "http" or method == "HEAD":
         return None
     lines = [f"{method} {url.raw_path_qs} HTTP/1.1"]
     names = set()
     for name, value in headers:
-        lowered = name.lower()
-        if lowered in FRAMING_HEADERS:
-            return None
-        names.add(lowered)
+        names.add(name.lower())
         lines.append(f"{name}: {value}")
     if "host" not in names:
         lines.insert(1, f"Host: {url.host_port_subcomponent}")

@@ -3,6 +3,9 @@
 Params: ``cmd`` (required), ``cwd`` (relative to ``--action-shell-cwd``), ``env``
 (``"a=1;b=c"``). The command inherits the server's environment plus ``env`` plus
 ``FORSUN_KEY`` and ``FORSUN_TIMESTAMP`` (the due second). It succeeds when it exits with 0.
+Under ``--action-shell-allow`` every param is held to an allow-list: the command's prefix,
+the names ``env`` may set (``--action-shell-env-allow``, none by default) and the
+directories ``cwd`` may name (``--action-shell-cwd-allow``, besides ``--action-shell-cwd``).
 Cancellation (the engine's action timeout) kills the whole process group, so commands the
 shell started die too. The last :data:`OUTPUT_LIMIT` bytes of stdout and stderr are logged.
 """
@@ -36,10 +39,6 @@ CMD_QUOTE_LIMIT = 200
 #: With an allow-list, a command may not contain these: they would run or redirect
 #: something the allowed prefix does not name.
 SHELL_CONTROL = re.compile(r"[;&|`<>\n\r]|\$\(")
-#: With an allow-list, ``env`` may not set these: they change which program runs or what
-#: it loads.
-UNSAFE_ENV = re.compile(r"PATH|IFS|ENV|BASH_ENV|CDPATH|SHELLOPTS|BASHOPTS|GLOBIGNORE"
-                        r"|LD_\w*|DYLD_\w*|FORSUN_\w*")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -127,7 +126,9 @@ class ShellAction(Action):
     """Runs ``params["cmd"]`` with ``/bin/sh -c`` (see the module docstring).
 
     Options: ``action_shell_enabled``, ``action_shell_allow`` (command prefixes, empty = all),
-    ``action_shell_cwd`` (default working directory), ``action_shell_retry_nonzero``.
+    ``action_shell_env_allow`` and ``action_shell_cwd_allow`` (what ``env`` and ``cwd`` may
+    name under ``action_shell_allow``), ``action_shell_cwd`` (default working directory),
+    ``action_shell_retry_nonzero``.
     """
 
     name = "shell"
@@ -138,7 +139,11 @@ class ShellAction(Action):
         super().__init__(options)
         self.enabled = bool(options.action_shell_enabled)
         self.allow = [prefix for prefix in options.action_shell_allow if prefix.strip()]
-        self.default_cwd = options.action_shell_cwd
+        self.env_allow = frozenset(name.strip() for name in options.action_shell_env_allow
+                                   if name.strip())
+        self.default_cwd = os.path.normpath(options.action_shell_cwd)
+        self.cwd_allow = frozenset({self.default_cwd} | {
+            self._resolve(entry) for entry in options.action_shell_cwd_allow if entry.strip()})
         self.retry_nonzero = bool(options.action_shell_retry_nonzero)
 
     def validate(self, params: Mapping[str, str]) -> None:
@@ -146,8 +151,14 @@ class ShellAction(Action):
         (1007) or malformed, or the command is not allowed (1004, naming the param)."""
         self._check(params)
 
-    def _check(self, params: Mapping[str, str]) -> dict[str, str]:
-        """Run :meth:`validate`'s checks; return the parsed ``env``."""
+    def _resolve(self, cwd: str) -> str:
+        """``cwd`` against ``--action-shell-cwd``, normalised (so ``a/../..`` cannot hide
+        where it leads): the directory a command runs in."""
+        return os.path.normpath(os.path.join(self.default_cwd, cwd))
+
+    def _check(self, params: Mapping[str, str]) -> tuple[dict[str, str], str]:
+        """Run :meth:`validate`'s checks; return the parsed ``env`` and the working
+        directory."""
         if not self.enabled:
             raise ForsunPlanError(ErrorCode.UNKNOWN_ACTION,
                                   "action 'shell' is disabled on this server "
@@ -161,35 +172,48 @@ class ShellAction(Action):
             env = parse_env(params.get("env", ""))
         except ValueError as exc:
             raise ForsunPlanError.invalid("params.env", str(exc)) from None
+        cwd = self._resolve(params.get("cwd") or "")
         if self.allow:
-            stripped = cmd.lstrip(" \t")
-            if not any(prefix_allows(prefix, stripped) for prefix in self.allow):
-                raise ForsunPlanError.invalid(
-                    "params.cmd", f"{quote_cmd(stripped)} does not start with a prefix "
-                                  "allowed by --action-shell-allow")
-            if SHELL_CONTROL.search(cmd):
-                raise ForsunPlanError.invalid(
-                    "params.cmd", "shell control operators (; & | ` $( < > newline) are "
-                                  "refused when --action-shell-allow is set")
-            unsafe = sorted(name for name in env if UNSAFE_ENV.fullmatch(name))
-            if unsafe:
-                raise ForsunPlanError.invalid(
-                    "params.env", f"{', '.join(unsafe)} may not be set when "
-                                  "--action-shell-allow is set")
-        return env
+            self._check_allowed(cmd, env, cwd)
+        return env, cwd
+
+    def _check_allowed(self, cmd: str, env: Mapping[str, str], cwd: str) -> None:
+        """The allow-list's rules: ``cmd`` starts with an allowed prefix and has no shell
+        control operator, ``env`` sets only names of ``--action-shell-env-allow`` (a
+        deny-list would leak: PERL5OPT, PYTHONPATH, NODE_OPTIONS... all run code), ``cwd``
+        is ``--action-shell-cwd`` or listed in ``--action-shell-cwd-allow``."""
+        stripped = cmd.lstrip(" \t")
+        if not any(prefix_allows(prefix, stripped) for prefix in self.allow):
+            raise ForsunPlanError.invalid(
+                "params.cmd", f"{quote_cmd(stripped)} does not start with a prefix "
+                              "allowed by --action-shell-allow")
+        if SHELL_CONTROL.search(cmd):
+            raise ForsunPlanError.invalid(
+                "params.cmd", "shell control operators (; & | ` $( < > newline) are "
+                              "refused when --action-shell-allow is set")
+        refused = sorted(set(env) - self.env_allow)
+        if refused:
+            raise ForsunPlanError.invalid(
+                "params.env", f"{', '.join(refused)} may not be set: with "
+                              "--action-shell-allow, env may set only the names listed by "
+                              "--action-shell-env-allow")
+        if cwd not in self.cwd_allow:
+            raise ForsunPlanError.invalid(
+                "params.cwd", f"{cwd!r} may not be used: with --action-shell-allow, "
+                              "commands run in --action-shell-cwd or a directory listed by "
+                              "--action-shell-cwd-allow")
 
     async def execute(self, firing: Firing) -> None:
         params = firing.params
         cmd = params.get("cmd", "")
         try:
-            extra_env = self._check(params)
+            extra_env, cwd = self._check(params)
         except ForsunPlanError as exc:
             raise ActionError(f"shell {quote_cmd(cmd)}: {exc.message}") from None
         env = dict(os.environ)
         env.update(extra_env)
         env["FORSUN_KEY"] = firing.key
         env["FORSUN_TIMESTAMP"] = str(firing.ts)
-        cwd = os.path.join(self.default_cwd, params.get("cwd") or "")
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         try:
