@@ -503,15 +503,15 @@ class Engine:
             self._watchdog.arm(slot)
             await action.execute(firing)
         except ActionError as exc:
-            self._failed(firing, str(exc), exc.retry)
+            self._failed(firing, str(exc), exc.retry, epoch)
         except (asyncio.CancelledError, TimeoutError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not self._watchdog.expired(slot):
                 raise
             self.stats.inc("action_timeout_count")
-            self._failed(firing, f"timed out after {self.timeout:g}s", True)
+            self._failed(firing, f"timed out after {self.timeout:g}s", True, epoch)
         except Exception as exc:
             log.debug("action error", exc_info=True)
-            self._failed(firing, f"{type(exc).__name__}: {exc}", True)
+            self._failed(firing, f"{type(exc).__name__}: {exc}", True, epoch)
         else:
             self.stats.inc("action_executed_count")
             self.stats.inc("timeout_handled_count")
@@ -521,7 +521,7 @@ class Engine:
             self._watchdog.disarm(slot)
             self.stats.dec("action_executing_count")
 
-    def _failed(self, firing: Firing, reason: str, retry: bool) -> None:
+    def _failed(self, firing: Firing, reason: str, retry: bool, epoch: int) -> None:
         plan = firing.plan
         if retry and firing.attempt < self.retry_max:
             delay = self.retry_delay * self.retry_rate ** firing.attempt
@@ -530,7 +530,7 @@ class Engine:
                         plan.action, plan.key, firing.ts, reason, firing.attempt + 1,
                         self.retry_max, delay)
             retry_firing = attrs.evolve(firing, attempt=firing.attempt + 1)
-            self._spawn(self._schedule_retry(retry_firing, delay, self._epoch),
+            self._spawn(self._schedule_retry(retry_firing, delay, epoch),
                         f"forsun-retry-{plan.key}")
             return
         self.stats.inc("action_executed_error_count")
@@ -558,6 +558,9 @@ class Engine:
             self._ack_flusher = None
 
     async def _schedule_retry(self, firing: Firing, delay: float, epoch: int) -> None:
+        """Fire ``firing`` again after ``delay``, unless its epoch ends first."""
+        if epoch != self._epoch:
+            return  # taken over while it ran: the other node fires it
         await self.store.extend_lease(firing.plan, self.clock() + delay + self.lease_seconds)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=delay)
