@@ -1,10 +1,11 @@
 """The Redis store: plans shared by any number of forsund nodes on one Redis or Redis Cluster.
 
 Data layout (see :mod:`.layout`): a HASH of packed plans, a ZSET of waiting plans scored by
-``next_time``, a ZSET of all keys for prefix queries, and the in-flight occurrences (a HASH
-of snapshots, a ZSET of leases, a HASH of owners, a SET per node). Every multi-key step is
-one Lua script (:mod:`.scripts`), so it is atomic even with many nodes: an occurrence is
-claimed by one node only, until its lease runs out.
+``next_time``, a ZSET of all keys for prefix queries, the in-flight occurrences (a HASH
+of snapshots, a ZSET of leases, a HASH of owners, a SET per node) and a ZSET of the nodes'
+heartbeats. Every multi-key step is one Lua script (:mod:`.scripts`), so it is atomic even
+with many nodes: an occurrence is claimed by one node only, until its lease runs out or its
+node falls silent for ``--driver-redis-node-lease``.
 """
 
 from __future__ import annotations
