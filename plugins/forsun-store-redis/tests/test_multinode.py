@@ -8,14 +8,15 @@ claimed a second's 100 occurrences holds them for about a second: some delivered
 acknowledged, some not fired yet.
 
 - Healthy: every occurrence arrives exactly once, never before its due second.
-- One node killed with SIGKILL about 8 s in, while it holds a second's claim, and not
-  restarted (the occurrences' own lease is the default 120 + 30 s): the survivors take its
-  occurrences over once its heartbeats stop (``--driver-redis-node-lease`` 5 s), and every
-  one arrives within ``TAKEOVER_GOAL`` of its due second. Only those it had started (sent
-  before it died) may arrive twice; none is missed.
-- One node paused with SIGSTOP for longer than the node lease and resumed: the survivors
-  take its occurrences over, and the resumed node notices and drops those it had not
-  started instead of firing them too.
+- The node that claimed the second due about 8 s in, killed with SIGKILL a quarter of a
+  second into it and not restarted (the occurrences' own lease is the default 120 + 30 s):
+  the survivors take its occurrences over once its heartbeats stop
+  (``--driver-redis-node-lease`` 5 s), and every one arrives within ``TAKEOVER_GOAL`` of
+  its due second. Only those it had started (sent before it died) may arrive twice; none
+  is missed.
+- That node paused with SIGSTOP instead, for longer than the node lease, and resumed: the
+  survivors take its occurrences over, and the resumed node notices and drops those it
+  had not started instead of firing them too.
 
 A run ends when the store holds neither plans nor occurrences in flight: nothing can fire
 after that. Each test takes 25-35 s.
@@ -244,17 +245,20 @@ async def test_three_nodes_fire_every_occurrence_exactly_once(cluster, receiver)
     assert leftovers == {}
 
 
-async def busy_node(cluster: Cluster, created: float) -> str:
-    """Wait until ``KILL_AFTER`` after ``created``, then for a node holding more occurrences
-    in flight than it runs at once (it has just claimed a second); its server id."""
-    await asyncio.sleep(created + KILL_AFTER - time.time())
-    while time.time() < created + KILL_AFTER + 5:
-        holding = collections.Counter((await cluster.owners()).values())
-        busy = [node for node, count in holding.items() if count > WORKERS]
-        if busy:
-            return busy[0]
-        await asyncio.sleep(0.02)
-    raise AssertionError("no node held a second's claim in flight")
+async def claimer(cluster: Cluster, expected: dict[bytes, Occurrence],
+                  created: float) -> tuple[str, int]:
+    """The first second S due ``KILL_AFTER`` or more after ``created``, and the node that
+    claimed all of its occurrences (it does so ``--claim-ahead`` before S)."""
+    second = min(ts for _, ts in expected.values() if ts >= created + KILL_AFTER)
+    count = sum(1 for _, ts in expected.values() if ts == second)
+    await asyncio.sleep(second - 0.5 - time.time())
+    while time.time() < second + 2:
+        holding = collections.Counter(node for occ, node in (await cluster.owners()).items()
+                                      if expected[occ][1] == second)
+        if holding and holding.most_common(1)[0][1] == count:
+            return holding.most_common(1)[0][0], second
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no node claimed the {count} occurrences due at {second}")
 
 
 async def held_by(cluster: Cluster, node: str,
@@ -284,9 +288,9 @@ async def test_a_killed_nodes_claims_are_taken_over_within_seconds(default_clust
     expected = await cluster.create_plans("1", receiver.url)
     created = time.time()
     last_due = max(ts for _, ts in expected.values())
-    victim = await busy_node(cluster, created)
-    # It has just claimed a second: the first WORKERS requests get delivered, the rest wait.
-    await asyncio.sleep(RESPONSE_DELAY / 2)
+    victim, second = await claimer(cluster, expected, created)
+    # Half-way through the first WORKERS requests of that second: the rest wait their turn.
+    await asyncio.sleep(second + RESPONSE_DELAY / 2 - time.time())
     assert cluster.nodes[victim].kill() == -9
     killed_at = time.time()
     await asyncio.sleep(0.5)  # commands the victim had written before dying reach Redis
@@ -322,8 +326,8 @@ async def test_a_paused_node_drops_what_was_taken_over(default_cluster, receiver
     expected = await cluster.create_plans("1", receiver.url)
     created = time.time()
     last_due = max(ts for _, ts in expected.values())
-    sleeper = await busy_node(cluster, created)
-    await asyncio.sleep(RESPONSE_DELAY / 2)
+    sleeper, second = await claimer(cluster, expected, created)
+    await asyncio.sleep(second + RESPONSE_DELAY / 2 - time.time())
     process = cluster.nodes[sleeper].proc
     os.kill(process.pid, signal.SIGSTOP)
     paused_at = time.time()
