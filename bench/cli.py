@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import burst, catchup, create, precision, redis_store, store_size
+from . import burst, catchup, create, precision, redis_store, store_size, takeover
 from .context import Context, load_average
 from .profile import choose
 from .report import SCENARIOS, Row, write
@@ -33,6 +33,7 @@ RUNNERS: dict[str, Callable[[Context], None]] = {
     "startup": store_size.run,
     "catchup": catchup.run,
     "redis": redis_store.run,
+    "takeover": takeover.run,
 }
 #: Scenarios that only use the public APIs, so ``--compare`` runs them on the other server.
 COMPARED = ("precision", "create")

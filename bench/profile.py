@@ -40,6 +40,8 @@ class Profile:
     #: redis: plans put and fired
     redis_plans: int
     redis_fire_plans: int
+    #: takeover: plans due at the second the killed node holds
+    takeover_plans: int
 
 
 DEFAULT = Profile(
@@ -51,6 +53,7 @@ DEFAULT = Profile(
     store_sizes=(100_000, 1_000_000),
     catchup_down=10, catchup_rate=200,
     redis_plans=100_000, redis_fire_plans=20_000,
+    takeover_plans=1_000,
 )
 
 QUICK = Profile(
@@ -62,6 +65,7 @@ QUICK = Profile(
     store_sizes=(2_000,),
     catchup_down=2, catchup_rate=50,
     redis_plans=1_000, redis_fire_plans=500,
+    takeover_plans=50,
 )
 
 #: Store size added by ``--huge``.

@@ -16,7 +16,8 @@ import pytest
 from forsun.testing.services import in_ci, reachable
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = ("precision", "burst", "create", "memory", "startup", "catchup", "redis")
+SCENARIOS = ("precision", "burst", "create", "memory", "startup", "catchup", "redis",
+             "takeover")
 #: Figures that count firings that must not happen (missing, duplicate, early, lost).
 MUST_BE_ZERO = ("fired early", "missing firings", "duplicate firings",
                 "missing + duplicate", "lost or duplicated")
@@ -35,8 +36,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
 
 
 def redis_expected() -> bool:
-    """The redis scenario must produce figures under CI (where .ci/run starts Redis) or
-    wherever Redis runs; elsewhere it reports itself skipped."""
+    """The redis and takeover scenarios must produce figures under CI (where .ci/run
+    starts Redis) or wherever Redis runs; elsewhere they report themselves skipped."""
     return in_ci() or reachable("127.0.0.1", 6379)
 
 
@@ -56,7 +57,7 @@ def test_every_scenario_is_in_the_table_and_the_json(results):
     failed = [row for row in data["rows"] if row["figure"] == "failed"]
     assert not failed, failed
     if redis_expected():
-        assert all(row["figure"] != "skipped" for row in grouped["redis"])
+        assert all(row["figure"] != "skipped" for row in grouped["redis"] + grouped["takeover"])
 
 
 def test_the_run_records_the_machine_load(results):

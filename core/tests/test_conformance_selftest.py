@@ -93,6 +93,13 @@ class OverwritingStore(ReferenceStore):
             self._commit([{"put": successor.to_dict()}])
 
 
+class DeafStore(ReferenceStore):
+    """Takes every heartbeat for one that lasts forever: a silent node keeps its claims."""
+
+    async def heartbeat(self, node, alive_until):
+        return await super().heartbeat(node, float("inf"))
+
+
 # -- broken actions ----------------------------------------------------------------------
 
 
@@ -162,6 +169,9 @@ CAUGHT = {
     "OverwritingStore": (["test_reschedule_leaves_a_replaced_plan_alone",
                           "test_reschedule_leaves_a_removed_plan_alone"],
                          "test_reschedule_puts_the_successor"),
+    "DeafStore": (["test_a_silent_nodes_claims_are_taken_over",
+                   "test_a_taken_over_node_claims_nothing_until_it_heartbeats"],
+                  "test_a_live_nodes_claims_are_kept"),
     "BlockingAction": (["test_execution_does_not_block_the_event_loop",
                         "test_timeout_stops_the_execution"], ACTION_PASSES),
     "UnvalidatedAction": (["test_missing_required_param_is_rejected_with_1007"],

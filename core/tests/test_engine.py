@@ -489,3 +489,23 @@ async def test_a_plan_claimed_ahead_while_its_create_waits_for_the_store_fires(
         "not claimed ahead during the create"
     await wait_for(lambda: action.fired("racy"), 3)
     assert action.fired("racy") == [due]
+
+
+async def test_claims_taken_over_are_dropped_unless_running(start, action, store):
+    store.heartbeat_interval, store.node_lease = 0.2, 60.0
+    service = await start(action_workers=1)
+    await service.create_many([delay_plan(key, sleep="1.5") for key in ("a", "b", "c")])
+    await wait_for(lambda: action.attempts, 3)  # one runs, two wait in the queue
+    await store.heartbeat(service.node_id, time.time() - 1)  # silent, as after a stall
+    taken = await store.claim(int(time.time()), node="other", lease_until=time.time() + 60)
+    assert sorted(plan.key for plan in taken) == ["a", "b", "c"]
+    await wait_for(lambda: service.stats.counters["claims_lost_count"], 2)
+    await service.create(delay_plan("after"))
+    await wait_for(lambda: action.fired("after"), 4)
+    await asyncio.sleep(1.5)  # the running action has finished
+    assert [key for key, *_ in action.attempts] == [action.attempts[0][0], "after"], (
+        "an occurrence taken over before it started was fired")
+    assert service.stats.counters["claims_lost_dropped_count"] == 2
+    await store.release("other")  # what "other" holds: the two this node dropped, not acked
+    left = await store.claim(int(time.time()), node="other", lease_until=time.time() + 60)
+    assert sorted(plan.key for plan in left) == sorted({"a", "b", "c"} - {action.attempts[0][0]})

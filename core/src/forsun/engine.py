@@ -15,6 +15,18 @@ Guarantees (DESIGN 4):
 - A plan's successor is scheduled when the occurrence is claimed, so a slow action or a
   pending retry never delays the plan's next regular occurrence.
 
+Heartbeats (stores with ``heartbeat_interval``, see :mod:`forsun.store.base`): the engine
+renews its node every ``heartbeat_interval`` seconds, ``node_lease`` ahead, so a node that
+dies has its claims taken over by another node's claim within ``node_lease`` plus a tick.
+Its claims are safe until the ``alive_until`` of its last heartbeat (by its own clock);
+an action starts only before that time, else only once a new heartbeat has answered. A
+heartbeat answering that the claims were taken over (the node was silent longer than
+``node_lease``: paused, cut off) starts a new *epoch*: every occurrence claimed before
+that has not started yet is dropped, never fired nor acked, since another node fires it.
+Actions already running then run on, so such an occurrence may fire twice
+(at-least-once); an ack of a finished one is still written (it did run). Claims and
+heartbeats take turns (``_liveness``), so a claim is of the epoch it started in.
+
 Claiming ahead (``claim_ahead`` seconds, option ``--claim-ahead``, 0 disables it): on the
 regular path, when the next second S is still ahead, the engine claims what is due at S
 already at ``S - claim_ahead`` (claiming, decoding and rescheduling leave the critical path)
@@ -107,6 +119,13 @@ class Engine:
         self._loop_task: asyncio.Task[None] | None = None
         #: Claimed occurrences waiting for their due second, by plan key.
         self._held: dict[str, Firing] = {}
+        #: See "Heartbeats" in the module docstring.
+        self._alive_until = -math.inf if self.store.heartbeat_interval else math.inf
+        self._epoch = 0
+        self._liveness = asyncio.Lock()
+        self._heartbeats: asyncio.Task[None] | None = None
+        self._heartbeat_wanted = asyncio.Event()
+        self._answered = asyncio.Event()  # set (and replaced) by each heartbeat answered
 
     @property
     def lease_seconds(self) -> float:
@@ -117,6 +136,10 @@ class Engine:
     async def start(self) -> None:
         self._stopping.clear()
         await self.store.release(self.service.node_id)
+        if self.store.heartbeat_interval:
+            await self._heartbeat(start=True)
+            self._heartbeats = asyncio.create_task(self._heartbeat_loop(),
+                                                   name="forsun-heartbeat")
         checkpoint = await self.store.get_checkpoint()
         now_second = math.floor(self.clock())
         self.last_second = now_second - 1 if checkpoint is None else checkpoint
@@ -126,6 +149,7 @@ class Engine:
     async def stop(self) -> None:
         self._stopping.set()
         await cancel(self._loop_task)
+        await cancel(self._heartbeats)
         running = [slot.task for slot in self._watchdog.slots if slot.task is not None]
         if running:
             await asyncio.wait(running, timeout=STOP_GRACE)
@@ -204,14 +228,14 @@ class Engine:
         """Claim everything due up to ``second`` and hand it to the workers."""
         total = 0
         while True:
-            claimed = await self._claim(second)
-            early = self._start(await self._dispatch(claimed))
+            claimed, firings = await self._claim(second)
+            early = self._start(firings)
             if early:  # claimed ahead by a node stopped before their due second, released
                 self._hold(early)
                 self._spawn(self._release(early), "forsun-hold")
-            total += len(claimed)
+            total += claimed
             await asyncio.sleep(0)  # let this batch's firings start before claiming more
-            if len(claimed) < CLAIM_BATCH:
+            if claimed < CLAIM_BATCH:
                 return total
 
     async def _claim_ahead(self, second: int) -> None:
@@ -224,10 +248,12 @@ class Engine:
         held: list[Firing] = []
         try:
             while True:
-                claimed = await self._claim(second)
-                held += self._start(await self._dispatch(claimed))
+                claimed, firings = await self._claim(second)
+                early = self._start(firings)
+                self._hold(early)  # now, so that a lost epoch drops them (_forfeit)
+                held += early
                 await asyncio.sleep(0)
-                if len(claimed) < CLAIM_BATCH or self.clock() >= second:
+                if claimed < CLAIM_BATCH or self.clock() >= second:
                     break
         except Exception:
             self.stats.inc("timer_loop_ready_error_count")
@@ -236,7 +262,6 @@ class Engine:
         if not held:
             return
         self.stats.inc("claimed_ahead_count", len(held))
-        self._hold(held)
         later = [firing for firing in held if firing.ts > second]
         if later:  # expired leases another node claimed ahead of a later second
             self._spawn(self._release(later), "forsun-hold")
@@ -244,10 +269,65 @@ class Engine:
         self._start_held([firing for firing in held if firing.ts <= second])
         await asyncio.sleep(0)  # let them start before the claim at the boundary
 
-    async def _claim(self, second: int) -> list[Plan]:
-        lease_until = self.clock() + self.lease_seconds
-        return await self.store.claim(second, node=self.service.node_id,
-                                      lease_until=lease_until, limit=CLAIM_BATCH)
+    async def _claim(self, second: int) -> tuple[int, list[Firing]]:
+        """Claim a batch due up to ``second`` and dispatch it: how many were claimed and
+        the firings, none if the epoch ended meanwhile (they are another node's now)."""
+        async with self._liveness:
+            epoch = self._epoch
+            lease_until = self.clock() + self.lease_seconds
+            claimed = await self.store.claim(second, node=self.service.node_id,
+                                             lease_until=lease_until, limit=CLAIM_BATCH)
+        firings = await self._dispatch(claimed)
+        return len(claimed), firings if epoch == self._epoch else []
+
+    # -- heartbeats --------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        """Renew this node every ``heartbeat_interval``, or at once when an action waits
+        for it (:meth:`_confirm_claims`)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._heartbeat_wanted.wait(),
+                                       self.store.heartbeat_interval)
+            self._heartbeat_wanted.clear()
+            try:
+                await self._heartbeat()
+            except Exception as exc:
+                log.warning("heartbeat failed (%s: %s); actions wait for one once the node "
+                            "lease ends", type(exc).__name__, exc)
+
+    async def _heartbeat(self, *, start: bool = False) -> None:
+        """Renew this node. On the first heartbeat (``start``) a False answer means
+        nothing: no claim is older."""
+        async with self._liveness:
+            alive_until = self.clock() + self.store.node_lease
+            intact = await self.store.heartbeat(self.service.node_id, alive_until)
+            self._alive_until = alive_until
+            if not (intact or start):
+                self._forfeit()
+        answered, self._answered = self._answered, asyncio.Event()
+        answered.set()
+
+    def _forfeit(self) -> None:
+        """This node's claims were taken over: start a new epoch and drop every firing of
+        the old one that has not started (see the module docstring)."""
+        self._epoch += 1
+        dropped = len(self._held) + len(self._queue)
+        self._held.clear()
+        self._queue.clear()
+        self.stats.inc("claims_lost_count")
+        self.stats.inc("claims_lost_dropped_count", dropped)
+        log.warning("this node was silent longer than the node lease and its claims were "
+                    "taken over by another node; dropped %d queued or held occurrences "
+                    "(actions already running finish and may fire twice)", dropped)
+
+    async def _confirm_claims(self) -> None:
+        """Return once a heartbeat has answered that this node's claims are safe now, or
+        lost (then the epoch has changed)."""
+        while self.clock() >= self._alive_until:
+            answered = self._answered
+            self._heartbeat_wanted.set()
+            await answered.wait()
 
     def _start(self, firings: list[Firing]) -> list[Firing]:
         """Enqueue the firings whose due second the clock has reached; return the others."""
@@ -382,7 +462,7 @@ class Engine:
         if self._active < self.workers:
             self._active += 1
             slot = Slot()
-            slot.task = asyncio.create_task(self._run(slot, firing))
+            slot.task = asyncio.create_task(self._run(slot, firing, self._epoch))
             self._watchdog.slots.add(slot)
             return
         self._queue.append(firing)
@@ -391,20 +471,27 @@ class Engine:
             log.warning("%d occurrences wait for a free action worker (action_workers=%d)",
                         len(self._queue), self.workers)
 
-    async def _run(self, slot: Slot, firing: Firing) -> None:
-        """Fire ``firing``, then keep taking queued firings while any wait."""
+    async def _run(self, slot: Slot, firing: Firing, epoch: int) -> None:
+        """Fire ``firing`` (claimed in ``epoch``), then keep taking queued firings while
+        any wait (the queue holds the current epoch's only: :meth:`_forfeit` empties it)."""
         try:
             while True:
-                await self._fire(slot, firing)
+                await self._fire(slot, firing, epoch)
                 if not self._queue or self._stopping.is_set():
                     return
-                firing = self._queue.popleft()
+                firing, epoch = self._queue.popleft(), self._epoch
         finally:
             self._active -= 1
             self._watchdog.slots.discard(slot)
 
-    async def _fire(self, slot: Slot, firing: Firing) -> None:
-        """Execute one firing under the action timeout (the watchdog cancels it)."""
+    async def _fire(self, slot: Slot, firing: Firing, epoch: int) -> None:
+        """Execute one firing under the action timeout (the watchdog cancels it), unless
+        its epoch ended: then it is another node's."""
+        if self.clock() >= self._alive_until:
+            await self._confirm_claims()
+        if epoch != self._epoch:
+            self.stats.inc("claims_lost_dropped_count")
+            return
         if firing.attempt == 0:
             lateness = self.clock() - firing.ts
             self.stats.observe_lateness(max(0.0, lateness))
@@ -416,15 +503,15 @@ class Engine:
             self._watchdog.arm(slot)
             await action.execute(firing)
         except ActionError as exc:
-            self._failed(firing, str(exc), exc.retry)
+            self._failed(firing, str(exc), exc.retry, epoch)
         except (asyncio.CancelledError, TimeoutError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not self._watchdog.expired(slot):
                 raise
             self.stats.inc("action_timeout_count")
-            self._failed(firing, f"timed out after {self.timeout:g}s", True)
+            self._failed(firing, f"timed out after {self.timeout:g}s", True, epoch)
         except Exception as exc:
             log.debug("action error", exc_info=True)
-            self._failed(firing, f"{type(exc).__name__}: {exc}", True)
+            self._failed(firing, f"{type(exc).__name__}: {exc}", True, epoch)
         else:
             self.stats.inc("action_executed_count")
             self.stats.inc("timeout_handled_count")
@@ -434,7 +521,7 @@ class Engine:
             self._watchdog.disarm(slot)
             self.stats.dec("action_executing_count")
 
-    def _failed(self, firing: Firing, reason: str, retry: bool) -> None:
+    def _failed(self, firing: Firing, reason: str, retry: bool, epoch: int) -> None:
         plan = firing.plan
         if retry and firing.attempt < self.retry_max:
             delay = self.retry_delay * self.retry_rate ** firing.attempt
@@ -443,7 +530,8 @@ class Engine:
                         plan.action, plan.key, firing.ts, reason, firing.attempt + 1,
                         self.retry_max, delay)
             retry_firing = attrs.evolve(firing, attempt=firing.attempt + 1)
-            self._spawn(self._schedule_retry(retry_firing, delay), f"forsun-retry-{plan.key}")
+            self._spawn(self._schedule_retry(retry_firing, delay, epoch),
+                        f"forsun-retry-{plan.key}")
             return
         self.stats.inc("action_executed_error_count")
         self.stats.inc("timeout_handled_count")
@@ -469,11 +557,14 @@ class Engine:
         finally:
             self._ack_flusher = None
 
-    async def _schedule_retry(self, firing: Firing, delay: float) -> None:
+    async def _schedule_retry(self, firing: Firing, delay: float, epoch: int) -> None:
+        """Fire ``firing`` again after ``delay``, unless its epoch ends first."""
+        if epoch != self._epoch:
+            return  # taken over while it ran: the other node fires it
         await self.store.extend_lease(firing.plan, self.clock() + delay + self.lease_seconds)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-        if not self._stopping.is_set():
+        if not self._stopping.is_set() and epoch == self._epoch:
             self._enqueue(firing)
 
 

@@ -56,7 +56,8 @@ CORE_OPTIONS = (
     Option("lease-margin", type=float, default=30.0, section="store", ini="lease_margin",
            metavar="SECONDS",
            help="a claimed occurrence stays leased to its node for --action-timeout plus "
-                "this; after that (the node died) another node fires it again"),
+                "this; after that another node may fire it again (a store that tracks its "
+                "nodes' heartbeats hands a dead node's occurrences over sooner)"),
     Option("max-catchup-seconds", type=int, default=86400, ini="max_catchup_seconds",
            metavar="SECONDS",
            help="after downtime, replay at most this many missed seconds one by one; "

@@ -60,6 +60,13 @@ def test_empty_prefix_is_refused():
         layout.Layout("")
 
 
+@pytest.mark.parametrize(("interval", "lease"), [(5.0, 5.0), (0.0, 5.0), (6.0, 5.0)])
+def test_a_heartbeat_interval_not_below_the_node_lease_is_refused(interval, lease):
+    with pytest.raises(ValueError, match="heartbeat-interval"):
+        RedisStore(make_options(driver_redis_heartbeat_interval=interval,
+                                driver_redis_node_lease=lease))
+
+
 def test_lex_range_bounds():
     assert layout.lex_range("") == (b"-", b"+")
     assert layout.lex_range("é") == (b"[\xc3\xa9", b"(\xc3\xa9\xff")

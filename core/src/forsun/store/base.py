@@ -30,6 +30,18 @@ Rules every store keeps:
 - ``ack(claimed)`` forgets the in-flight occurrence: it is done and never returned again.
 - ``extend_lease`` pushes an occurrence's lease (during long retries); ``release(node)``
   makes all in-flight occurrences of ``node`` claimable at once (a node restarting).
+- Capability ``heartbeat``: a node's claims also end when the node falls silent.
+  ``heartbeat(node, alive_until)`` registers or renews ``node`` as alive until
+  ``alive_until`` (the node's clock; the engine sends one every ``heartbeat_interval``
+  seconds, ``node_lease`` ahead). A ``claim`` at ``now`` first takes over the claims of
+  every *other* registered node whose ``alive_until`` is before ``now``: its in-flight
+  occurrences become claimable at once, whatever their own lease, and that node is marked
+  taken over. A node marked so claims nothing until its next ``heartbeat``, which registers
+  it again and returns False: every occurrence it claimed before is another node's now.
+  ``heartbeat`` returns True when the node was registered and not taken over (a node
+  silent past ``alive_until`` that no claim took over keeps its claims), False on its first
+  heartbeat and after a takeover. A node that never sent a heartbeat loses its claims only
+  by their own leases.
 - The checkpoint is the last second fully processed; ``set_checkpoint`` keeps the
   maximum of the stored and the given value.
 """
@@ -37,6 +49,7 @@ Rules every store keeps:
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -48,6 +61,7 @@ if TYPE_CHECKING:
 DURABLE = "durable"  # acknowledged writes survive SIGKILL of the process
 PERSISTENT = "persistent"  # data survives close() and open() of a new instance
 MULTI_NODE = "multi_node"  # several processes may share the data safely
+HEARTBEAT = "heartbeat"  # a silent node's claims are taken over (see the module rules)
 
 
 class Store(abc.ABC):
@@ -58,6 +72,10 @@ class Store(abc.ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     #: This process's node name in a shared store; single-node stores keep the default.
     node_id: str = "0"
+    #: Stores with the ``heartbeat`` capability: seconds between two heartbeats of the
+    #: engine, and how far ahead each one keeps the node alive. None: send none.
+    heartbeat_interval: float | None = None
+    node_lease: float = math.inf
 
     def __init__(self, options: Options | None = None) -> None:
         self.options = options
@@ -136,6 +154,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def release(self, node: str) -> None:
         """Make every in-flight occurrence of ``node`` claimable now."""
+
+    async def heartbeat(self, node: str, alive_until: float) -> bool:
+        """Register ``node`` as alive until ``alive_until``; False if it was not registered
+        or its claims were taken over (capability ``heartbeat``; others keep this default)."""
+        return True
 
     @abc.abstractmethod
     async def get_checkpoint(self) -> int | None:

@@ -4,12 +4,13 @@ They are the conformance suite's own proof (``core/tests/test_reference_conforma
 runs every contract test on them; the self-test runs the suite on broken variants) and
 the shortest correct implementations a plugin author can read. Not built for speed.
 
-- :class:`ReferenceStore` keeps plans in dicts: no capability.
+- :class:`ReferenceStore` keeps plans in dicts; its only capability is ``heartbeat``.
 - :class:`FileReferenceStore` also appends every change as a JSON line to the file named
   by the option value ``reference_store_file`` before returning, and replays the file on
   open. A write the kernel accepted survives SIGKILL, so it is ``durable`` (not against
-  power loss: it never fsyncs), ``persistent`` and ``multi_node``: instances sharing the
-  file take an ``flock`` and read each other's new lines before every operation.
+  power loss: it never fsyncs), ``persistent`` and ``multi_node`` (and ``heartbeat``):
+  instances sharing the file take an ``flock`` and read each other's new lines before
+  every operation.
 - :class:`ReferenceAction` appends ``[key, ts]`` JSON lines to the file named by its
   ``path`` param; :class:`ReferenceTarget` describes it to the action suite.
 """
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -31,7 +33,7 @@ import attrs
 from ..action.base import Action, ActionError, Firing
 from ..errors import ForsunPlanError
 from ..plan import Plan, validate_plan
-from ..store.base import DURABLE, MULTI_NODE, PERSISTENT, Store
+from ..store.base import DURABLE, HEARTBEAT, MULTI_NODE, PERSISTENT, Store
 from .action_suite import ActionTarget
 
 #: A change of state; the file store writes these as its log lines.
@@ -57,12 +59,15 @@ class ReferenceStore(Store):
     """Every rule of :mod:`forsun.store.base`, with dicts. Each operation reads state and
     commits a list of records; :meth:`_apply` is the only code that changes state."""
 
+    capabilities: ClassVar[frozenset[str]] = frozenset({HEARTBEAT})
+
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self._plans: dict[str, Plan] = {}
         self._due: set[str] = set()  # keys not claimed since their last put
         self._leases: dict[tuple[str, int], _Lease] = {}
         self._checkpoint: int | None = None
+        self._nodes: dict[str, float] = {}  # node -> alive until (-inf: taken over)
 
     # -- state changes -------------------------------------------------------------
 
@@ -94,6 +99,8 @@ class ReferenceStore(Store):
             self._leases.pop((key, ts), None)
         elif "checkpoint" in record:
             self._checkpoint = record["checkpoint"]
+        elif "alive" in record:
+            self._nodes[record["alive"]] = record["until"]
 
     @staticmethod
     def _lease_record(lease: _Lease, *, claim: bool = False) -> Record:
@@ -147,6 +154,13 @@ class ReferenceStore(Store):
                     limit: int = 10_000) -> list[Plan]:
         now = time.time()
         with self._sync():
+            if self._nodes.get(node) == -math.inf:
+                return []
+            silent = {name for name, until in self._nodes.items()
+                      if name != node and -math.inf < until < now}
+            self._commit([self._lease_record(attrs.evolve(lease, until=0.0))
+                          for lease in self._leases.values() if lease.node in silent]
+                         + [{"alive": name, "until": -math.inf} for name in sorted(silent)])
             fresh = [self._plans[key] for key in self._due
                      if self._plans[key].next_time <= up_to]
             expired = [lease.plan for lease in self._leases.values() if lease.until <= now]
@@ -188,6 +202,12 @@ class ReferenceStore(Store):
             self._commit([self._lease_record(attrs.evolve(lease, until=0.0))
                           for lease in self._leases.values() if lease.node == node])
 
+    async def heartbeat(self, node: str, alive_until: float) -> bool:
+        with self._sync():
+            before = self._nodes.get(node)
+            self._commit([{"alive": node, "until": alive_until}])
+        return before is not None and before != -math.inf
+
     async def get_checkpoint(self) -> int | None:
         with self._sync():
             return self._checkpoint
@@ -201,7 +221,8 @@ class ReferenceStore(Store):
 class FileReferenceStore(ReferenceStore):
     """:class:`ReferenceStore` journaled to the file ``options["reference_store_file"]``."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({DURABLE, PERSISTENT, MULTI_NODE})
+    capabilities: ClassVar[frozenset[str]] = frozenset({DURABLE, PERSISTENT, MULTI_NODE,
+                                                        HEARTBEAT})
 
     def __init__(self, options: Any) -> None:
         super().__init__(options)

@@ -28,7 +28,7 @@ import pytest_asyncio
 
 from ..errors import ErrorCode, ForsunPlanError
 from ..plan import STATUS_EXECUTING, STATUS_WAITING, Plan
-from ..store.base import DURABLE, MULTI_NODE, PERSISTENT, Store
+from ..store.base import DURABLE, HEARTBEAT, MULTI_NODE, PERSISTENT, Store
 from .crashchild import crash_index, crash_plan
 from .factory import StoreFactory
 from .fixtures import BASE_SECOND as T
@@ -581,6 +581,58 @@ class StoreConformance:
                 await store.ack(claimed)
         assert fired == [("cycle", T), ("cycle", T + 2), ("cycle", T + 4)]
         assert await store.keys() == []
+
+    # -- heartbeats -------------------------------------------------------------------
+
+    @requires(HEARTBEAT)
+    async def test_a_silent_nodes_claims_are_taken_over(self, store: Store) -> None:
+        plans = [build_plan(key, T) for key in ("a", "b")]
+        await store.put_many(plans)
+        assert await store.heartbeat("n1", expired()) is False, (
+            "a node's first heartbeat must say it held nothing before")
+        assert await store.claim(T, node="n1", lease_until=leased()) == plans
+        assert await store.heartbeat("n2", leased()) is False
+        assert await store.claim(T, node="n2", lease_until=leased()) == plans, (
+            "the claims of a node whose heartbeat ran out were not taken over")
+        assert await store.claim(T, node="n3", lease_until=leased()) == []
+
+    @requires(HEARTBEAT)
+    async def test_a_live_nodes_claims_are_kept(self, store: Store) -> None:
+        plan = build_plan("kept", T)
+        await store.put(plan)
+        await store.heartbeat("n1", leased())
+        assert await store.claim(T, node="n1", lease_until=leased()) == [plan]
+        await store.heartbeat("n2", leased())
+        assert await store.claim(T, node="n2", lease_until=leased()) == []
+        assert await store.heartbeat("n1", leased()) is True
+
+    @requires(HEARTBEAT)
+    async def test_a_taken_over_node_claims_nothing_until_it_heartbeats(
+            self, store: Store) -> None:
+        await store.put(build_plan("old", T))
+        await store.heartbeat("n1", expired())
+        await store.claim(T, node="n1", lease_until=leased())
+        assert occurrences(await store.claim(T, node="n2", lease_until=leased())) == [
+            ("old", T)]
+        await store.put(build_plan("new", T))
+        assert await store.claim(T, node="n1", lease_until=leased()) == [], (
+            "a node whose claims were taken over claimed again before its next heartbeat")
+        assert await store.heartbeat("n1", leased()) is False, (
+            "the heartbeat after a takeover must report it")
+        assert occurrences(await store.claim(T, node="n1", lease_until=leased())) == [
+            ("new", T)]
+        assert await store.heartbeat("n1", leased()) is True
+
+    @requires(HEARTBEAT)
+    async def test_a_late_heartbeat_keeps_the_claims_no_node_took(self, store: Store) -> None:
+        plans = [build_plan(key, T) for key in ("x", "y")]
+        await store.put_many(plans)
+        await store.heartbeat("n1", expired())
+        assert await store.claim(T, node="n1", lease_until=leased(), limit=1) == plans[:1]
+        assert await store.claim(T, node="n1", lease_until=leased()) == plans[1:], (
+            "a node's own claim took its claims over")
+        assert await store.heartbeat("n1", leased()) is True
+        assert await store.claim(T, node="n2", lease_until=leased()) == []
 
     # -- several nodes -----------------------------------------------------------------
 

@@ -36,6 +36,11 @@ def register_options(register):
            help="connect and reply timeout of one Redis command (0: none)")
     option("max-connections", type=int, default=32,
            help="connections to Redis at most; more concurrent commands wait for one")
+    option("heartbeat-interval", type=float, default=1.0, metavar="SECONDS",
+           help="how often a node tells Redis it is alive (below --driver-redis-node-lease)")
+    option("node-lease", type=float, default=5.0, metavar="SECONDS",
+           help="a node silent this long after its last heartbeat (killed, paused, cut off) "
+                "has its claimed occurrences taken over by the next claim of another node")
     option("retries", type=int, default=10,
            help="retries of a command failing on a connection error, 50 ms apart doubling "
                 "up to 2 s (10 retries ride out a Redis restart of about 13 s)")

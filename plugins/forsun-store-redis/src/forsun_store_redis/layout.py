@@ -114,6 +114,12 @@ class Layout:
         return self.held_prefix + node
 
     @property
+    def nodes(self) -> str:
+        """ZSET node → the time its last heartbeat keeps it alive until (unix seconds, by
+        its clock); ``-inf`` once another node took its claims over."""
+        return self.name("nodes")
+
+    @property
     def checkpoint(self) -> str:
         """STRING: the last fully processed second (the maximum any node reported)."""
         return self.name("checkpoint")

@@ -16,8 +16,8 @@ from string import Template
 
 from . import layout
 
-__all__ = ["ACK", "CLAIM", "DUE", "GET", "PUT", "RELEASE", "REMOVE", "RESCHEDULE",
-           "SET_CHECKPOINT"]
+__all__ = ["ACK", "CLAIM", "DUE", "GET", "HEARTBEAT", "PUT", "RELEASE", "REMOVE",
+           "RESCHEDULE", "SET_CHECKPOINT"]
 _PRELUDE = """
 local function bulk(command, key, args, flag)
   local out = {}
@@ -33,6 +33,18 @@ local function bulk(command, key, args, flag)
     end
   end
   return out
+end
+
+-- Ends the lease of every occurrence in the held set; returns how many.
+local function release(held, lease)
+  local ids = redis.call('SMEMBERS', held)
+  local leases = {}
+  for _, id in ipairs(ids) do
+    leases[#leases + 1] = '-inf'
+    leases[#leases + 1] = id
+  end
+  bulk('ZADD', lease, leases, 'XX')
+  return #ids
 end
 """
 
@@ -87,15 +99,25 @@ DUE = _render("""
 return bulk('HMGET', KEYS[1], redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[2]))
 """)
 
-#: KEYS plans, due, inflight, lease, owner, held set of the claiming node.
+#: KEYS plans, due, inflight, lease, owner, held set of the claiming node, nodes.
 #: ARGV up_to, node, lease_until, limit, now, held-set prefix.
-#: Re-leases to ``node`` the occurrences whose lease ended before ``now``, then claims the
+#: A node marked taken over gets nothing. Otherwise: takes over the claims of the other
+#: nodes whose heartbeat ran out before ``now`` (their leases end, they are marked -inf),
+#: re-leases to ``node`` the occurrences whose lease ended before ``now``, then claims the
 #: waiting plans due up to ``up_to`` in (next_time, key) order, at most ``limit`` in all.
 #: A claimed plan leaves the due index (that is what marks it executing) and a snapshot of
 #: it is kept in flight. Returns the snapshots.
 CLAIM = _render("""
 local up_to, node, lease_until, limit, now, held_prefix =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+if redis.call('ZSCORE', KEYS[7], node) == '-inf' then return {} end
+for _, silent in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '(-inf', '(' .. now)) do
+  if silent ~= node then
+    release(held_prefix .. silent, KEYS[4])
+    redis.call('ZADD', KEYS[7], '-inf', silent)
+  end
+end
+
 local ids = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. now, 'LIMIT', 0, limit)
 local out = bulk('HMGET', KEYS[3], ids)
 local position = {}
@@ -188,14 +210,15 @@ return known
 #: KEYS held set of the node, lease. Ends the lease of every occurrence the node holds, so
 #: the next claim (by any node) takes them; returns how many.
 RELEASE = _render("""
-local ids = redis.call('SMEMBERS', KEYS[1])
-local leases = {}
-for _, id in ipairs(ids) do
-  leases[#leases + 1] = '-inf'
-  leases[#leases + 1] = id
-end
-bulk('ZADD', KEYS[2], leases, 'XX')
-return #ids
+return release(KEYS[1], KEYS[2])
+""")
+
+#: KEYS nodes. ARGV node, alive_until. Registers the node as alive until then; returns 1 if
+#: it was registered and not taken over (its claims are intact), else 0.
+HEARTBEAT = _render("""
+local before = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return (before and before ~= '-inf') and 1 or 0
 """)
 
 #: KEYS checkpoint. ARGV second. Keeps the maximum of the stored and the given second.

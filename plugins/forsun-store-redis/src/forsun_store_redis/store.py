@@ -1,10 +1,11 @@
 """The Redis store: plans shared by any number of forsund nodes on one Redis or Redis Cluster.
 
 Data layout (see :mod:`.layout`): a HASH of packed plans, a ZSET of waiting plans scored by
-``next_time``, a ZSET of all keys for prefix queries, and the in-flight occurrences (a HASH
-of snapshots, a ZSET of leases, a HASH of owners, a SET per node). Every multi-key step is
-one Lua script (:mod:`.scripts`), so it is atomic even with many nodes: an occurrence is
-claimed by one node only, until its lease runs out.
+``next_time``, a ZSET of all keys for prefix queries, the in-flight occurrences (a HASH
+of snapshots, a ZSET of leases, a HASH of owners, a SET per node) and a ZSET of the nodes'
+heartbeats. Every multi-key step is one Lua script (:mod:`.scripts`), so it is atomic even
+with many nodes: an occurrence is claimed by one node only, until its lease runs out or its
+node falls silent for ``--driver-redis-node-lease``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from forsun.codec import decode_plan, encode_plan
 from forsun.errors import ForsunPlanError
 from forsun.plan import STATUS_EXECUTING, Plan, validate_plan, validated_list
-from forsun.store.base import DURABLE, MULTI_NODE, PERSISTENT, Store
+from forsun.store.base import DURABLE, HEARTBEAT, MULTI_NODE, PERSISTENT, Store
 
 from . import scripts
 from .connection import build_client
@@ -53,7 +54,8 @@ class RedisStore(Store):
     always`` (see the README).
     """
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({DURABLE, PERSISTENT, MULTI_NODE})
+    capabilities: ClassVar[frozenset[str]] = frozenset({DURABLE, PERSISTENT, MULTI_NODE,
+                                                        HEARTBEAT})
 
     def __init__(self, options: Options | None = None) -> None:
         if options is None:
@@ -61,6 +63,12 @@ class RedisStore(Store):
         super().__init__(options)
         self.layout = Layout(options.driver_redis_prefix)
         self.node_id = str(options.driver_redis_server_id)
+        self.heartbeat_interval = float(options.driver_redis_heartbeat_interval)
+        self.node_lease = float(options.driver_redis_node_lease)
+        if not 0 < self.heartbeat_interval < self.node_lease:
+            raise ValueError(f"--driver-redis-heartbeat-interval ({self.heartbeat_interval:g} s) "
+                             f"must be above 0 and below --driver-redis-node-lease "
+                             f"({self.node_lease:g} s)")
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         # redis-py's pools fail a command that finds every connection busy; waiting here
@@ -132,7 +140,7 @@ class RedisStore(Store):
         lay = self.layout
         records = await self._run(
             "CLAIM",
-            [lay.plans, lay.due, lay.inflight, lay.lease, lay.owner, lay.held(node)],
+            [lay.plans, lay.due, lay.inflight, lay.lease, lay.owner, lay.held(node), lay.nodes],
             [up_to, node, repr(float(lease_until)), limit, repr(time.time()), lay.held_prefix])
         plans = [decode_plan(record) for record in records]
         plans.sort(key=_due_order)
@@ -172,6 +180,10 @@ class RedisStore(Store):
 
     async def release(self, node: str) -> None:
         await self._run("RELEASE", [self.layout.held(node), self.layout.lease], [])
+
+    async def heartbeat(self, node: str, alive_until: float) -> bool:
+        return bool(await self._run("HEARTBEAT", [self.layout.nodes],
+                                    [node, repr(float(alive_until))]))
 
     # -- checkpoint ------------------------------------------------------------------------
 
