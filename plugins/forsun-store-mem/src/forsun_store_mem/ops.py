@@ -16,6 +16,8 @@ from .log import frame
 from .table import PlanTable
 
 PUT, REMOVE, CLAIM, ACK, EXTEND, RELEASE, CHECKPOINT, PUTS = b"PXCAERKM"
+#: Every frame kind (recovery resynchronises only on these).
+KINDS = frozenset(b"PXCAERKM")
 #: Records per ``puts`` frame: a frame torn by a crash loses a bounded (and unacknowledged)
 #: part of a bulk put.
 PUTS_PER_FRAME = 4096
