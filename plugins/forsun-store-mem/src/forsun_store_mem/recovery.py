@@ -22,6 +22,7 @@ Nothing is written before the decision to start is taken.
 
 from __future__ import annotations
 
+import glob
 import itertools
 import logging
 import os
@@ -224,8 +225,11 @@ def _text(key: bytes | None) -> str:
 
 
 def _set_aside(path: str) -> str:
-    """Link ``path`` to ``path.damaged-<time>`` (so later writes never change those bytes);
-    return that name."""
+    """Link ``path`` to ``path.damaged-<time>`` (so later writes never change those bytes),
+    unless an earlier attempt that failed did; return that name."""
+    for earlier in glob.glob(glob.escape(path) + ".damaged-*"):
+        if os.path.samefile(earlier, path):
+            return earlier
     stamp = time.strftime("%Y%m%dT%H%M%S")
     aside = f"{path}.damaged-{stamp}"
     for number in itertools.count(1):
