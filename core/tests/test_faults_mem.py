@@ -22,10 +22,9 @@ from collections import Counter
 from pathlib import Path
 
 import attrs
-import pytest
 
 from forsun.client import Client
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess, refused_start, start_forsund
 
 #: Client threads creating plans during a round.
 CLIENTS = 6
@@ -190,19 +189,6 @@ def test_kill_9_under_fsync_everysec_loses_at_most_about_a_second(tmp_path):
     assert result["missed"] == []
 
 
-def refusal(args: list[str], workdir: Path) -> str:
-    """The one line forsund logs when it refuses to start with ``args``."""
-    log_path = workdir / "forsund.log"
-    seen = len(log_path.read_text()) if log_path.exists() else 0
-    with pytest.raises(RuntimeError, match="forsund exited with 1"):
-        start_forsund(args, workdir=workdir)
-    logged = log_path.read_text()[seen:]
-    assert "Traceback" not in logged, logged
-    lines = [line for line in logged.splitlines() if " CRITICAL " in line]
-    assert len(lines) == 1 and logged.rstrip().endswith(lines[0]), logged
-    return lines[0]
-
-
 def create_plans(daemon: ForsundProcess, keys: list[str]) -> None:
     with Client("127.0.0.1", daemon.port) as client:
         for key in keys:
@@ -232,7 +218,7 @@ def test_a_flipped_bit_in_the_log_stops_forsund_until_it_is_told_to_recover(tmp_
     damaged[len(damaged) // 2] ^= 0x20
     log_file.write_bytes(damaged)
 
-    line = refusal(args, tmp_path)
+    line = refused_start(args, workdir=tmp_path)
     assert f"forsund failed: {log_file} is damaged: " in line and "between offsets" in line
     assert "run forsund once with --driver-mem-store-recover" in line
     assert log_file.read_bytes() == damaged, "the refused start changed the log"
@@ -260,7 +246,7 @@ def test_a_deleted_log_stops_forsund_until_it_is_told_to_start_from_the_snapshot
         daemon.kill()
     (tmp_path / "forsun.db.log").unlink()
 
-    line = refusal([], tmp_path)
+    line = refused_start([], workdir=tmp_path)
     assert f"{tmp_path / 'forsun.db.log'} is missing but {tmp_path / 'forsun.db.snapshot'}" \
         in line and "starts from the snapshot alone (30 plans)" in line
     assert stored_keys(["--driver-mem-store-recover"], tmp_path) == compacted
@@ -271,8 +257,8 @@ def test_a_second_forsund_on_the_same_files_is_refused_in_one_line(tmp_path):
     (tmp_path / "second").mkdir()
     daemon = start_forsund([], workdir=tmp_path)
     try:
-        line = refusal(["--driver-mem-store-file", str(tmp_path / "forsun.db")],
-                       tmp_path / "second")
+        line = refused_start(["--driver-mem-store-file", str(tmp_path / "forsun.db")],
+                             workdir=tmp_path / "second")
     finally:
         daemon.stop()
     assert f"{tmp_path / 'forsun.db'} is in use by another forsund" in line
