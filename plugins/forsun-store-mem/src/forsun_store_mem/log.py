@@ -27,9 +27,11 @@ from .resync import Region, kind_pattern, next_intact
 MAGIC = b"FSNLOG01"
 HEADER = struct.Struct("<8sQ")
 FRAME = struct.Struct("<IIB")
-#: Resynchronising, a longer frame is not taken for data (a put of the largest valid plan
-#: is about 1 MiB, a bulk frame a few).
-MAX_PAYLOAD = 1 << 28
+#: Resynchronising, a longer frame is not taken for data. The longest forsun writes: a put
+#: of the largest valid plan (about 1 MiB), a bulk frame (8 MiB and one plan), a claim
+#: (10 000 occurrences of the longest key, 10 MiB). Checking a candidate costs up to this
+#: many bytes of CRC: skipping random garbage takes about 1 s per MiB (zeros cost nothing).
+MAX_PAYLOAD = 1 << 25
 #: The unit a disk writes whole; a machine crash leaves whole sectors unwritten.
 SECTOR = 512
 _KIND_CRC = [zlib.crc32(bytes([kind])) for kind in range(256)]
