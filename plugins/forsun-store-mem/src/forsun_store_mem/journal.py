@@ -128,9 +128,9 @@ class Journal:
             self.snapshot_size = os.path.getsize(self.snapshot_path)
         fsync_dir(self.log_path)
         if self.skip_damage and not recovered.repaired:
-            log.warning("--driver-mem-store-recover is set but %s is intact: nothing was "
-                        "skipped; remove the option so that damage found later stops "
-                        "forsund instead of being skipped", self.path)
+            log.warning("--driver-mem-store-recover is set but %s has no damage to skip; "
+                        "remove the option so that damage found later stops forsund "
+                        "instead of being skipped", self.path)
         log.info("mem store %s (fsync %s): %d plans, %d in flight, recovered in %.1fs "
                  "(snapshot %.1f MiB, %d log records)", self.path, self.fsync, len(table),
                  len(table.inflight), time.monotonic() - started, self.snapshot_size / 2**20,

@@ -108,34 +108,10 @@ def recover(log_path: str, snapshot_path: str, table: PlanTable, executor: Execu
 
 def _read(log_path: str, snapshot_path: str, table: PlanTable) -> _Found:
     damage: list[Damage] = []
-    loaded = None
-    unreadable = False  # a snapshot is there but its header is not one
-    if os.path.exists(snapshot_path):
-        try:
-            with Progress(f"loading {snapshot_path}",
-                          os.path.getsize(snapshot_path)) as progress:
-                loaded = snapshot.read(snapshot_path, table, progress.update)
-        except snapshot.SnapshotError:
-            unreadable = True
-            damage.append(Damage(snapshot_path, "is damaged: its header (offset 0) is not a "
-                                                "snapshot header",
-                                 "it is set aside and forsund starts from the log alone; "
-                                 "the plans only it held are lost"))
-        else:
-            if loaded.damage:
-                damage.append(_snapshot_damage(snapshot_path, loaded))
+    loaded = _load_snapshot(snapshot_path, table, damage)
     header = logfile.read_header(log_path)
     if header is None:
-        if loaded is None:
-            return _Found(0, logfile.HEADER.size, None, 0, 0, tuple(damage))
-        missing = ("is shorter than its header" if os.path.exists(log_path)
-                   else "is missing")
-        damage.append(Damage(log_path, f"{missing} but {snapshot_path} (generation "
-                                       f"{loaded.generation}) says it holds the changes "
-                                       "made after it",
-                             f"forsund starts from the snapshot alone ({loaded.plans} "
-                             "plans); the changes logged after it are lost"))
-        return _Found(loaded.generation + 1, logfile.HEADER.size, None, 0, 0, tuple(damage))
+        return _without_log(log_path, snapshot_path, loaded, damage)
     magic, generation = header
     start = logfile.HEADER.size
     if loaded is not None:
@@ -150,7 +126,7 @@ def _read(log_path: str, snapshot_path: str, table: PlanTable) -> _Found:
                 f"{log_path} has generation {generation}, expected {loaded.generation} or "
                 f"{loaded.generation + 1}: it does not belong with {snapshot_path}; restore "
                 "both files from the same backup")
-    elif generation != 0 and not unreadable:
+    elif generation != 0 and not damage:  # (a damaged snapshot header is reported already)
         damage.append(Damage(snapshot_path, f"is missing but {log_path} (generation "
                                             f"{generation}) follows one",
                              "forsund starts from the log alone; the plans not changed "
@@ -165,10 +141,45 @@ def _read(log_path: str, snapshot_path: str, table: PlanTable) -> _Found:
     if magic != logfile.MAGIC:
         regions.insert(0, Region(0, len(logfile.MAGIC)))
         after = scan.frames
-    if regions:
+    if regions:  # kept whole (set aside), so the writer appends after all of it
         damage.append(_log_damage(log_path, regions, after))
         return _Found(generation, start, size, scan.frames, 0, tuple(damage))
     return _Found(generation, start, scan.end, scan.frames, scan.torn, tuple(damage))
+
+
+def _load_snapshot(path: str, table: PlanTable, damage: list[Damage]
+                   ) -> snapshot.Loaded | None:
+    """Load the snapshot if there is one, noting its damage; None when there is none or
+    its header is not one."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with Progress(f"loading {path}", os.path.getsize(path)) as progress:
+            loaded = snapshot.read(path, table, progress.update)
+    except snapshot.SnapshotError:
+        damage.append(Damage(path, "is damaged: its header (offset 0) is not a snapshot "
+                                   "header",
+                             "it is set aside and forsund starts from the log alone; the "
+                             "plans only it held are lost"))
+        return None
+    if loaded.damage:
+        damage.append(_snapshot_damage(path, loaded))
+    return loaded
+
+
+def _without_log(log_path: str, snapshot_path: str, loaded: snapshot.Loaded | None,
+                 damage: list[Damage]) -> _Found:
+    """No log, or one shorter than its header (it holds nothing): a fresh start, unless a
+    snapshot says the log held the changes made after it."""
+    if loaded is None:
+        return _Found(0, logfile.HEADER.size, None, 0, 0, tuple(damage))
+    missing = "is shorter than its header" if os.path.exists(log_path) else "is missing"
+    damage.append(Damage(log_path, f"{missing} but {snapshot_path} (generation "
+                                   f"{loaded.generation}) says it holds the changes made "
+                                   "after it",
+                         f"forsund starts from the snapshot alone ({loaded.plans} plans); "
+                         "the changes logged after it are lost"))
+    return _Found(loaded.generation + 1, logfile.HEADER.size, None, 0, 0, tuple(damage))
 
 
 def _log_damage(path: str, regions: list[Region], after: int) -> Damage:
