@@ -19,7 +19,6 @@ from forsun.testing.fixtures import build_plan
 from forsun_store_mem import log as logfile
 from forsun_store_mem import ops, progress, record, snapshot
 from forsun_store_mem.journal import JournalError
-from forsun_store_mem.table import PlanTable
 
 pytestmark = pytest.mark.asyncio
 
@@ -304,11 +303,6 @@ def _blocks(path: str) -> list[tuple[int, int, int]]:
     return blocks
 
 
-def _in_hundreds(lists: list[list[bytes]]) -> list[list[bytes]]:
-    items = [item for sub in lists for item in sub]
-    return [items[start:start + 100] for start in range(0, len(items), 100)]
-
-
 @pytest.fixture
 async def snapshot_of_1000_plans(stores, state_of, db: Path, monkeypatch) -> dict:
     """A snapshot (blocks of 100 items) of k0000..k0999, some claimed and in flight, with a
@@ -320,15 +314,6 @@ async def snapshot_of_1000_plans(stores, state_of, db: Path, monkeypatch) -> dic
     await store.set_checkpoint(T)
     state = await state_of(store)
     await stores.close(store)
-    # rewrite it in blocks of 100 (a snapshot batches whole sublists of the indexes)
-    table = PlanTable()
-    snapshot.read(f"{db}.snapshot", table)
-    frozen = table.freeze()
-    _, generation, offset = snapshot.HEADER.unpack(
-        Path(f"{db}.snapshot").read_bytes()[:snapshot.HEADER.size])
-    snapshot.write(f"{db}.snapshot", attrs.evolve(
-        frozen, records=_in_hundreds(frozen.records), entries=_in_hundreds(frozen.entries)),
-        generation, offset)
     kinds = [kind for kind, _, _ in _blocks(f"{db}.snapshot")]
     assert kinds == [snapshot.RECORDS] * 10 + [snapshot.ENTRIES] * 10 + [
         snapshot.CLAIMED, snapshot.INFLIGHT, snapshot.END]

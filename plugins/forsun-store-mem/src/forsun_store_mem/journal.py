@@ -7,8 +7,10 @@ Files:
 - ``FILE.snapshot`` — the compacted state (:mod:`.snapshot`).
 - ``FILE.lock`` — locked with ``flock`` while a process uses FILE (two writers would
   corrupt the log); it holds the owner's pid.
-- ``FILE.snapshot.tmp``, ``FILE.log.tmp`` — exist only during a compaction; leftovers of a
-  crash are deleted at start-up.
+- ``FILE.snapshot.tmp``, ``FILE.log.tmp`` — exist only while a snapshot or a log is
+  written; leftovers of a crash are deleted at start-up.
+- ``FILE.log.damaged-<time>``, ``FILE.snapshot.damaged-<time>`` — damaged files as they
+  were, kept when recovery skipped their damage (:mod:`.recovery`).
 
 Recovery (:mod:`.recovery`): load the snapshot, which names a log generation ``g`` and an
 offset ``X``; replay ``FILE.log`` from ``X`` if its generation is ``g``, or whole if it is

@@ -125,7 +125,8 @@ def _read(log_path: str, snapshot_path: str, table: PlanTable) -> _Found:
             raise JournalError(
                 f"{log_path} has generation {generation}, expected {loaded.generation} or "
                 f"{loaded.generation + 1}: it does not belong with {snapshot_path}; restore "
-                "both files from the same backup")
+                f"both files from the same backup, or move one aside and start once with "
+                f"{RECOVER_FLAG} to start from the other alone")
     elif generation != 0 and not damage:  # (a damaged snapshot header is reported already)
         damage.append(Damage(snapshot_path, f"is missing but {log_path} (generation "
                                             f"{generation}) follows one",

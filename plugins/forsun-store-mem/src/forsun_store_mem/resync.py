@@ -4,7 +4,10 @@ Both files are sequences of checksummed units whose header holds a kind byte. Af
 damaged unit, the reader looks at every later offset whose byte at the kind's position is a
 valid kind and asks the caller whether a whole unit with a matching CRC-32 starts there.
 Random bytes pass both tests with a chance of about ``len(kinds) / 256 * 2**-32`` per
-offset (under 10^-11), so resynchronising on garbage is practically impossible.
+offset (under 10^-11), so resynchronising on garbage is practically impossible. Only a
+unit a client wrote on purpose into its own data (a plan's params holding a whole log
+frame) could be taken for one when damage falls just before it, and it would do nothing
+that client cannot do through the API.
 """
 
 from __future__ import annotations

@@ -42,8 +42,9 @@ _ITEM_KINDS = frozenset(b"RDCF")
 _KINDS = kind_pattern(b"RDCFZ")
 _END = struct.Struct("<QQq?")
 _HELD = struct.Struct("<dH")
-#: Items per block: big enough for C-speed joins, small enough to keep memory flat.
-BATCH = 64_000
+#: Items per block. A damaged records block loses its plans, so blocks are small; at 10^6
+#: plans 1000 writes faster than 64 000 and reads as fast (the sorted lists' sublist size).
+BATCH = 1000
 
 assert array("I").itemsize == 4
 
@@ -86,12 +87,15 @@ def _write(tmp: str, frozen: Frozen, generation: int, offset: int) -> int:
 
 
 def _batches(lists: list[list[bytes]]) -> Iterator[list[bytes]]:
+    """The items of ``lists`` in batches of :data:`BATCH` (the last one shorter)."""
     batch: list[bytes] = []
     for sub in lists:
         batch.extend(sub)
         if len(batch) >= BATCH:
-            yield batch
-            batch = []
+            full = len(batch) - len(batch) % BATCH
+            for start in range(0, full, BATCH):
+                yield batch[start:start + BATCH]
+            batch = batch[full:]
     if batch:
         yield batch
 
@@ -133,9 +137,10 @@ def read(path: str, table: PlanTable,
     """Load ``path`` into the empty ``table``, skipping damaged blocks.
 
     After damage the table is made consistent with what was kept: the due index is rebuilt
-    from the plans, and without the in-flight block no plan stays claimed (claimed plans
-    become due again, so they fire again rather than never). Raises :class:`SnapshotError`
-    when the file does not start with a snapshot header (nothing in it can be trusted).
+    from the plans, and without the claimed or the in-flight block no plan stays claimed
+    (claimed plans become due again, so they fire again rather than never). Raises
+    :class:`SnapshotError` when the file does not start with a snapshot header (nothing in
+    it can be trusted).
     """
     with open(path, "rb") as f:
         head = f.read(HEADER.size)
