@@ -232,6 +232,40 @@ def test_a_flipped_bit_in_the_log_stops_forsund_until_it_is_told_to_recover(tmp_
     assert stored_keys(args, tmp_path) == kept
 
 
+def test_a_torn_tail_is_dropped_and_forsund_starts(tmp_path):
+    keys = [f"plan{i}" for i in range(20)]
+    daemon = start_forsund([], workdir=tmp_path)
+    try:
+        create_plans(daemon, keys)
+    finally:
+        daemon.kill()
+    with open(tmp_path / "forsun.db.log", "ab") as log_file:
+        log_file.write(b"\x30\x00\x00")  # the first bytes of a record's header
+    assert stored_keys([], tmp_path) == sorted(keys)
+    assert "dropped 3 bytes after the last intact record" in (
+        tmp_path / "forsund.log").read_text()
+
+
+def test_a_damaged_snapshot_stops_forsund_until_it_is_told_to_recover(tmp_path):
+    keys = [f"plan{i:04d}" for i in range(1500)]
+    daemon = start_forsund([], workdir=tmp_path)
+    try:
+        create_plans(daemon, keys)
+    finally:
+        assert daemon.stop() == 0  # the snapshot: blocks of 1000 and 500 plans
+    snapshot = tmp_path / "forsun.db.snapshot"
+    damaged = bytearray(snapshot.read_bytes())
+    damaged[1000] ^= 0x01  # inside the first block of plans
+    snapshot.write_bytes(damaged)
+
+    line = refused_start([], workdir=tmp_path)
+    assert f"{snapshot} is damaged: " in line
+    assert "1000 of its 1500 plans are lost (keys before 'plan1000')" in line
+    kept = stored_keys(["--driver-mem-store-recover"], tmp_path)
+    assert kept == keys[1000:]
+    assert [p.read_bytes() for p in tmp_path.glob("forsun.db.snapshot.damaged-*")] == [damaged]
+
+
 def test_a_deleted_log_stops_forsund_until_it_is_told_to_start_from_the_snapshot(tmp_path):
     compacted = [f"old{i:02d}" for i in range(30)]
     daemon = start_forsund([], workdir=tmp_path)
