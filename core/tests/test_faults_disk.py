@@ -4,11 +4,13 @@ The data file lives on a small tmpfs the test mounts (root is not stopped by ``c
 filesystem is). While the disk cannot take a write, creates are refused with 1004 and a
 message naming the cause, the server keeps answering, and nothing stored before is damaged:
 after the disk recovers, creates work again and a restart (after SIGKILL or a clean stop)
-finds every acknowledged plan intact.
+finds every acknowledged plan intact. Recovering damaged files needs room for clean ones:
+without it forsund refuses in one line and changes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ import pytest
 
 from forsun.client import Client
 from forsun.errors import ErrorCode, ForsunPlanError
-from forsun.testing.process import start_forsund
+from forsun.testing.process import refused_start, start_forsund
 
 #: Size of the test filesystem; big enough for the log's header and a few dozen plans.
 DISK_SIZE = 256 << 10
@@ -125,3 +127,44 @@ def test_a_clean_stop_on_a_full_disk_keeps_every_plan(tmp_path, small_disk):
         code = daemon.stop()
     assert code == 0
     assert_recovered(args, tmp_path, acked)
+
+
+def fill_up(path: Path) -> None:
+    """Write zeros to ``path`` until the disk is full."""
+    with open(path, "wb", buffering=0) as f, contextlib.suppress(OSError):
+        while True:
+            f.write(bytes(4096))
+
+
+def test_recovering_on_a_full_disk_is_refused_in_one_line_and_changes_nothing(
+        tmp_path, small_disk):
+    args = ["--driver-mem-store-file", str(small_disk / "forsun.db"),
+            "--driver-mem-store-fsync", "always"]
+    daemon = start_forsund(args, workdir=tmp_path)
+    try:
+        with Client("127.0.0.1", daemon.port) as client:
+            keys = [f"a{number}" for number in range(30)]
+            for key in keys:
+                create(client, key)
+    finally:
+        daemon.kill()
+    log_file = small_disk / "forsun.db.log"
+    damaged = bytearray(log_file.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x08
+    log_file.write_bytes(damaged)
+    filler = small_disk / "filler"
+    fill_up(filler)
+
+    line = refused_start([*args, "--driver-mem-store-recover"], workdir=tmp_path)
+    assert f"cannot open {small_disk / 'forsun.db'}: " in line
+    assert "No space left on device" in line
+    assert log_file.read_bytes() == damaged
+    filler.unlink()
+    daemon = start_forsund([*args, "--driver-mem-store-recover"], workdir=tmp_path)
+    try:
+        with Client("127.0.0.1", daemon.port) as client:
+            kept = client.get_keys("")
+    finally:
+        daemon.stop()
+    assert set(kept) <= set(keys) and len(set(keys) - set(kept)) <= 1
+    assert len(list(small_disk.glob("forsun.db.log.damaged-*"))) == 1

@@ -1,4 +1,5 @@
-"""kill -9 of forsund (mem store) while clients create plans as fast as they can.
+"""kill -9 of forsund (mem store) while clients create plans as fast as they can, and
+damaged or missing data files.
 
 Each round starts forsund on the same data file, lets a few client threads create plans
 over Thrift (forsun.client.Client) and SIGKILLs forsund at a random moment. After every
@@ -6,6 +7,9 @@ restart each acknowledged plan must still be there or have fired, and at the end
 occurrence that came due must have fired at least once: the shell action appends
 "$FORSUN_KEY $FORSUN_TIMESTAMP" to a file. The random seed is printed (and given by
 FORSUN_FAULT_SEED to replay a run).
+
+Damage (a flipped bit in the log, a deleted log) stops forsund with one line that says
+what ``--driver-mem-store-recover`` would lose; with it forsund keeps every intact plan.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 import attrs
 
 from forsun.client import Client
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess, refused_start, start_forsund
 
 #: Client threads creating plans during a round.
 CLIENTS = 6
@@ -183,3 +187,112 @@ def test_kill_9_under_fsync_everysec_loses_at_most_about_a_second(tmp_path):
     assert result["acked"] > 100, "the load did not run"
     assert all(age <= 1.5 for age in ages), ages
     assert result["missed"] == []
+
+
+def create_plans(daemon: ForsundProcess, keys: list[str]) -> None:
+    with Client("127.0.0.1", daemon.port) as client:
+        for key in keys:
+            client.create_timeout(key, 3600, action="shell", params={"cmd": "true"})
+
+
+def stored_keys(args: list[str], workdir: Path) -> list[str]:
+    """The keys a forsund started with ``args`` holds (stopped cleanly afterwards)."""
+    daemon = start_forsund(args, workdir=workdir)
+    try:
+        with Client("127.0.0.1", daemon.port) as client:
+            return client.get_keys("")
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_a_flipped_bit_in_the_log_stops_forsund_until_it_is_told_to_recover(tmp_path):
+    args = ["--driver-mem-store-fsync", "always"]
+    keys = [f"plan{i:04d}" for i in range(400)]
+    daemon = start_forsund(args, workdir=tmp_path)
+    try:
+        create_plans(daemon, keys)
+    finally:
+        daemon.kill()
+    log_file = tmp_path / "forsun.db.log"
+    damaged = bytearray(log_file.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x20
+    log_file.write_bytes(damaged)
+
+    line = refused_start(args, workdir=tmp_path)
+    assert f"forsund failed: {log_file} is damaged: " in line and "between offsets" in line
+    assert "run forsund once with --driver-mem-store-recover" in line
+    assert log_file.read_bytes() == damaged, "the refused start changed the log"
+
+    conf = tmp_path / "recover.conf"
+    conf.write_text("[store]\nmem_store_recover = true\n")
+    kept = stored_keys([*args, "--conf", str(conf)], tmp_path)
+    assert set(kept) <= set(keys) and len(set(keys) - set(kept)) <= 1, "more than one lost"
+    assert "recovered with --driver-mem-store-recover" in (tmp_path / "forsund.log").read_text()
+    assert [p.read_bytes() for p in tmp_path.glob("forsun.db.log.damaged-*")] == [damaged]
+    assert stored_keys(args, tmp_path) == kept
+
+
+def test_a_torn_tail_is_dropped_and_forsund_starts(tmp_path):
+    keys = [f"plan{i}" for i in range(20)]
+    daemon = start_forsund([], workdir=tmp_path)
+    try:
+        create_plans(daemon, keys)
+    finally:
+        daemon.kill()
+    with open(tmp_path / "forsun.db.log", "ab") as log_file:
+        log_file.write(b"\x30\x00\x00")  # the first bytes of a record's header
+    assert stored_keys([], tmp_path) == sorted(keys)
+    assert "dropped 3 bytes after the last intact record" in (
+        tmp_path / "forsund.log").read_text()
+
+
+def test_a_damaged_snapshot_stops_forsund_until_it_is_told_to_recover(tmp_path):
+    keys = [f"plan{i:04d}" for i in range(1500)]
+    daemon = start_forsund([], workdir=tmp_path)
+    try:
+        create_plans(daemon, keys)
+    finally:
+        assert daemon.stop() == 0  # the snapshot: blocks of 1000 and 500 plans
+    snapshot = tmp_path / "forsun.db.snapshot"
+    damaged = bytearray(snapshot.read_bytes())
+    damaged[1000] ^= 0x01  # inside the first block of plans
+    snapshot.write_bytes(damaged)
+
+    line = refused_start([], workdir=tmp_path)
+    assert f"{snapshot} is damaged: " in line
+    assert "1000 of its 1500 plans are lost (keys before 'plan1000')" in line
+    kept = stored_keys(["--driver-mem-store-recover"], tmp_path)
+    assert kept == keys[1000:]
+    assert [p.read_bytes() for p in tmp_path.glob("forsun.db.snapshot.damaged-*")] == [damaged]
+
+
+def test_a_deleted_log_stops_forsund_until_it_is_told_to_start_from_the_snapshot(tmp_path):
+    compacted = [f"old{i:02d}" for i in range(30)]
+    daemon = start_forsund([], workdir=tmp_path)
+    try:
+        create_plans(daemon, compacted)
+    finally:
+        assert daemon.stop() == 0  # a clean stop compacts them into the snapshot
+    daemon = start_forsund([], workdir=tmp_path)
+    try:
+        create_plans(daemon, ["new0", "new1"])
+    finally:
+        daemon.kill()
+    (tmp_path / "forsun.db.log").unlink()
+
+    line = refused_start([], workdir=tmp_path)
+    assert f"{tmp_path / 'forsun.db.log'} is missing but {tmp_path / 'forsun.db.snapshot'}" \
+        in line and "starts from the snapshot alone (30 plans)" in line
+    assert stored_keys(["--driver-mem-store-recover"], tmp_path) == compacted
+    assert stored_keys([], tmp_path) == compacted
+
+
+def test_a_second_forsund_on_the_same_files_is_refused_in_one_line(tmp_path):
+    (tmp_path / "second").mkdir()
+    daemon = start_forsund([], workdir=tmp_path)
+    try:
+        line = refused_start(["--driver-mem-store-file", str(tmp_path / "forsun.db")],
+                             workdir=tmp_path / "second")
+    finally:
+        daemon.stop()
+    assert f"{tmp_path / 'forsun.db'} is in use by another forsund" in line

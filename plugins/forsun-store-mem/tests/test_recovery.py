@@ -7,6 +7,8 @@ import asyncio
 import logging
 import os
 import shutil
+import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -19,6 +21,11 @@ from forsun_store_mem import ops, progress, record, snapshot
 from forsun_store_mem.journal import JournalError
 
 pytestmark = pytest.mark.asyncio
+
+
+def _set_aside(db: Path) -> list[Path]:
+    """The damaged files recovery kept, oldest first."""
+    return sorted(db.parent.glob(f"{db.name}.*.damaged-*"))
 
 #: Every kind of mutation, run in a killed child and on an in-memory store alike.
 SCENARIO = """
@@ -89,31 +96,323 @@ async def test_replayed_state_equals_the_live_one(run_killed, state_of, check_in
     assert await state_of(store) == await expected_state(mem_store, state_of)
 
 
-@pytest.mark.parametrize("damage", ["half-header", "half-payload", "bad-checksum", "zeros",
-                                    "absurd-length"])
-async def test_a_torn_tail_is_cut_off_with_a_warning(run_killed, db: Path, stores, caplog,
-                                                     damage: str) -> None:
+def _sector_zeroed(good: int, frame: bytes) -> bytes:
+    """``frame`` written at offset ``good`` with its bytes from the next disk sector on
+    zeroed: what a machine crash leaves when those sectors were allocated but not written."""
+    cut = -good % logfile.SECTOR
+    cut += logfile.SECTOR if cut < logfile.FRAME.size else 0
+    assert cut < len(frame)
+    return frame[:cut] + bytes(len(frame) - cut)
+
+
+#: Tails a crash can leave after the last intact frame (the frame appended is ``frame``).
+TORN = {
+    "half-header": lambda good, frame: frame[:5],
+    "half-payload": lambda good, frame: frame[:30],
+    "zeros": lambda good, frame: bytes(4096),
+    "cut-short-absurd-length": lambda good, frame: b"\xff" * 9 + frame[:20],
+    "zeroed-sectors": lambda good, frame: _sector_zeroed(good, frame),
+}
+
+#: Tails no crash leaves: whole frames that fail their checksum, or garbage before one.
+DAMAGED_TAILS = {
+    "bad-checksum": lambda frame: frame[:-1] + bytes([frame[-1] ^ 1]),
+    "length-too-long": lambda frame: struct.pack("<I", len(frame) + 1000) + frame[4:],
+    "garbage-then-record": lambda frame: b"\xff" * 9 + frame,
+}
+
+
+async def _two_plans_and(run_killed, db: Path, tail: Callable[[int, bytes], bytes]) -> int:
+    """A log holding plans a and b, then ``tail(offset, frame of c)``; return the offset."""
     run_killed("""
         await store.put(build_plan("a", T))
         await store.put(build_plan("b", T + 1))
     """, db)
     good = os.path.getsize(f"{db}.log")
-    frame = logfile.frame(ord("P"), b"c\0" + bytes(60))
-    tail = {"half-header": frame[:5], "half-payload": frame[:30],
-            "bad-checksum": frame[:-1] + bytes([frame[-1] ^ 1]),
-            "zeros": bytes(4096), "absurd-length": b"\xff" * 9 + frame}[damage]
+    frame = logfile.frame(ops.PUT, record.encode(build_plan("c", T + 2, params={
+        "body": "".join(map(chr, range(32, 127))) * 8})))
     with open(f"{db}.log", "ab") as f:
-        f.write(tail)
+        f.write(tail(good, frame))
+    return good
+
+
+@pytest.mark.parametrize("damage", sorted(TORN))
+async def test_a_torn_tail_is_cut_off_with_a_warning(run_killed, db: Path, stores, caplog,
+                                                     damage: str) -> None:
+    good = await _two_plans_and(run_killed, db, TORN[damage])
     with caplog.at_level(logging.WARNING):
         store = await stores.open(db)
     assert await store.keys() == ["a", "b"]
     assert os.path.getsize(f"{db}.log") == good
     assert any("dropped" in r.message and r.levelno == logging.WARNING
                for r in caplog.records), caplog.text
+    assert _set_aside(db) == []
     await store.put(build_plan("c", T + 2))  # appends after the cut are readable
     await stores.close(store)
     store = await stores.open(db)
     assert await store.keys() == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_TAILS))
+async def test_a_damaged_last_record_is_not_taken_for_a_torn_tail(
+        run_killed, mem_store, db: Path, stores, caplog, damage: str) -> None:
+    """A whole frame with a wrong checksum at the end is no crash's doing (a write reaches
+    the kernel whole or ends the file early; sectors a machine crash did not write read as
+    zeros): it may be an acknowledged plan, so the start is refused."""
+    good = await _two_plans_and(run_killed, db, lambda good, frame: DAMAGED_TAILS[damage](frame))
+    damaged = Path(f"{db}.log").read_bytes()
+    with pytest.raises(JournalError) as refused:
+        await mem_store(db).open()
+    message = str(refused.value)
+    assert message.startswith(f"{db}.log is damaged") and f"offsets {good} and" in message
+    assert "--driver-mem-store-recover" in message and "\n" not in message
+    assert Path(f"{db}.log").read_bytes() == damaged, "refusing changed the file"
+
+    with caplog.at_level(logging.WARNING):
+        store = await stores.open(db, driver_mem_store_recover=True)
+    kept = ["a", "b", "c"] if damage == "garbage-then-record" else ["a", "b"]
+    assert await store.keys() == kept
+    assert [path.read_bytes() for path in _set_aside(db)] == [damaged]
+    assert "recovered with --driver-mem-store-recover" in caplog.text
+    await stores.close(store)
+    store = await stores.open(db)
+    assert await store.keys() == kept
+
+
+def _frames(path: str) -> list[tuple[int, int]]:
+    """(start, end) of each frame of an undamaged log."""
+    data = Path(path).read_bytes()
+    frames, pos = [], logfile.HEADER.size
+    while pos < len(data):
+        length = logfile.FRAME.unpack_from(data, pos)[0]
+        frames.append((pos, pos + logfile.FRAME.size + length))
+        pos = frames[-1][1]
+    return frames
+
+
+def _flip(path: str, offset: int, mask: int = 0x10) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([byte ^ mask]))
+
+
+#: Where in a frame a bit is flipped: (offset in the frame, bit mask).
+FLIPS = {"payload": (20, 0x10), "checksum": (5, 0x01), "kind": (8, 0x02),
+         "length-past-the-end": (3, 0x40), "length-shorter": (0, 0x04)}
+
+
+@pytest.mark.parametrize("where", sorted(FLIPS))
+async def test_a_flipped_bit_in_the_middle_of_the_log_stops_the_start_until_recovered(
+        run_killed, mem_store, check_invariants, db: Path, stores, caplog, where: str) -> None:
+    run_killed("""
+        for i in range(1000):
+            await store.put(build_plan(f"k{i:04d}", T + i % 60, params={"i": str(i)}))
+    """, db)
+    log_path = f"{db}.log"
+    frames = _frames(log_path)
+    assert len(frames) == 1000
+    start, end = frames[500]
+    _flip(log_path, start + FLIPS[where][0], FLIPS[where][1])
+    damaged = Path(log_path).read_bytes()
+
+    with pytest.raises(JournalError) as refused:
+        await mem_store(db).open()
+    message = str(refused.value)
+    assert message.startswith(f"{log_path} is damaged: {end - start} bytes between offsets "
+                              f"{start} and {end} cannot be read and 499 intact records "
+                              "follow"), message
+    assert "run forsund once with --driver-mem-store-recover" in message
+    assert Path(log_path).read_bytes() == damaged, "refusing changed the file"
+    assert _set_aside(db) == []
+    with pytest.raises(JournalError):  # refused again: nothing was cut off
+        await mem_store(db).open()
+
+    with caplog.at_level(logging.WARNING):
+        store = await stores.open(db, driver_mem_store_recover=True)
+    everything = [f"k{i:04d}" for i in range(1000)]
+    assert await store.keys() == everything[:500] + everything[501:]
+    assert (await store.get("k0999")).params == {"i": "999"}
+    check_invariants(store.table)
+    assert [path.read_bytes() for path in _set_aside(db)] == [damaged]
+    warning = next(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert f"offsets {start} and {end}" in warning and "499 intact records" in warning
+    assert f"kept as {_set_aside(db)[0]}" in warning
+    assert logfile.read_header(log_path)[1] == 1, "no clean log replaced the damaged one"
+    await stores.close(store)
+    store = await stores.open(db)  # the clean files need no option
+    assert await store.keys() == everything[:500] + everything[501:]
+
+
+async def _snapshot_then_log(run_killed, stores, db: Path) -> None:
+    """100 plans a00..a99 in the snapshot, then 10 plans b0..b9 only in the log."""
+    store = await stores.open(db)
+    await store.put_many([build_plan(f"a{i:02d}", T) for i in range(100)])
+    await stores.close(store)
+    run_killed("""
+        for i in range(10):
+            await store.put(build_plan(f"b{i}", T))
+    """, db)
+
+
+async def test_a_deleted_log_stops_the_start_until_recovered_from_the_snapshot(
+        run_killed, mem_store, db: Path, stores, caplog) -> None:
+    await _snapshot_then_log(run_killed, stores, db)
+    os.unlink(f"{db}.log")
+    with pytest.raises(JournalError) as refused:
+        await mem_store(db).open()
+    assert str(refused.value).startswith(
+        f"{db}.log is missing but {db}.snapshot (generation 0) says it holds the changes "
+        "made after it: with --driver-mem-store-recover forsund starts from the snapshot "
+        "alone (100 plans); the changes logged after it are lost"), refused.value
+    assert not os.path.exists(f"{db}.log")
+
+    with caplog.at_level(logging.WARNING):
+        store = await stores.open(db, driver_mem_store_recover=True)
+    assert await store.keys() == [f"a{i:02d}" for i in range(100)]
+    assert "starts from the snapshot alone" in caplog.text
+    await store.put(build_plan("c", T))
+    await stores.close(store)
+    store = await stores.open(db)
+    assert len(await store.keys()) == 101
+
+
+async def test_a_deleted_snapshot_stops_the_start_until_recovered_from_the_log(
+        run_killed, mem_store, db: Path, stores) -> None:
+    await _snapshot_then_log(run_killed, stores, db)
+    os.unlink(f"{db}.snapshot")
+    with pytest.raises(JournalError, match=f"^{db}.snapshot is missing but {db}.log "
+                                           r"\(generation 1\) follows one"):
+        await mem_store(db).open()
+    store = await stores.open(db, driver_mem_store_recover=True)
+    assert await store.keys() == [f"b{i}" for i in range(10)]
+    await stores.close(store)
+    store = await stores.open(db)
+    assert await store.keys() == [f"b{i}" for i in range(10)]
+
+
+def _blocks(path: str) -> list[tuple[int, int, int]]:
+    """(kind, start, end) of each block of an undamaged snapshot."""
+    data = Path(path).read_bytes()
+    blocks, pos = [], snapshot.HEADER.size
+    while pos < len(data):
+        kind, _, length, _ = snapshot.BLOCK.unpack_from(data, pos)
+        blocks.append((kind, pos, pos + snapshot.BLOCK.size + length))
+        pos = blocks[-1][2]
+    return blocks
+
+
+@pytest.fixture
+async def snapshot_of_1000_plans(stores, state_of, db: Path, monkeypatch) -> dict:
+    """A snapshot (blocks of 100 items) of k0000..k0999, some claimed and in flight, with a
+    checkpoint; returns the store's state."""
+    monkeypatch.setattr(snapshot, "BATCH", 100)
+    store = await stores.open(db)
+    await store.put_many([build_plan(f"k{i:04d}", T + i % 60) for i in range(1000)])
+    assert await store.claim(T + 1, node="n1", lease_until=4e9, limit=50)
+    await store.set_checkpoint(T)
+    state = await state_of(store)
+    await stores.close(store)
+    kinds = [kind for kind, _, _ in _blocks(f"{db}.snapshot")]
+    assert kinds == [snapshot.RECORDS] * 10 + [snapshot.ENTRIES] * 10 + [
+        snapshot.CLAIMED, snapshot.INFLIGHT, snapshot.END]
+    return state
+
+
+async def test_damaged_snapshot_blocks_lose_only_their_plans(
+        snapshot_of_1000_plans, mem_store, state_of, check_invariants, db: Path,
+        stores) -> None:
+    path = f"{db}.snapshot"
+    _, start, end = _blocks(path)[3]  # the records of k0300..k0399
+    _flip(path, start + 500)
+    damaged = Path(path).read_bytes()
+    with pytest.raises(JournalError) as refused:
+        await mem_store(db).open()
+    assert str(refused.value).startswith(
+        f"{path} is damaged: {end - start} bytes between offsets {start} and {end} cannot "
+        "be read: with --driver-mem-store-recover 100 of its 1000 plans are lost (keys "
+        "between 'k0299' and 'k0400') and the other 900 kept"), refused.value
+
+    store = await stores.open(db, driver_mem_store_recover=True)
+    check_invariants(store.table)
+    before = snapshot_of_1000_plans
+    after = await state_of(store)
+    assert after["keys"] == [key for key in before["keys"] if not key.startswith("k03")]
+    assert after["due"] == [plan for plan in before["due"] if not plan.key.startswith("k03")]
+    assert after["inflight"] == before["inflight"] and after["checkpoint"] == T
+    assert [p.read_bytes() for p in _set_aside(db)] == [damaged]
+    await stores.close(store)
+    store = await stores.open(db)
+    assert await state_of(store) == after
+
+
+async def test_a_damaged_due_index_is_rebuilt_and_nothing_is_lost(
+        snapshot_of_1000_plans, mem_store, state_of, check_invariants, db: Path,
+        stores) -> None:
+    _, start, _ = _blocks(f"{db}.snapshot")[12]  # due entries
+    _flip(f"{db}.snapshot", start + 40)
+    with pytest.raises(JournalError, match="with --driver-mem-store-recover all its 1000 "
+                                           "plans are kept; its due index is rebuilt"):
+        await mem_store(db).open()
+    store = await stores.open(db, driver_mem_store_recover=True)
+    check_invariants(store.table)
+    assert await state_of(store) == snapshot_of_1000_plans
+
+
+async def test_a_truncated_snapshot_keeps_its_intact_blocks(
+        snapshot_of_1000_plans, mem_store, state_of, check_invariants, db: Path,
+        stores) -> None:
+    _, start, _ = _blocks(f"{db}.snapshot")[15]
+    os.truncate(f"{db}.snapshot", start + 100)
+    with pytest.raises(JournalError, match="its end block is missing: with "
+                                           "--driver-mem-store-recover its 1000 intact plans "
+                                           "are kept; how many were lost is unknown"):
+        await mem_store(db).open()
+    store = await stores.open(db, driver_mem_store_recover=True)
+    check_invariants(store.table)
+    after = await state_of(store)
+    assert after["keys"] == snapshot_of_1000_plans["keys"]
+    # the claimed and in-flight blocks are lost: claimed plans are due again
+    assert after["inflight"] == [] and after["checkpoint"] is None
+    assert len(after["due"]) == 1000
+
+
+async def test_a_snapshot_with_a_damaged_header_is_set_aside(
+        snapshot_of_1000_plans, run_killed, mem_store, db: Path, stores) -> None:
+    run_killed('await store.put(build_plan("late", T))', db)
+    _flip(f"{db}.snapshot", 2)
+    with pytest.raises(JournalError, match="its header \\(offset 0\\) is not a snapshot "
+                                           "header: with --driver-mem-store-recover it is set "
+                                           "aside and forsund starts from the log alone"):
+        await mem_store(db).open()
+    store = await stores.open(db, driver_mem_store_recover=True)
+    assert await store.keys() == ["late"]
+    assert len(_set_aside(db)) == 1
+    await stores.close(store)
+    store = await stores.open(db)
+    assert await store.keys() == ["late"]
+
+
+async def test_the_recover_option_on_intact_files_changes_nothing(
+        run_killed, state_of, mem_store, db: Path, stores, caplog) -> None:
+    store = await stores.open(db)
+    await store.put_many([build_plan(f"s{i}", T) for i in range(10)])
+    await stores.close(store)
+    run_killed(SCENARIO, db)
+    files = {name: Path(f"{db}.{name}").read_bytes() for name in ("snapshot", "log")}
+    plain = await stores.open(db)
+    expected = await state_of(plain)
+    plain.journal._writer.close()  # let go without the compaction close() would run
+    plain.journal._writer = None
+    plain.journal._unlock()
+    stores.opened.remove(plain)
+    with caplog.at_level(logging.WARNING):
+        store = await stores.open(db, driver_mem_store_recover=True)
+    assert await state_of(store) == expected
+    assert {name: Path(f"{db}.{name}").read_bytes() for name in files} == files
+    assert _set_aside(db) == []
+    assert "--driver-mem-store-recover is set but" in caplog.text
 
 
 async def test_crash_between_snapshot_and_log_rewrite_recovers(
@@ -124,7 +423,7 @@ async def test_crash_between_snapshot_and_log_rewrite_recovers(
     store = await stores.open(db)
     expected = await state_of(store)
     await stores.close(store)  # snapshot at the old log's end, log rewritten
-    assert logfile.read_generation(f"{db}.log") == 1
+    assert logfile.read_header(f"{db}.log") == (logfile.MAGIC, 1)
     os.replace(f"{db}.log.before", f"{db}.log")  # undo the rewrite
     store = await stores.open(db)
     assert await state_of(store) == expected
@@ -220,18 +519,26 @@ async def test_large_loads_report_progress(db: Path, stores, caplog, monkeypatch
     assert "loading" in caplog.text and "%" in caplog.text
 
 
-async def test_a_bulk_put_is_logged_in_bounded_frames(monkeypatch) -> None:
-    monkeypatch.setattr(ops, "PUTS_PER_FRAME", 2)
-    recs = [b"a\0" + bytes(60), b"b\0", b"key\0" + bytes(range(256)), b"z\0x"]
-    data = ops.puts(recs)
+def _bulk_payloads(data: bytes) -> list[bytes]:
     payloads = []
     while data:
         length, _, kind = logfile.FRAME.unpack_from(data)
         assert kind == ops.PUTS
         payloads.append(data[logfile.FRAME.size:logfile.FRAME.size + length])
         data = data[logfile.FRAME.size + length:]
+    return payloads
+
+
+async def test_a_bulk_put_is_logged_in_bounded_frames(monkeypatch) -> None:
+    monkeypatch.setattr(ops, "PUTS_PER_FRAME", 2)
+    recs = [b"a\0" + bytes(60), b"b\0", b"key\0" + bytes(range(256)), b"z\0x"]
+    payloads = _bulk_payloads(ops.puts(recs))
     assert [ops._unbatch(payload) for payload in payloads] == [recs[:2], recs[2:]]
     assert ops.puts([]) == b""
+    monkeypatch.setattr(ops, "PUTS_PER_FRAME", 4096)
+    monkeypatch.setattr(ops, "PUTS_BYTES_PER_FRAME", 100)  # a larger record gets its own
+    assert [ops._unbatch(payload) for payload in _bulk_payloads(ops.puts(recs))] == [
+        recs[:2], recs[2:3], recs[3:]]
     with pytest.raises(ValueError, match="too many"):
         ops._unbatch(payloads[0] + b"x")
 

@@ -90,3 +90,25 @@ def start_forsund(args: Sequence[str] = (), *, workdir: Path, port: int | None =
         time.sleep(0.05)
     daemon.kill()
     raise RuntimeError(f"forsund did not listen within {ready_timeout}s:\n{daemon.log_text()}")
+
+
+def refused_start(args: Sequence[str] = (), *, workdir: Path) -> str:
+    """Start ``forsund`` with ``args`` (as :func:`start_forsund`) expecting it to refuse:
+    assert that it exited with status 1 after logging one ``CRITICAL`` line, its last, and
+    no traceback; return that line."""
+    log_path = workdir / "forsund.log"
+    seen = log_path.stat().st_size if log_path.exists() else 0
+    try:
+        daemon = start_forsund(args, workdir=workdir)
+    except RuntimeError as exc:
+        assert str(exc).startswith("forsund exited with 1:"), exc
+    else:
+        daemon.kill()
+        raise AssertionError(f"forsund started with {list(args)}")
+    with open(log_path, "rb") as f:
+        f.seek(seen)
+        logged = f.read().decode(errors="replace")
+    assert "Traceback" not in logged, logged
+    critical = [line for line in logged.splitlines() if " CRITICAL " in line]
+    assert len(critical) == 1 and logged.rstrip().endswith(critical[0]), logged
+    return critical[0]

@@ -34,6 +34,12 @@ def register_options(register: Callable[[Option], None]) -> None:
         metavar="BYTES",
         help="compact the log into the snapshot once it grew by this many bytes "
              "(larger: less rewriting, longer recovery after a crash)"))
+    register(Option(
+        "driver-mem-store-recover", type=bool, default=False, section="store",
+        help="start even though the files are damaged (forsund refuses otherwise, saying "
+             "what this would lose): keep every intact record and plan, skip the damaged "
+             "bytes, keep each damaged file as FILE.damaged-<time> and write clean ones. "
+             "Use once, then remove"))
 
 
 @hookimpl

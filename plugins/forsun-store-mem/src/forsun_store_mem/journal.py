@@ -7,12 +7,16 @@ Files:
 - ``FILE.snapshot`` — the compacted state (:mod:`.snapshot`).
 - ``FILE.lock`` — locked with ``flock`` while a process uses FILE (two writers would
   corrupt the log); it holds the owner's pid.
-- ``FILE.snapshot.tmp``, ``FILE.log.tmp`` — exist only during a compaction; leftovers of a
-  crash are deleted at start-up.
+- ``FILE.snapshot.tmp``, ``FILE.log.tmp`` — exist only while a snapshot or a log is
+  written; leftovers of a crash are deleted at start-up.
+- ``FILE.log.damaged-<time>``, ``FILE.snapshot.damaged-<time>`` — damaged files as they
+  were, kept when recovery skipped their damage (:mod:`.recovery`).
 
-Recovery: load the snapshot, which names a log generation ``g`` and an offset ``X``; replay
-``FILE.log`` from ``X`` if its generation is ``g``, or whole if it is ``g + 1`` (rewritten
-after the snapshot). A torn tail is cut off with a warning.
+Recovery (:mod:`.recovery`): load the snapshot, which names a log generation ``g`` and an
+offset ``X``; replay ``FILE.log`` from ``X`` if its generation is ``g``, or whole if it is
+``g + 1`` (rewritten after the snapshot). A torn tail is cut off with a warning; damage
+stops the start unless ``skip_damage`` (``--driver-mem-store-recover``) is set, and then
+the files are compacted at once, so clean ones replace those set aside.
 
 Compaction (when the log grew by ``compact_size`` bytes since the snapshot, and at close):
 freeze the table at the log's end ``X`` (copy-on-write, O(n / 1000)), write the snapshot
@@ -35,9 +39,9 @@ from concurrent.futures import ThreadPoolExecutor
 from forsun.tasks import cancel
 
 from . import log as logfile
-from . import ops, snapshot
+from . import recovery, snapshot
+from .errors import JournalError
 from .log import LogWriter, fsync_dir
-from .progress import Progress
 from .table import PlanTable
 
 log = logging.getLogger(__name__)
@@ -47,21 +51,20 @@ FSYNC_POLICIES = ("always", "everysec", "no")
 RETRY_COMPACTION = 60.0
 
 
-class JournalError(Exception):
-    """The files cannot be used (locked by another process, or inconsistent)."""
-
-
 class Journal:
-    """Durability for one :class:`PlanTable`. :meth:`recover` (blocking) fills the table,
-    :meth:`start` begins the periodic work, :meth:`close` compacts and releases."""
+    """Durability for one :class:`PlanTable`. :meth:`open` fills the table and begins the
+    periodic work, :meth:`close` compacts and releases."""
 
-    def __init__(self, path: str, fsync: str, compact_size: int) -> None:
+    def __init__(self, path: str, fsync: str, compact_size: int,
+                 skip_damage: bool = False) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"--driver-mem-store-fsync: {fsync!r} is not one of "
                              f"{', '.join(FSYNC_POLICIES)}")
         self.path = os.path.abspath(path)
         self.fsync = fsync
         self.compact_size = compact_size
+        #: start despite damage, keeping every intact record (``--driver-mem-store-recover``)
+        self.skip_damage = skip_damage
         self.log_path = self.path + ".log"
         self.snapshot_path = self.path + ".snapshot"
         self.lock_path = self.path + ".lock"
@@ -90,70 +93,51 @@ class Journal:
 
     # -- start-up ------------------------------------------------------------------------
 
-    def recover(self, table: PlanTable) -> None:
-        """Lock the files and load snapshot and log into the empty ``table`` (blocking)."""
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self._lock()
+    async def open(self, table: PlanTable) -> None:
+        """Lock the files, load them into the empty ``table`` (:mod:`.recovery`; damage is
+        refused unless ``skip_damage``), write clean files when damage was skipped, and
+        begin the periodic work. Raises :class:`JournalError` when the files cannot be
+        used."""
+        loop = asyncio.get_running_loop()
         try:
-            self._recover(table)
-        except BaseException:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            self._lock()
+            repaired = await loop.run_in_executor(None, self._recover, table)
+            if repaired:
+                await self.compact(table)
+        except BaseException as exc:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
             self._unlock()
+            if isinstance(exc, OSError):
+                raise JournalError(f"cannot open {self.path}: {exc}") from exc
             raise
+        self._ticker = asyncio.create_task(self._tick(table), name="forsun-mem-journal")
 
-    def _recover(self, table: PlanTable) -> None:
+    def _recover(self, table: PlanTable) -> bool:
+        """Load the files (blocking); True when damage was skipped."""
         started = time.monotonic()
         for stale in (self.snapshot_path + ".tmp", self.log_path + ".tmp"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(stale)
-        have_snapshot = os.path.exists(self.snapshot_path)
-        generation = offset = 0
-        if have_snapshot:
+        recovered = recovery.recover(self.log_path, self.snapshot_path, table,
+                                     self._sync_executor, allow_damage=self.skip_damage)
+        self._writer = recovered.writer
+        self._generation = recovered.generation
+        self._log_base = recovered.log_base
+        with contextlib.suppress(FileNotFoundError):
             self.snapshot_size = os.path.getsize(self.snapshot_path)
-            with Progress(f"loading {self.snapshot_path}", self.snapshot_size) as progress:
-                generation, offset = snapshot.read(self.snapshot_path, table, progress.update)
-        log_generation = logfile.read_generation(self.log_path)
-        fresh = generation + 1 if have_snapshot else 0
-        frames = 0
-        if log_generation == generation and os.path.getsize(self.log_path) < offset:
-            log.warning("%s is shorter than %s says it was; starting a new log (the snapshot "
-                        "holds everything it had)", self.log_path, self.snapshot_path)
-            log_generation = None
-        if log_generation is None:
-            self._writer = LogWriter.create(self.log_path, fresh, self._sync_executor)
-            self._generation = fresh
-        else:
-            if log_generation == generation:
-                start = offset
-            elif have_snapshot and log_generation == generation + 1:
-                start = 0
-            else:
-                expected = f"{generation} or {generation + 1}" if have_snapshot else "0"
-                raise JournalError(
-                    f"{self.log_path} has generation {log_generation}, expected {expected}"
-                    f"{'' if have_snapshot else f' ({self.snapshot_path} is missing)'}; "
-                    f"these files do not belong together")
-            frames = self._replay(table, log_generation, start)
         fsync_dir(self.log_path)
+        if self.skip_damage and not recovered.repaired:
+            log.warning("--driver-mem-store-recover is set but %s has no damage to skip; "
+                        "remove the option so that damage found later stops forsund "
+                        "instead of being skipped", self.path)
         log.info("mem store %s (fsync %s): %d plans, %d in flight, recovered in %.1fs "
                  "(snapshot %.1f MiB, %d log records)", self.path, self.fsync, len(table),
                  len(table.inflight), time.monotonic() - started, self.snapshot_size / 2**20,
-                 frames)
-
-    def _replay(self, table: PlanTable, generation: int, start: int) -> int:
-        size = os.path.getsize(self.log_path)
-        start = max(start, logfile.HEADER.size)
-        with Progress(f"replaying {self.log_path}", size - start) as progress:
-            scan = logfile.scan(self.log_path, start,
-                                lambda kind, payload: ops.replay(table, kind, payload),
-                                lambda done: progress.update(done - start))
-        if scan.torn > 0:
-            log.warning("%s: dropped %d bytes after the last good record at offset %d "
-                        "(a write torn by a crash, or damage)", self.log_path, scan.torn,
-                        scan.end)
-        self._writer = LogWriter.reopen(self.log_path, scan.end, self._sync_executor)
-        self._generation = generation
-        self._log_base = start
-        return scan.frames
+                 recovered.records)
+        return recovered.repaired
 
     def _lock(self) -> None:
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -171,11 +155,6 @@ class Journal:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-
-    def start(self, table: PlanTable) -> None:
-        """Begin the once-a-second work: fsync (unless the policy is ``no``), compaction
-        when due."""
-        self._ticker = asyncio.create_task(self._tick(table), name="forsun-mem-journal")
 
     # -- writing -------------------------------------------------------------------------
 

@@ -1,33 +1,42 @@
 """The append-only log file: framing, writing with an fsync policy, and reading back.
 
 A log file is a 16-byte header (``FSNLOG01`` and its generation, ``<Q``) followed by frames
-``<I payload length> <I crc32 of kind + payload> <B kind> payload``. A frame whose length
-runs past the end of the file or whose checksum does not match ends the log: it is a write
-torn by a crash (or damage), and :func:`scan` reports where the good part ends.
+``<I payload length> <I crc32 of kind + payload> <B kind> payload``.
+
+:func:`scan` reads every intact frame. After a frame that is not intact it resynchronises
+on the next intact one (:mod:`.resync`) and reports the bytes in between as damaged. What
+follows the last intact frame is the *tail*: it is *torn*, the end of a write that a crash
+cut short, when a crash can leave it (:func:`_torn`), and damaged otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import mmap
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 
 import attrs
 
+from .resync import Region, kind_pattern, next_intact
+
 MAGIC = b"FSNLOG01"
 HEADER = struct.Struct("<8sQ")
 FRAME = struct.Struct("<IIB")
-#: A longer frame is damage, not data (a put of the largest valid plan is about 1 MiB).
-MAX_PAYLOAD = 1 << 28
+#: Resynchronising, a longer frame is not taken for data. The longest forsun writes: a put
+#: of the largest valid plan (about 1 MiB), a bulk frame (8 MiB and one plan), a claim
+#: (10 000 occurrences of the longest key, 10 MiB). Checking a candidate costs up to this
+#: many bytes of CRC: skipping random garbage takes about 1 s per MiB (zeros cost nothing).
+MAX_PAYLOAD = 1 << 25
+#: The unit a disk writes whole; a machine crash leaves whole sectors unwritten.
+SECTOR = 512
 _KIND_CRC = [zlib.crc32(bytes([kind])) for kind in range(256)]
-_READ_CHUNK = 8 << 20
-
-
-class LogError(Exception):
-    """A log file that is not a forsun mem store log."""
+_KIND_AT = 8
+_REPORT_EVERY = 8 << 20
 
 
 def frame(kind: int, payload: bytes) -> bytes:
@@ -39,9 +48,9 @@ def header(generation: int) -> bytes:
     return HEADER.pack(MAGIC, generation)
 
 
-def read_generation(path: str) -> int | None:
-    """The generation in ``path``'s header; None when the file is missing or its header was
-    never completely written (an empty log)."""
+def read_header(path: str) -> tuple[bytes, int] | None:
+    """``(magic, generation)`` of ``path``; None when the file is missing or shorter than
+    a header (it holds no frame)."""
     try:
         with open(path, "rb") as f:
             head = f.read(HEADER.size)
@@ -50,63 +59,110 @@ def read_generation(path: str) -> int | None:
     if len(head) < HEADER.size:
         return None
     magic, generation = HEADER.unpack(head)
-    if magic != MAGIC:
-        raise LogError(f"{path} is not a forsun mem store log (bad magic {magic!r})")
-    return generation
+    return magic, generation
 
 
 @attrs.frozen
 class Scan:
-    """What :func:`scan` read: frames up to ``end`` are good; ``size`` is the file size."""
+    """What :func:`scan` read: ``frames`` intact frames, the last one ending at ``end``;
+    ``damaged`` regions were skipped (the last one reaches ``size`` when the tail is
+    damage rather than torn); ``frames_after_damage`` intact frames follow the first."""
 
     frames: int
     end: int
     size: int
+    damaged: tuple[Region, ...] = ()
+    frames_after_damage: int = 0
 
     @property
     def torn(self) -> int:
-        """Bytes after the last good frame."""
+        """Bytes of a torn tail after ``end`` (0 when there is none or it is damage)."""
+        if self.damaged and self.damaged[-1].end == self.size:
+            return 0
         return self.size - self.end
 
 
-def scan(path: str, start: int, on_frame: Callable[[int, bytes], None],
+def scan(path: str, start: int, kinds: Iterable[int], on_frame: Callable[[int, bytes], None],
          on_progress: Callable[[int], None] | None = None) -> Scan:
-    """Call ``on_frame(kind, payload)`` for every good frame from file offset ``start``
-    (just after the header at least) until the end or the first bad frame."""
+    """Call ``on_frame(kind, payload)`` for every intact frame from file offset ``start``
+    (just after the header at least) to the end, skipping damaged bytes; ``kinds`` are the
+    frame kinds that exist (resynchronising requires one)."""
     size = os.path.getsize(path)
     start = max(start, HEADER.size)
-    frames = 0
-    with open(path, "rb") as f:
-        f.seek(start)
-        data = b""
-        pos = 0
-        base = start  # file offset of data[0]
-        while True:
-            avail = len(data) - pos
-            if avail >= FRAME.size:
-                length, crc, kind = FRAME.unpack_from(data, pos)
-                if length > MAX_PAYLOAD:
-                    break
-                if avail >= FRAME.size + length:
-                    payload = data[pos + FRAME.size:pos + FRAME.size + length]
-                    if zlib.crc32(payload, _KIND_CRC[kind]) != crc:
-                        break
+    if size <= start:
+        return Scan(frames=0, end=start, size=size)
+    pattern = kind_pattern(kinds)
+    damaged: list[Region] = []
+    frames = frames_before_damage = 0
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        buf.madvise(mmap.MADV_SEQUENTIAL)
+        pos, report = start, start + _REPORT_EVERY
+        while pos + FRAME.size <= size:
+            length, crc, kind = FRAME.unpack_from(buf, pos)
+            stop = pos + FRAME.size + length
+            if stop <= size:
+                payload = buf[pos + FRAME.size:stop]
+                if zlib.crc32(payload, _KIND_CRC[kind]) == crc:
                     on_frame(kind, payload)
                     frames += 1
-                    pos += FRAME.size + length
+                    pos = stop
+                    if on_progress is not None and pos >= report:
+                        on_progress(pos)
+                        report = pos + _REPORT_EVERY
                     continue
-                needed = FRAME.size + length - avail
-            else:
-                needed = FRAME.size - avail
-            more = f.read(max(_READ_CHUNK, needed))
-            if not more:
+            found = next_intact(buf, pos + 1, pattern, _KIND_AT,
+                                lambda at: _intact(buf, at, size))
+            if found is None:
                 break
-            base += pos
-            data = data[pos:] + more
-            pos = 0
-            if on_progress is not None:
-                on_progress(base)
-    return Scan(frames=frames, end=base + pos, size=size)
+            if not damaged:
+                frames_before_damage = frames
+            damaged.append(Region(pos, found))
+            pos = found
+        if pos < size and not _torn(buf, pos, size):
+            if not damaged:
+                frames_before_damage = frames
+            damaged.append(Region(pos, size))
+    return Scan(frames=frames, end=pos, size=size, damaged=tuple(damaged),
+                frames_after_damage=frames - frames_before_damage if damaged else 0)
+
+
+def _intact(buf: mmap.mmap, pos: int, size: int) -> bool:
+    """Whether a whole frame whose checksum matches starts at ``pos``."""
+    if pos + FRAME.size > size:
+        return False
+    length, crc, kind = FRAME.unpack_from(buf, pos)
+    stop = pos + FRAME.size + length
+    return (length <= MAX_PAYLOAD and stop <= size
+            and zlib.crc32(memoryview(buf)[pos + FRAME.size:stop], _KIND_CRC[kind]) == crc)
+
+
+def _torn(buf: mmap.mmap, pos: int, size: int) -> bool:
+    """Whether the bytes from ``pos`` to the end, holding no intact frame, are what a crash
+    leaves of the last write: a frame the end of the file cuts short (a write the process
+    or the machine did not finish), or one whose bytes from a disk sector on are zeros
+    (sectors allocated but never written when the machine stopped). A whole frame with a
+    wrong checksum is neither: no crash produces it, it is damage."""
+    if size - pos < FRAME.size:
+        return True
+    length, crc, kind = FRAME.unpack_from(buf, pos)
+    stop = pos + FRAME.size + length
+    if stop > size:  # cut short, unless a damaged length hides a whole frame
+        return zlib.crc32(memoryview(buf)[pos + FRAME.size:], _KIND_CRC[kind]) != crc
+    zeros = _zeros_from(buf, pos, size)
+    return zeros <= pos or -(-zeros // SECTOR) * SECTOR < stop
+
+
+def _zeros_from(buf: mmap.mmap, start: int, size: int) -> int:
+    """Where the run of zero bytes that ends the file begins (``size`` if there is none),
+    not before ``start``."""
+    end = size
+    while end > start:
+        low = max(start, end - (1 << 16))
+        kept = len(buf[low:end].rstrip(b"\0"))
+        if kept:
+            return low + kept
+        end = low
+    return start
 
 
 class LogWriter:
@@ -131,13 +187,20 @@ class LogWriter:
 
     @classmethod
     def create(cls, path: str, generation: int, executor: Executor) -> LogWriter:
-        """Write a new log file holding only its header (durable before it returns)."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        """Write a new log file holding only its header, replacing ``path`` atomically
+        (``path.tmp`` renamed over it, durable before it returns): a log file always has a
+        whole header, and a file set aside under another name is never truncated."""
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, header(generation))
             os.fsync(fd)
+            os.replace(tmp, path)
+            fsync_dir(path)
         except OSError:
             os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             raise
         return cls(fd, HEADER.size, executor)
 

@@ -2,10 +2,11 @@
 
 One frame per mutation: ``put`` (the record; a reschedule that applies is logged as the put
 or remove it amounts to), ``puts`` (the records of one bulk put, up to
-:data:`PUTS_PER_FRAME` per frame: ``<I count>``, each length as ``<I``, the records),
-``remove`` (key), ``claim`` (node, lease and the occurrences, one
-frame per claim call), ``ack`` and ``extend`` (occurrence), ``release`` (node) and
-``checkpoint`` (second). Occurrences are due entries (:mod:`.record`).
+:data:`PUTS_PER_FRAME` records and :data:`PUTS_BYTES_PER_FRAME` bytes per frame:
+``<I count>``, each length as ``<I``, the records), ``remove`` (key), ``claim`` (node,
+lease and the occurrences, one frame per claim call), ``ack`` and ``extend``
+(occurrence), ``release`` (node) and ``checkpoint`` (second). Occurrences are due entries
+(:mod:`.record`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from .log import frame
 from .table import PlanTable
 
 PUT, REMOVE, CLAIM, ACK, EXTEND, RELEASE, CHECKPOINT, PUTS = b"PXCAERKM"
+#: Every frame kind (recovery resynchronises only on these).
+KINDS = frozenset(b"PXCAERKM")
 #: Records per ``puts`` frame: a frame torn by a crash loses a bounded (and unacknowledged)
 #: part of a bulk put.
 PUTS_PER_FRAME = 4096
+#: Bytes of records per ``puts`` frame: frames stay short enough for recovery to
+#: resynchronise on them (:data:`.log.MAX_PAYLOAD`).
+PUTS_BYTES_PER_FRAME = 8 << 20
 
 _LEASE = struct.Struct("<d")
 _CLAIM = struct.Struct("<dH")
@@ -32,9 +38,19 @@ def put(rec: bytes) -> bytes:
 
 
 def puts(recs: list[bytes]) -> bytes:
-    """:func:`put` of each record, in ``puts`` frames (one per :data:`PUTS_PER_FRAME`)."""
-    return b"".join(frame(PUTS, _batch(recs[start:start + PUTS_PER_FRAME]))
-                    for start in range(0, len(recs), PUTS_PER_FRAME))
+    """:func:`put` of each record, in ``puts`` frames of at most :data:`PUTS_PER_FRAME`
+    records and, unless one record is larger, :data:`PUTS_BYTES_PER_FRAME` bytes."""
+    frames = []
+    start = size = 0
+    for index, rec in enumerate(recs):
+        if index > start and (index - start == PUTS_PER_FRAME
+                              or size + len(rec) > PUTS_BYTES_PER_FRAME):
+            frames.append(frame(PUTS, _batch(recs[start:index])))
+            start, size = index, 0
+        size += len(rec)
+    if start < len(recs):
+        frames.append(frame(PUTS, _batch(recs[start:])))
+    return b"".join(frames)
 
 
 def _batch(recs: list[bytes]) -> bytes:

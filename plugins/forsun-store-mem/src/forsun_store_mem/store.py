@@ -12,7 +12,6 @@ prefix, so losing its unsynced tail in a machine crash only makes occurrences fi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -49,6 +48,7 @@ class MemStore(Store):
         self.journal = Journal(
             path, str(values.get("driver_mem_store_fsync") or DEFAULT_FSYNC),
             int(values.get("driver_mem_store_compact_size") or DEFAULT_COMPACT_SIZE),
+            skip_damage=bool(values.get("driver_mem_store_recover")),
         ) if path else None
         self.capabilities = frozenset({DURABLE, PERSISTENT}) if path else frozenset()
 
@@ -57,9 +57,7 @@ class MemStore(Store):
             log.info("mem store: no --driver-mem-store-file, plans are kept in memory only "
                      "and are lost when the process exits")
             return
-        await asyncio.get_running_loop().run_in_executor(None, self.journal.recover,
-                                                         self.table)
-        self.journal.start(self.table)
+        await self.journal.open(self.table)
 
     async def close(self) -> None:
         if self.journal is not None:

@@ -245,3 +245,12 @@ class PlanTable:
             self.inflight[record.entry(held.record, record.key_length(held.record))] = held
         self._rebuild_leases()
         self.checkpoint = checkpoint
+
+    def rebuild_due(self) -> None:
+        """Rebuild the due index from the records and the claimed keys (after a damaged
+        snapshot, whose due blocks cannot be trusted to match the records kept)."""
+        self.by_due = SortedSeq()
+        self.by_due.extend_sorted(sorted(
+            record.entry(rec, key_length) for rec in self.by_key
+            for key_length in (record.key_length(rec),)
+            if rec[:key_length] not in self.claimed))
