@@ -9,9 +9,10 @@ import time
 
 
 class Connections:
-    """Tasks serving connections. A task reads through :meth:`watch`, which marks it as
-    waiting while a read is pending; dropping a task cancels it (its own cleanup closes
-    the connection)."""
+    """Tasks serving connections. A task counts as waiting from :meth:`add` until its
+    first read returns, and then again while a read through :meth:`watch` is pending.
+    Dropping a task cancels it (its own cleanup closes the connection; a task dropped
+    before it ran must have it closed by whoever added it)."""
 
     def __init__(self) -> None:
         self.open: set[asyncio.Task[None]] = set()
@@ -23,6 +24,7 @@ class Connections:
 
     def add(self, task: asyncio.Task[None]) -> None:
         self.open.add(task)
+        self._waiting[task] = time.monotonic()
 
     def discard(self, task: asyncio.Task[None]) -> None:
         self.open.discard(task)
@@ -67,7 +69,7 @@ class WatchedStream:
         self._waiting = waiting
 
     async def read(self, n: int = -1) -> bytes:
-        self._waiting[self._task] = time.monotonic()
+        self._waiting[self._task] = time.monotonic()  # a new entry, except on the first read
         try:
             return await self._stream.read(n)
         finally:

@@ -18,6 +18,7 @@ sent the token and ``--thrift-buffer-bytes`` beyond that across all connections
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import time
@@ -196,7 +197,9 @@ class ThriftFrontend(Frontend):
             log.warning("--port: %d connections are open (--max-connections); closing the "
                         "one that waited longest on its client for each new one",
                         self.max_connections)
-        self._connections.add(asyncio.create_task(self._serve(conn, peer)))
+        task = asyncio.create_task(self._serve(conn, peer))
+        task.add_done_callback(functools.partial(_close_if_never_served, conn))
+        self._connections.add(task)
 
     async def _close_idle(self) -> None:
         """Close the connections silent for ``--idle-timeout`` seconds, checking often
@@ -352,6 +355,13 @@ class ThriftFrontend(Frontend):
     async def _forsun_call(self, args: Any) -> None:
         log.info("forsun_call(%r, %s) ignored: forsund is not a thrift action target",
                  args.key, args.ts)
+
+
+def _close_if_never_served(conn: socket.socket, task: asyncio.Task[None]) -> None:
+    """Close ``conn`` when its task was cancelled before it ran (:meth:`_serve` ends
+    normally even when cancelled, so ``cancelled()`` means it never started)."""
+    if task.cancelled():
+        conn.close()
 
 
 def _listen(host: str, port: int) -> list[socket.socket]:
