@@ -130,6 +130,7 @@ def test_idle_connections_beyond_the_descriptor_limit_leave_firings_alone(tmp_pa
         assert thrift_served
         wait_for(lambda: serves_http(daemon), "HTTP to serve again")
         info = daemon.api("GET", "/v1/info")
+        assert info["max_connections"] == info["http_max_connections"] == str(FILES // 4)
         assert (int(info["connection_evicted_count"]) + int(info["connection_refused_count"])
                 >= IDLE - FILES // 4)
         assert int(info["http_connection_refused_count"]) >= IDLE - FILES // 4

@@ -70,6 +70,7 @@ class HttpFrontend(Frontend):
         self._server: ApiServer | None = None
         self._acceptor: Acceptor | None = None
         self._address = ""
+        self.max_connections = 0
 
     @property
     def enabled(self) -> bool:
@@ -80,7 +81,8 @@ class HttpFrontend(Frontend):
         return self._address
 
     def info(self) -> dict[str, str]:
-        return {"http_bind_port": self._address}
+        return {"http_bind_port": self._address,
+                "http_max_connections": str(self.max_connections)}
 
     async def start(self) -> None:
         import tornado.netutil

@@ -114,6 +114,7 @@ class ThriftFrontend(Frontend):
         self.host = str(service.options.bind)
         self.port = int(service.options.port)
         self.token = str(service.options.token or "")
+        self.max_connections = 0
         self._acceptor: Acceptor | None = None
         self._idle_closer: asyncio.Task[None] | None = None
         self._connections = Connections()
@@ -125,7 +126,7 @@ class ThriftFrontend(Frontend):
         return f"{self.host}:{self.port}"
 
     def info(self) -> dict[str, str]:
-        return {"bind_port": self.address}
+        return {"bind_port": self.address, "max_connections": str(self.max_connections)}
 
     async def start(self) -> None:
         from ..idl import load_idl
@@ -171,10 +172,9 @@ class ThriftFrontend(Frontend):
         if self._idle_closer is not None:
             self._idle_closer.cancel()
             await asyncio.gather(self._idle_closer, return_exceptions=True)
-        open_tasks = set(self._connections.open)
-        for task in open_tasks - self._busy:
+        pending = set(self._connections.open)
+        for task in pending - self._busy:
             task.cancel()
-        pending = open_tasks
         if pending:
             _, pending = await asyncio.wait(pending, timeout=STOP_GRACE)
         for task in pending:
@@ -377,7 +377,10 @@ def _listen(host: str, port: int) -> list[socket.socket]:
 
 def _check_limits(limits: Limits) -> None:
     """ValueError naming the option whose value cannot work."""
-    if limits.free_bytes <= 0:
-        raise ValueError(f"--thrift-preauth-bytes {limits.free_bytes}: must be positive")
+    from .thrift_protocol import MAX_MESSAGE_BYTES
+
+    if not 0 < limits.free_bytes <= MAX_MESSAGE_BYTES:
+        raise ValueError(f"--thrift-preauth-bytes {limits.free_bytes}: must be 1 to "
+                         f"{MAX_MESSAGE_BYTES} (the largest call)")
     if limits.budget.available < 0:
         raise ValueError(f"--thrift-buffer-bytes {limits.budget.available}: must be 0 or more")
