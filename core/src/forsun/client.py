@@ -6,11 +6,11 @@ Both keep a small pool of connections. A call borrows one; an idle connection th
 has closed meanwhile (a restart, its ``--idle-timeout``) is replaced before it is used. A
 connection that fails during a call is discarded and the call raises
 :class:`ConnectionError`; it is not resent, because a create with an empty key is not
-idempotent. A refusal by the server raises
-:class:`forsun.errors.ForsunPlanError` with the server's code (1001 for a server-side
-failure outside the protocol's codes); an argument the protocol cannot carry (a number
-beyond its field's type) raises 1004 naming the field. Plans come back as
-:class:`forsun.plan.Plan` (``created_time`` is not part of the RPC and stays 0)::
+idempotent. A refusal by the server raises :class:`forsun.errors.ForsunPlanError` with the
+server's code (1001 for a server-side failure outside the protocol's codes); an argument
+the protocol cannot carry (a number beyond its field's type) raises 1004 naming the field.
+Plans come back as :class:`forsun.plan.Plan` (``created_time`` is not part of the RPC and
+stays 0)::
 
     with Client("127.0.0.1", 6458) as client:
         plan = client.create_timeout("order:1", 30, action="http",

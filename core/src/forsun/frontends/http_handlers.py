@@ -626,11 +626,10 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
               request.remote_ip, 1000.0 * request.request_time())
 
 
-def make_server(service: Service, max_body_size: int,
-                idle_timeout: float) -> ApiServer:
+def make_server(service: Service, max_body_size: int, idle_timeout: float) -> ApiServer:
     """The HTTP server of the API; it serves the connections given to its ``serve``. One
     waiting ``idle_timeout`` seconds for a request is closed."""
     server = ApiServer(make_application(service, max_body_size), max_body_size=max_body_size,
-                     idle_connection_timeout=idle_timeout)
+                       idle_connection_timeout=idle_timeout)
     server.service = service
     return server
