@@ -1,7 +1,8 @@
 """Bad input on the Thrift port of a real forsund: random, truncated and mutated byte
-streams, huge sizes, arguments of the wrong types, and 10 000 connections opened and
-dropped. The server must stay up, answer or close each bad connection promptly (never
-hang on it), keep serving a client that is connected all along, and give its memory back.
+streams, huge sizes, arguments of the wrong types, 10 000 connections opened and dropped,
+and many large calls left unfinished (with and without ``--token``). The server must stay
+up, answer or close each bad connection promptly (never hang on it), keep serving a client
+that is connected all along, give its memory back and bound what unfinished calls hold.
 
 forsund runs with the shell action allow-listed to ``true`` and every other action plugin
 blocked, so no mutated plan can run anything.
@@ -9,6 +10,7 @@ blocked, so no mutated plan can run anything.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -26,9 +28,10 @@ from thriftpy2.thrift import TMessageType, TType
 from thriftpy2.transport import TMemoryBuffer
 
 from forsun.client import Client
-from forsun.errors import ForsunPlanError
+from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.idl import load_idl
-from forsun.testing.process import ForsundProcess
+from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.services import closed_by_peer
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -300,4 +303,110 @@ def test_ten_thousand_connections_opened_and_dropped(forsund, bystander):
     # number of connections); what one connection holds (task, reader, transport, buffers:
     # several KiB) would exceed this bound if it leaked.
     assert grown < 24 << 20
+    still_serving(forsund, bystander)
+
+
+# -- what unfinished calls may hold ---------------------------------------------------------
+
+#: The key of a large call: nearly the largest message forsund reads.
+LARGE_KEY = 7 << 20
+#: A plan's params value that makes a call larger than --thrift-preauth-bytes (64 KiB).
+LARGE_PARAM = "x" * (512 << 10)
+TOKEN = "fuzz-T0ken"
+
+
+def send_unfinished(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections, each sending all but the last byte of a createTimeout call
+    with a :data:`LARGE_KEY`-byte key, at once. The server may cut them on the way."""
+    message = encode_call("createTimeout", key="k" * LARGE_KEY, second=3600, count=1,
+                          action="shell", params={"cmd": "true"})[:-1]
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(count)]
+
+    def send(sock: socket.socket) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # cut by the server
+            sock.sendall(message)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(send, sockets))
+    return sockets
+
+
+def held_by_unfinished(forsund: ForsundProcess, count: int) -> tuple[int, list[socket.socket]]:
+    """How much forsund's resident memory grows while ``count`` connections hold an
+    unfinished large call each, and those connections (still open on this side)."""
+    baseline = forsund.rss()
+    sockets = send_unfinished(forsund.port, count)
+    time.sleep(0.5)  # what arrived is read
+    grown = forsund.rss() - baseline
+    print(f"rss {baseline / 2**20:.1f} MiB, {grown / 2**20:+.1f} MiB with {count} "
+          f"unfinished calls of {LARGE_KEY >> 20} MiB")
+    return grown, sockets
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory) -> Iterator[ForsundProcess]:
+    """A forsund with --token (and no action that could run anything)."""
+    daemon = start_forsund(["--driver-mem-store-file", "", "--token", TOKEN,
+                            "--no-action-shell-enabled"],
+                           workdir=tmp_path_factory.mktemp("guarded"))
+    yield daemon
+    daemon.stop()
+
+
+def test_calls_before_the_token_are_cut_at_the_preauth_limit(guarded):
+    """60 connections without the token each send 7 MiB of an unfinished call: each is
+    closed once its call passes --thrift-preauth-bytes, so memory hardly grows."""
+    grown, sockets = held_by_unfinished(guarded, 60)
+    try:
+        assert grown < 32 << 20, f"unauthenticated calls hold {grown >> 20} MiB"
+        assert all(closed_by_peer(sock) for sock in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert "before the connection sent the token (--thrift-preauth-bytes)" in guarded.log_text()
+
+
+def test_a_large_call_passes_once_the_token_came_first(guarded):
+    """forsun.client sends the token field first: a large first call is read in full.
+    A client that puts the token only in params cannot send one that large first."""
+    with Client("127.0.0.1", guarded.port, token=TOKEN) as client:
+        plan = client.create_timeout("large", 3600, action="http",
+                                     params={"url": "http://127.0.0.1:9/", "pad": LARGE_PARAM})
+        assert plan.params["pad"] == LARGE_PARAM
+    from thriftpy2.rpc import make_client
+    from thriftpy2.transport import TTransportException
+
+    old = make_client(load_idl().Forsun, "127.0.0.1", guarded.port, timeout=10_000)
+    with pytest.raises((TTransportException, ConnectionError)):  # cut while sending or reading
+        old.createTimeout("large-old", 3600, -1, -1, -1, -1, -1, 1, "http",
+                          {"url": "http://127.0.0.1:9/", "pad": LARGE_PARAM, "__token": TOKEN})
+    old.close()
+    with Client("127.0.0.1", guarded.port) as anonymous:
+        with pytest.raises(ForsunPlanError) as refused:
+            anonymous.get("large")
+        assert refused.value.code == ErrorCode.UNKNOWN
+
+
+def test_unfinished_calls_share_a_bounded_buffer(forsund, bystander):
+    """Without a token, 30 connections each send 7 MiB of an unfinished call: together
+    they hold at most --thrift-buffer-bytes (64 MiB); the calls beyond it are refused and
+    their connections closed. Once they are gone, a large call goes through again."""
+    grown, sockets = held_by_unfinished(forsund, 30)
+    try:
+        assert grown < 96 << 20, f"unfinished calls hold {grown >> 20} MiB"
+        cut = sum(closed_by_peer(sock, 2.0) for sock in sockets)
+        assert cut >= 30 - (64 << 20) // LARGE_KEY
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert "calls being received fill --thrift-buffer-bytes" in forsund.log_text()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            bystander.create_timeout("large", 3600, action="shell",
+                                     params={"cmd": "true", "pad": LARGE_PARAM})
+            break
+        except ConnectionError:
+            # the budget frees as the server notices the closed connections
+            assert time.monotonic() < deadline, "the budget was not given back"
     still_serving(forsund, bystander)

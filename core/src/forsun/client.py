@@ -3,13 +3,14 @@
 to ``forsund``.
 
 Both keep a small pool of connections. A call borrows one; an idle connection the server
-has closed meanwhile (a restart) is replaced before it is used. A connection that fails
-during a call is discarded and the call raises :class:`ConnectionError`; it is not resent,
-because a create with an empty key is not idempotent. A refusal by the server raises
-:class:`forsun.errors.ForsunPlanError` with the server's code (1001 for a server-side
-failure outside the protocol's codes); an argument the protocol cannot carry (a number
-beyond its field's type) raises 1004 naming the field. Plans come back as
-:class:`forsun.plan.Plan` (``created_time`` is not part of the RPC and stays 0)::
+has closed meanwhile (a restart, its ``--idle-timeout``) is replaced before it is used. A
+connection that fails during a call is discarded and the call raises
+:class:`ConnectionError`; it is not resent, because a create with an empty key is not
+idempotent. A refusal by the server raises :class:`forsun.errors.ForsunPlanError` with the
+server's code (1001 for a server-side failure outside the protocol's codes); an argument
+the protocol cannot carry (a number beyond its field's type) raises 1004 naming the field.
+Plans come back as :class:`forsun.plan.Plan` (``created_time`` is not part of the RPC and
+stays 0)::
 
     with Client("127.0.0.1", 6458) as client:
         plan = client.create_timeout("order:1", 30, action="http",
@@ -49,7 +50,9 @@ _TOKEN_ATTR = "forsun_token"
 @functools.lru_cache(maxsize=16)
 def _service(token: str) -> Any:
     """The ``Forsun`` service as thriftpy2's clients use it. With a token, every method's
-    arguments struct also writes the token as string field :data:`TOKEN_FIELD_ID`."""
+    arguments struct also writes the token as string field :data:`TOKEN_FIELD_ID`, ahead
+    of the other arguments (thriftpy2 writes fields in the order of ``thrift_spec``): a
+    server then knows a large call is authenticated before it has buffered it."""
     service = load_idl().Forsun
     if not token:
         return service
@@ -59,11 +62,24 @@ def _service(token: str) -> Any:
                                "thrift_services": service.thrift_services}
     for name in service.thrift_services:
         args = getattr(service, name + "_args")
-        spec = {**args.thrift_spec, TOKEN_FIELD_ID: (TType.STRING, _TOKEN_ATTR, False)}
+        spec = {TOKEN_FIELD_ID: (TType.STRING, _TOKEN_ATTR, False), **args.thrift_spec}
         members[name + "_args"] = type(args.__name__, (args,),
                                        {"thrift_spec": spec, _TOKEN_ATTR: token})
         members[name + "_result"] = getattr(service, name + "_result")
     return types.SimpleNamespace(**members)
+
+
+@functools.cache
+def _argument_names(method: str) -> tuple[str, ...]:
+    """The IDL's argument names of ``method`` in declaration order."""
+    spec = getattr(load_idl().Forsun, method + "_args").thrift_spec
+    return tuple(field[1] for field in spec.values())
+
+
+def _by_name(method: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    """``method``'s positional ``args`` by name: thriftpy2 maps positional arguments in
+    ``thrift_spec`` order, which puts the token first (see :func:`_service`)."""
+    return dict(zip(_argument_names(method), args, strict=False))
 
 
 def _to_plan(plan: Any) -> Plan:
@@ -217,7 +233,7 @@ class Client:
             except _transport_failures() as exc:
                 raise ConnectionError(f"forsund {self.host}:{self.port}: {exc}") from exc
             try:
-                result = getattr(conn.client, method)(*args)
+                result = getattr(conn.client, method)(**_by_name(method, args))
             except _refusals() as exc:
                 self._checkin(conn)
                 raise _server_error(exc) from None
@@ -335,7 +351,7 @@ class AsyncClient:
             except _transport_failures() as exc:
                 raise ConnectionError(f"forsund {self.host}:{self.port}: {exc}") from exc
             try:
-                result = await getattr(conn.client, method)(*args)
+                result = await getattr(conn.client, method)(**_by_name(method, args))
             except _refusals() as exc:
                 self._checkin(conn)
                 raise _server_error(exc) from None

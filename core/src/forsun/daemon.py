@@ -23,6 +23,7 @@ import pluggy
 from . import __version__, extensions
 from .collector import Collector
 from .config import ConfigError, bootstrap_parser, read_ini, resolve
+from .logfilter import RepeatFilter
 from .options import Options
 from .plugins import PluginError, collect_options, describe_plugins, get_plugin_manager
 
@@ -60,13 +61,21 @@ def _extension_args(argv: Sequence[str], conf: str | None) -> tuple[str, list[st
     return path or "", names
 
 
-def setup_logging(options: Options) -> None:
+def setup_logging(options: Options) -> RepeatFilter | None:
+    """Log to ``--log`` (or stderr); lines repeated word for word are rate-limited by the
+    returned filter (None with ``--log-repeat-window 0``), whose ``flush()`` writes the
+    counts still pending."""
     handler: logging.Handler
     handler = logging.FileHandler(options.log) if options.log else logging.StreamHandler()
     handler.setFormatter(logging.Formatter(options.log_format))
+    repeats = None
+    if options.log_repeat_window > 0:
+        repeats = RepeatFilter(handler, options.log_repeat_window)
+        handler.addFilter(repeats)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(options.log_level)
+    return repeats
 
 
 def print_plugins(pm: pluggy.PluginManager, as_json: bool) -> None:
@@ -136,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if options.demon:
         daemonize(options.pid_file)
-    setup_logging(options)
+    repeats = setup_logging(options)
     try:
         run_loop(serve(options, pm))
     except KeyboardInterrupt:
@@ -145,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.critical("forsund failed: %s", exc, exc_info=not hasattr(exc, "code"))
         return 1
     finally:
+        if repeats is not None:
+            repeats.flush()
         if options.demon:
             with contextlib.suppress(OSError):
                 os.unlink(options.pid_file)

@@ -21,6 +21,10 @@ CORE_OPTIONS = (
            choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
     Option("log-format", default="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s",
            ini="log_format", help="logging format string"),
+    Option("log-repeat-window", type=float, default=10.0, ini="log_repeat_window",
+           metavar="SECONDS",
+           help="log a line repeated word for word once per this many seconds, then how "
+                "many more came (0: log every line)"),
     Option("demon", type=bool, default=False,
            help="run in the background (daemon) with a pid file"),
     Option("pid-file", default="/tmp/forsund.pid", ini="pid_file", metavar="FILE",
@@ -31,6 +35,13 @@ CORE_OPTIONS = (
            help="shared secret every Thrift and HTTP request must carry (HTTP: "
                 "Authorization: Bearer TOKEN; Thrift: see docs/operations.md); "
                 "empty: no check"),
+    Option("max-connections", type=int, default=0, ini="max_connections", metavar="N",
+           help="connections each front end (Thrift, HTTP) keeps open at once; 0: a quarter "
+                "of the descriptor limit (ulimit -n), leaving half of it to actions and "
+                "the store"),
+    Option("idle-timeout", type=float, default=600.0, ini="idle_timeout", metavar="SECONDS",
+           help="close a connection whose client has sent nothing this long while a "
+                "request was awaited (Thrift: any byte; HTTP: a request's headers)"),
     Option("driver", default="mem", section="store", ini="driver", metavar="NAME",
            help="store driver (see `forsund plugins`)"),
     Option("status-expried", type=int, default=0, section="store", ini="status_expried",

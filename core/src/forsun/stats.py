@@ -18,6 +18,8 @@ COUNTERS = (
     "timer_loop_count", "timer_loop_ready_error_count",
     "late_fired_count", "catchup_seconds_count", "catchup_plans_count",
     "action_queued_count", "action_timeout_count",
+    "connection_evicted_count", "connection_refused_count", "connection_idle_closed_count",
+    "http_connection_refused_count",
 )
 
 

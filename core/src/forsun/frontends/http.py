@@ -4,23 +4,30 @@ The routes, the reply envelope and the HTTP statuses are described in
 :mod:`forsun.frontends.http_handlers` (imported when the server starts, so that listing
 plugins does not load tornado.web); the server also serves its own OpenAPI description at
 ``GET /v1/openapi.json``.
+
+At most ``--max-connections`` connections are open: at the cap a new one is accepted and
+closed at once. A connection waiting ``--idle-timeout`` seconds for a request is closed.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..frontend import Frontend
 from ..hookspecs import hookimpl
 from ..options import Option
+from .acceptor import Acceptor, connection_limit, idle_timeout
 from .security import check_token, warn_if_exposed
 
 if TYPE_CHECKING:
-    import tornado.httpserver
-
     from ..service import Service
+    from .http_handlers import ApiServer
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_SIZE = 16 << 20
 
@@ -60,8 +67,10 @@ class HttpFrontend(Frontend):
         self.bind = str(service.options.http or "")
         self.max_body_size = int(service.options.http_max_body_size)
         self.token = str(service.options.token or "")
-        self._server: tornado.httpserver.HTTPServer | None = None
+        self._server: ApiServer | None = None
+        self._acceptor: Acceptor | None = None
         self._address = ""
+        self.max_connections = 0
 
     @property
     def enabled(self) -> bool:
@@ -72,25 +81,47 @@ class HttpFrontend(Frontend):
         return self._address
 
     def info(self) -> dict[str, str]:
-        return {"http_bind_port": self._address}
+        return {"http_bind_port": self._address,
+                "http_max_connections": str(self.max_connections)}
 
     async def start(self) -> None:
-        from .http_handlers import start_server
+        import tornado.netutil
+
+        from .http_handlers import make_server
 
         host, port = parse_bind(self.bind)
         check_token(self.token)
         if self.max_body_size <= 0:
             raise ValueError(f"--http-max-body-size {self.max_body_size}: must be positive")
+        options = self.service.options
+        self.max_connections = connection_limit(int(options.max_connections))
+        timeout = idle_timeout(float(options.idle_timeout))
         try:
-            self._server, self._address = start_server(self.service, host, port,
-                                                       self.max_body_size)
+            sockets = tornado.netutil.bind_sockets(port, host or None)
         except OSError as exc:
             raise OSError(exc.errno, f"--http {self.bind}: {exc.strerror}") from exc
+        self._server = make_server(self.service, self.max_body_size, timeout)
+        self._acceptor = Acceptor(sockets, self._accepted, flag="--http")
+        self._acceptor.start()
+        shown = f"[{host}]" if ":" in host else host or "0.0.0.0"
+        self._address = f"{shown}:{sockets[0].getsockname()[1]}"
         warn_if_exposed("--http", host, self.token)
 
     async def stop(self) -> None:
-        if self._server is None:
+        if self._server is None or self._acceptor is None:
             return
         server, self._server = self._server, None
-        server.stop()
+        self._acceptor.close()
+        self._acceptor = None
         await server.close_all_connections()
+
+    def _accepted(self, conn: socket.socket, address: Any) -> None:
+        """Serve a new connection, or close it at once at the cap."""
+        assert self._server is not None
+        if self._server.open_connections >= self.max_connections:
+            conn.close()
+            self.service.stats.inc("http_connection_refused_count")
+            log.warning("--http: %d connections are open (--max-connections); closing new "
+                        "connections at once", self.max_connections)
+            return
+        self._server.serve(conn, address)

@@ -29,13 +29,14 @@ import json
 import logging
 import math
 import re
+import socket
 import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import tornado.httpserver
 import tornado.httputil
-import tornado.netutil
+import tornado.iostream
 import tornado.web
 
 from .. import __version__
@@ -580,18 +581,28 @@ class ApiHandler(tornado.web.RequestHandler):
 # -- the server ------------------------------------------------------------------------------
 
 
-class _Server(tornado.httpserver.HTTPServer):
-    """Counts connections in the service's stats (``http_connecting_count`` open now,
-    ``http_connected_count`` ever)."""
+class ApiServer(tornado.httpserver.HTTPServer):
+    """Serves the connections handed to :meth:`serve` and counts them (``open_connections``;
+    in the service's stats ``http_connecting_count`` open now, ``http_connected_count``
+    ever)."""
 
     service: Service
+    open_connections = 0
+
+    def serve(self, connection: socket.socket, address: Any) -> None:
+        """Serve an accepted, non-blocking socket."""
+        stream = tornado.iostream.IOStream(connection, max_buffer_size=self.max_buffer_size,
+                                           read_chunk_size=self.read_chunk_size)
+        self.handle_stream(stream, address)
 
     def handle_stream(self, stream: Any, address: Any) -> None:
+        self.open_connections += 1
         self.service.stats.inc("http_connecting_count")
         self.service.stats.inc("http_connected_count")
         super().handle_stream(stream, address)
 
     def on_close(self, server_conn: Any) -> None:
+        self.open_connections -= 1
         self.service.stats.dec("http_connecting_count")
         super().on_close(server_conn)
 
@@ -615,14 +626,10 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
               request.remote_ip, 1000.0 * request.request_time())
 
 
-def start_server(service: Service, host: str, port: int,
-                 max_body_size: int) -> tuple[tornado.httpserver.HTTPServer, str]:
-    """Listen on ``host:port`` (host "": every interface; port 0: a free one) on the running
-    loop; return the server and the ``host:port`` it listens on."""
-    sockets = tornado.netutil.bind_sockets(port, host or None)
-    server = _Server(make_application(service, max_body_size), max_body_size=max_body_size)
+def make_server(service: Service, max_body_size: int, idle_timeout: float) -> ApiServer:
+    """The HTTP server of the API; it serves the connections given to its ``serve``. One
+    waiting ``idle_timeout`` seconds for a request is closed."""
+    server = ApiServer(make_application(service, max_body_size), max_body_size=max_body_size,
+                       idle_connection_timeout=idle_timeout)
     server.service = service
-    server.add_sockets(sockets)
-    bound_port = sockets[0].getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host or "0.0.0.0"
-    return server, f"{shown}:{bound_port}"
+    return server

@@ -6,12 +6,22 @@ call at a time, in order. A malformed message closes only its connection. Handle
 the :class:`forsun.service.Service` API and nothing else. With ``--token``, every call but
 ``ping`` must carry the token (:mod:`forsun.frontends.security`); a call without it is
 refused with error 1001.
+
+Connections are bounded: at most ``--max-connections`` are open (at the cap, the one
+that has waited longest on its client is closed to make room; with none waiting, the new
+one is closed at once), one silent for ``--idle-timeout`` seconds is closed, and calls
+being received hold at most ``--thrift-preauth-bytes`` each before their connection has
+sent the token and ``--thrift-buffer-bytes`` beyond that across all connections
+(:class:`~.thrift_protocol.Limits`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +30,8 @@ from ..frontend import Frontend
 from ..hookspecs import hookimpl
 from ..options import Option
 from ..plan import Plan
+from .acceptor import Acceptor, connection_limit, idle_timeout
+from .connections import Connections
 from .security import (
     TOKEN_FIELD_ID,
     TOKEN_PARAM,
@@ -30,7 +42,7 @@ from .security import (
 
 if TYPE_CHECKING:
     from ..service import Service
-    from .thrift_protocol import Call
+    from .thrift_protocol import Call, CallReader, Limits
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +52,8 @@ STOP_GRACE = 5.0
 BACKLOG = 1024
 #: Methods callable without the token.
 OPEN_METHODS = frozenset({"ping"})
+#: Longest pause between two checks for connections silent beyond ``--idle-timeout``.
+IDLE_CHECK = 5.0
 
 _I16 = (-(1 << 15), (1 << 15) - 1)
 _I32 = (-(1 << 31), (1 << 31) - 1)
@@ -51,6 +65,16 @@ def register_options(register):
                     help="Thrift RPC listen address"))
     register(Option("port", type=int, default=6458, ini="port",
                     help="Thrift RPC port (0: any free port)"))
+    register(Option("thrift-preauth-bytes", type=int, default=64 << 10,
+                    ini="thrift_preauth_bytes", metavar="BYTES",
+                    help="with --token: largest Thrift call a connection may send before "
+                         "it has sent the token (unless the token field comes first); "
+                         "also what any call holds outside --thrift-buffer-bytes"))
+    register(Option("thrift-buffer-bytes", type=int, default=64 << 20,
+                    ini="thrift_buffer_bytes", metavar="BYTES",
+                    help="bytes of Thrift calls being received, beyond their first "
+                         "--thrift-preauth-bytes, held at once across all connections; a "
+                         "call needing more is refused and its connection closed"))
 
 
 @hookimpl
@@ -90,8 +114,10 @@ class ThriftFrontend(Frontend):
         self.host = str(service.options.bind)
         self.port = int(service.options.port)
         self.token = str(service.options.token or "")
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self.max_connections = 0
+        self._acceptor: Acceptor | None = None
+        self._idle_closer: asyncio.Task[None] | None = None
+        self._connections = Connections()
         self._busy: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -100,7 +126,7 @@ class ThriftFrontend(Frontend):
         return f"{self.host}:{self.port}"
 
     def info(self) -> dict[str, str]:
-        return {"bind_port": self.address}
+        return {"bind_port": self.address, "max_connections": str(self.max_connections)}
 
     async def start(self) -> None:
         from ..idl import load_idl
@@ -121,44 +147,90 @@ class ThriftFrontend(Frontend):
             "forsun_call": self._forsun_call,
         }
         check_token(self.token)
-        self._server = await asyncio.start_server(self._serve, self.host, self.port,
-                                                  backlog=BACKLOG)
-        self.port = self._server.sockets[0].getsockname()[1]
+        options = self.service.options
+        self.max_connections = connection_limit(int(options.max_connections))
+        self.idle_timeout = idle_timeout(float(options.idle_timeout))
+        self._limits = thrift_protocol.Limits(
+            free_bytes=int(options.thrift_preauth_bytes),
+            budget=thrift_protocol.ByteBudget(int(options.thrift_buffer_bytes)),
+            token=self.token)
+        _check_limits(self._limits)
+        self._acceptor = Acceptor(_listen(self.host, self.port), self._accepted, flag="--port")
+        self.port = self._acceptor.sockets[0].getsockname()[1]
+        self._acceptor.start()
+        self._idle_closer = asyncio.create_task(self._close_idle())
         warn_if_exposed("--bind", self.host, self.token)
 
     async def stop(self) -> None:
         """Stop listening, drop idle connections, let calls in progress answer (up to
         :data:`STOP_GRACE` seconds), then drop the rest."""
-        if self._server is None:
+        if self._acceptor is None:
             return
         self._closing = True
-        self._server.close()
-        for task in self._connections - self._busy:
+        self._acceptor.close()
+        self._acceptor = None
+        if self._idle_closer is not None:
+            self._idle_closer.cancel()
+            await asyncio.gather(self._idle_closer, return_exceptions=True)
+        pending = set(self._connections.open)
+        for task in pending - self._busy:
             task.cancel()
-        pending = set(self._connections)
         if pending:
             _, pending = await asyncio.wait(pending, timeout=STOP_GRACE)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        await self._server.wait_closed()
-        self._server = None
 
     # -- connections -------------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accepted(self, conn: socket.socket, peer: Any) -> None:
+        """Serve a new connection, making room at the cap (see the module docstring)."""
+        stats = self.service.stats
+        if len(self._connections) >= self.max_connections:
+            if not self._connections.drop_longest_waiting():
+                conn.close()
+                stats.inc("connection_refused_count")
+                log.warning("--port: %d connections are open and busy (--max-connections); "
+                            "closing new connections at once", self.max_connections)
+                return
+            stats.inc("connection_evicted_count")
+            log.warning("--port: %d connections are open (--max-connections); closing the "
+                        "one that waited longest on its client for each new one",
+                        self.max_connections)
+        task = asyncio.create_task(self._serve(conn, peer))
+        task.add_done_callback(functools.partial(_close_if_never_served, conn))
+        self._connections.add(task)
+
+    async def _close_idle(self) -> None:
+        """Close the connections silent for ``--idle-timeout`` seconds, checking often
+        enough to be at most a tenth (or :data:`IDLE_CHECK` seconds) late."""
+        pause = min(self.idle_timeout / 10, IDLE_CHECK)
+        while True:
+            await asyncio.sleep(pause)
+            closed = self._connections.drop_waiting_since(time.monotonic() - self.idle_timeout)
+            if closed:
+                self.service.stats.inc("connection_idle_closed_count", closed)
+                log.debug("closed %d thrift connections idle for %g s", closed,
+                          self.idle_timeout)
+
+    async def _serve(self, conn: socket.socket, peer: Any) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
         stats = self.service.stats
         stats.inc("connecting_count")
         stats.inc("connected_count")
-        peer = _peer(writer)
-        calls = self._protocol.CallReader(reader)
+        writer: asyncio.StreamWriter | None = None
         try:
+            reader, writer = await asyncio.open_connection(sock=conn)
+            calls = self._protocol.CallReader(self._connections.watch(task, reader),
+                                              self._limits)
             while not self._closing:
                 try:
                     call = await calls.read_call(self._idl.Forsun)
+                except self._protocol.BufferFull:
+                    log.warning("--port: calls being received fill --thrift-buffer-bytes; "
+                                "closing the connections whose call needs more")
+                    return
                 except self._protocol.MalformedMessage as exc:
                     log.info("thrift client %s: %s; closing its connection", peer, exc)
                     return
@@ -166,26 +238,29 @@ class ThriftFrontend(Frontend):
                     return
                 self._busy.add(task)
                 try:
-                    reply = await self._answer(call)
+                    reply = await self._answer(call, calls)
                     if reply is not None:
                         writer.write(reply)
                         await writer.drain()
                 finally:
                     self._busy.discard(task)
-        except ConnectionError:
-            log.debug("thrift client %s went away", peer)
+        except OSError as exc:  # reset, or gone before it was served
+            log.debug("thrift client %s went away: %s", peer, exc)
         except asyncio.CancelledError:
-            # stop() cancels; ending normally keeps asyncio 3.11 from logging the
-            # cancelled connection callback as an error.
-            log.debug("thrift connection from %s dropped at stop", peer)
+            # stop(), the cap or the idle timeout cancel; ending normally keeps asyncio
+            # 3.11 from logging the cancelled task as an error.
+            log.debug("thrift connection from %s closed by the server", peer)
         except Exception:
             log.exception("thrift connection from %s failed", peer)
         finally:
             self._connections.discard(task)
             stats.dec("connecting_count")
-            writer.close()
+            if writer is not None:
+                writer.close()
+            else:
+                conn.close()
 
-    async def _answer(self, call: Call) -> bytes | None:
+    async def _answer(self, call: Call, calls: CallReader) -> bytes | None:
         """Run one call; the encoded reply, or None for a oneway call."""
         protocol = self._protocol
         if call.args is None:
@@ -196,7 +271,8 @@ class ThriftFrontend(Frontend):
         result = getattr(self._idl.Forsun, call.name + "_result")()
         failure: ForsunPlanError | None = None
         try:
-            self._authorize(call)
+            if self._authorize(call):
+                calls.authenticated = True
             result.success = await self._methods[call.name](call.args)
         except ForsunPlanError as exc:
             failure = exc
@@ -221,20 +297,23 @@ class ThriftFrontend(Frontend):
             return protocol.encode_exception(call.name, call.seqid, protocol.INTERNAL_ERROR,
                                              f"the reply cannot be encoded: {exc}")
 
-    def _authorize(self, call: Call) -> None:
-        """Raise 1001 unless ``call`` may run; take the token param out of its params."""
+    def _authorize(self, call: Call) -> bool:
+        """Raise 1001 unless ``call`` may run; take the token param out of its params.
+        True when the call carries the server's token (or the server has none)."""
         params = getattr(call.args, "params", None)
         param_token = params.pop(TOKEN_PARAM, None) if isinstance(params, dict) else None
-        if call.name in OPEN_METHODS or not self.token:
-            return
+        if not self.token:
+            return True
         given = call.token if call.token is not None else param_token
-        if not token_accepted(self.token, given):
+        accepted = token_accepted(self.token, given)
+        if not accepted and call.name not in OPEN_METHODS:
             reason = "a wrong token" if given is not None else "no token"
             log.info("thrift %s refused: %s", call.name, reason)
             raise ForsunPlanError(ErrorCode.UNKNOWN,
                                   f"{call.name}: {reason}; this server requires its --token "
                                   f"(argument field {TOKEN_FIELD_ID}, or params entry "
                                   f"{TOKEN_PARAM} of create/createTimeout)")
+        return accepted
 
     # -- the methods of forsun.thrift ----------------------------------------------------
 
@@ -278,11 +357,30 @@ class ThriftFrontend(Frontend):
                  args.key, args.ts)
 
 
-def _peer(writer: asyncio.StreamWriter) -> Any:
-    """The client's address for messages; None when it cannot be had. (uvloop raises, where
-    asyncio answers None, for a connection reset before it was accepted and closed before
-    it was served.)"""
+def _close_if_never_served(conn: socket.socket, task: asyncio.Task[None]) -> None:
+    """Close ``conn`` when its task was cancelled before it ran (:meth:`_serve` ends
+    normally even when cancelled, so ``cancelled()`` means it never started)."""
+    if task.cancelled():
+        conn.close()
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for ``host:port`` (host "": every interface); OSError naming
+    ``--port`` when they cannot be had."""
+    import tornado.netutil
+
     try:
-        return writer.get_extra_info("peername")
-    except Exception:  # AttributeError inside uvloop; nothing to log it for
-        return None
+        return tornado.netutil.bind_sockets(port, host or None, backlog=BACKLOG)
+    except OSError as exc:
+        raise OSError(exc.errno, f"--bind {host} --port {port}: {exc.strerror}") from exc
+
+
+def _check_limits(limits: Limits) -> None:
+    """ValueError naming the option whose value cannot work."""
+    from .thrift_protocol import MAX_MESSAGE_BYTES
+
+    if not 0 < limits.free_bytes <= MAX_MESSAGE_BYTES:
+        raise ValueError(f"--thrift-preauth-bytes {limits.free_bytes}: must be 1 to "
+                         f"{MAX_MESSAGE_BYTES} (the largest call)")
+    if limits.budget.available < 0:
+        raise ValueError(f"--thrift-buffer-bytes {limits.budget.available}: must be 0 or more")

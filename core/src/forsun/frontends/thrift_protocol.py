@@ -6,23 +6,23 @@ must be parsed as the bytes arrive. The decoder is ours rather than thriftpy2's 
 malformed input is always an error and never a hang of the event loop: sizes are checked,
 unknown type ids are refused, nesting is bounded and a message may not exceed
 :data:`MAX_MESSAGE_BYTES` (every element of a container consumes at least one byte, so
-the byte budget also bounds the work). Replies are encoded with thriftpy2's
-(C-accelerated) binary protocol.
+the byte budget also bounds the work). What calls being received may hold is bounded
+too (:class:`Limits`): per call before the connection authenticated, and across all
+connections. Replies are encoded with thriftpy2's (C-accelerated) binary protocol.
 """
 
 from __future__ import annotations
 
-import asyncio
 import struct
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 from thriftpy2.protocol import TBinaryProtocol
 from thriftpy2.thrift import TApplicationException, TMessageType, TType
 from thriftpy2.transport import TMemoryBuffer
 
-from .security import TOKEN_FIELD_ID
+from .security import TOKEN_FIELD_ID, token_accepted
 
 #: Largest request accepted (plans carry at most 1 MiB of params).
 MAX_MESSAGE_BYTES = 8 << 20
@@ -61,7 +61,12 @@ INTERNAL_ERROR = TApplicationException.INTERNAL_ERROR
 
 class MalformedMessage(Exception):
     """The peer sent bytes that are not a Thrift binary call (or the stream ended inside
-    one). The connection cannot be resynchronised and must be closed."""
+    one, or the call exceeds what it may hold). The connection cannot be resynchronised
+    and must be closed."""
+
+
+class BufferFull(MalformedMessage):
+    """The call needs more of the shared :class:`ByteBudget` than is left."""
 
 
 @attrs.frozen(slots=True)
@@ -85,9 +90,52 @@ class Call:
 
 #: Bytes asked of the stream at a time when the buffer runs short.
 _CHUNK = 1 << 16
+#: Least a call takes from the shared budget at a time once its free bytes are spent.
+_GROW = 1 << 16
 
 #: A parser step: yields how many bytes it needs next, is sent exactly those bytes.
 Parser = Generator[int, bytes, Any]
+
+
+class ByteStream(Protocol):
+    """What :class:`CallReader` reads from (an ``asyncio.StreamReader``, or a wrapper)."""
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+class ByteBudget:
+    """Bytes that calls being received may hold beyond their free bytes, shared by all the
+    connections of a front end."""
+
+    __slots__ = ("available",)
+
+    def __init__(self, total: int) -> None:
+        self.available = total
+
+    def take(self, size: int) -> bool:
+        """Reserve ``size`` bytes; False (nothing reserved) when fewer are left."""
+        if size > self.available:
+            return False
+        self.available -= size
+        return True
+
+    def give(self, size: int) -> None:
+        self.available += size
+
+
+@attrs.frozen(slots=True)
+class Limits:
+    """What the calls of a connection may hold while they are received.
+
+    Each call may take ``free_bytes`` without asking ``budget``; beyond them it reserves
+    from ``budget`` until it has been read. While the server has a ``token`` and no call
+    of the connection has carried it, a call may not grow beyond ``free_bytes`` unless
+    the token field (:data:`~.security.TOKEN_FIELD_ID`) already came in that call.
+    """
+
+    free_bytes: int
+    budget: ByteBudget
+    token: str = ""
 
 
 class CallReader:
@@ -95,26 +143,34 @@ class CallReader:
     bytes it needs next; this reader answers from its own buffer and awaits the stream only
     when the buffer runs short, so a call that arrived whole is decoded without awaiting
     (one coroutine await per field cost ~30 µs per createTimeout). Bytes read past a call
-    stay in the buffer for the next one."""
+    stay in the buffer for the next one.
 
-    __slots__ = ("_buffer", "_pos", "stream")
+    ``authenticated`` starts true unless the server has a token; the front end sets it
+    once a call of the connection carried the token."""
 
-    def __init__(self, stream: asyncio.StreamReader) -> None:
+    __slots__ = ("_buffer", "_held", "_pos", "authenticated", "limits", "stream")
+
+    def __init__(self, stream: ByteStream, limits: Limits) -> None:
         self.stream = stream
-        self._buffer = b""
+        self.limits = limits
+        self.authenticated = not limits.token
+        self._buffer: bytes | bytearray = b""
         self._pos = 0
+        self._held = 0
 
     async def read_call(self, service: type) -> Call | None:
         """Read the next call to ``service`` (a thriftpy2 service class).
 
         Returns None when the stream ends cleanly between messages. Raises
-        :class:`MalformedMessage` for anything else that is not a complete, valid call.
+        :class:`MalformedMessage` for anything else that is not a complete, valid call
+        within the :class:`Limits`.
         """
         if self._pos == len(self._buffer) and not await self._fill(1, allow_end=True):
             return None
-        parser = _read_call(service)
+        reserved: dict[int, Any] = {}
+        parser = _read_call(service, reserved)
         send = parser.send
-        budget = MAX_MESSAGE_BYTES
+        budget = self.limits.free_bytes
         buffer, pos = self._buffer, self._pos
         try:
             size = next(parser)
@@ -123,7 +179,7 @@ class CallReader:
                     raise MalformedMessage(f"negative size {size}")
                 budget -= size
                 if budget < 0:
-                    raise MalformedMessage(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+                    budget = self._grow(budget, reserved)
                 end = pos + size
                 if end > len(buffer):
                     self._pos = pos
@@ -135,10 +191,37 @@ class CallReader:
         except StopIteration as done:
             self._pos = pos
             return done.value
+        finally:
+            if self._held:
+                self.limits.budget.give(self._held)
+                self._held = 0
+
+    def _grow(self, budget: int, reserved: dict[int, Any]) -> int:
+        """The call's remaining ``budget`` (negative: it has spent its free bytes and what
+        it reserved) after reserving more, or :class:`MalformedMessage` saying why not."""
+        limits = self.limits
+        if limits.free_bytes + self._held - budget > MAX_MESSAGE_BYTES:
+            raise MalformedMessage(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+        if not self.authenticated:
+            if not token_accepted(limits.token, reserved.get(TOKEN_FIELD_ID)):
+                raise MalformedMessage(
+                    f"a call larger than {limits.free_bytes} bytes before the connection "
+                    f"sent the token (--thrift-preauth-bytes); send the token field "
+                    f"{TOKEN_FIELD_ID} first")
+            self.authenticated = True
+        more = max(-budget, _GROW)
+        if not limits.budget.take(more):
+            raise BufferFull(f"the call needs {-budget} more bytes than the "
+                             f"{limits.budget.available} left of --thrift-buffer-bytes")
+        self._held += more
+        return budget + more
 
     async def _fill(self, size: int, *, allow_end: bool = False) -> bool:
         """Make the buffer hold at least ``size`` unread bytes. False at a clean end of the
         stream (only with ``allow_end``); :class:`MalformedMessage` at one inside a call."""
+        if size > _CHUNK:
+            await self._fill_exactly(size)
+            return True
         parts = [self._buffer[self._pos:]]
         have = len(parts[0])
         while have < size:
@@ -153,8 +236,24 @@ class CallReader:
         self._pos = 0
         return True
 
+    async def _fill_exactly(self, size: int) -> None:
+        """:meth:`_fill` for a large value: read into a buffer of exactly ``size`` bytes.
+        (Collected in chunks and joined, a large value took two to three times its size
+        in resident memory while it arrived.)"""
+        buffer = bytearray(size)
+        have = len(self._buffer) - self._pos
+        buffer[:have] = memoryview(self._buffer)[self._pos:]
+        while have < size:
+            chunk = await self.stream.read(size - have)
+            if not chunk:
+                raise MalformedMessage("stream ended inside a message")
+            buffer[have:have + len(chunk)] = chunk
+            have += len(chunk)
+        self._buffer = buffer
+        self._pos = 0
 
-def _read_call(service: type) -> Parser:
+
+def _read_call(service: type, reserved: dict[int, Any]) -> Parser:
     word = _I32.unpack((yield 4))[0]
     if word < 0:
         if word & _VERSION_MASK != _VERSION_1:
@@ -170,7 +269,6 @@ def _read_call(service: type) -> Parser:
     args = None
     if name in service.thrift_services:
         args = getattr(service, name + "_args")()
-    reserved: dict[int, Any] = {}
     yield from _read_struct(args, MAX_DEPTH, reserved)
     return Call(name, mtype, seqid, args, reserved.get(TOKEN_FIELD_ID))
 

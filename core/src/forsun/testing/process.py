@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import psutil
 
 from .services import free_port, reachable
 
@@ -45,6 +48,15 @@ class ForsundProcess:
         assert reply["errcode"] == 0, reply
         return reply["data"]
 
+    def rss(self) -> int:
+        """Its resident memory now, in bytes."""
+        return psutil.Process(self.proc.pid).memory_info().rss
+
+    def cpu_seconds(self) -> float:
+        """The CPU time (user + system) it has used so far."""
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -65,9 +77,10 @@ class ForsundProcess:
 
 def start_forsund(args: Sequence[str] = (), *, workdir: Path, port: int | None = None,
                   http_port: int | None = None, env: dict[str, str] | None = None,
-                  ready_timeout: float = 20.0) -> ForsundProcess:
+                  max_files: int | None = None, ready_timeout: float = 20.0) -> ForsundProcess:
     """Start ``forsund`` with ``args`` plus ``--port``/``--http`` on free ports, logging to
-    ``workdir/forsund.log``; return once both ports accept connections."""
+    ``workdir/forsund.log``; return once both ports accept connections. ``max_files``
+    limits its descriptors (soft and hard ``RLIMIT_NOFILE``)."""
     port = port or free_port()
     http_port = http_port or free_port()
     log_path = workdir / "forsund.log"
@@ -76,8 +89,9 @@ def start_forsund(args: Sequence[str] = (), *, workdir: Path, port: int | None =
     proc_env = dict(os.environ)
     proc_env.update(env or {})
     with open(workdir / "stderr.log", "ab") as stderr:
+        limit = None if max_files is None else functools.partial(_limit_files, max_files)
         proc = subprocess.Popen(cmd, cwd=workdir, env=proc_env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=stderr)
+                                stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=limit)
     daemon = ForsundProcess(proc, port, http_port, log_path)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
@@ -112,3 +126,7 @@ def refused_start(args: Sequence[str] = (), *, workdir: Path) -> str:
     critical = [line for line in logged.splitlines() if " CRITICAL " in line]
     assert len(critical) == 1 and logged.rstrip().endswith(critical[0]), logged
     return critical[0]
+
+
+def _limit_files(count: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
