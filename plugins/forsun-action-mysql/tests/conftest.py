@@ -125,6 +125,9 @@ class MysqlTableTarget(ActionTarget):
     def missing_params(self) -> dict[str, str]:
         return {"db": DB}
 
+    def state_changing_params(self) -> dict[str, str]:
+        return {"db": DB, "sql": "USE mysql"}
+
     async def deliveries(self) -> list[tuple[str, int | None]]:
         rows = await self.admin.query(f"SELECT v FROM {self.table} ORDER BY id")
         return [(token, None) for (token,) in rows]

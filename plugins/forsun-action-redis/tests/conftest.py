@@ -4,6 +4,7 @@ its own (a password, counting connections)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 import uuid
@@ -25,6 +26,8 @@ HOST = "127.0.0.1"
 PORT = 6379
 #: The database the tests write to on the shared server.
 TEST_DB = 10
+#: The client name of a private server's admin connection.
+ADMIN_NAME = "forsun-test-admin"
 
 
 @pytest.fixture
@@ -79,19 +82,33 @@ class PrivateRedis:
     async def connected_clients(self) -> int:
         return int((await self.client.info("clients"))["connected_clients"])
 
+    async def action_connections(self) -> list[dict[str, str]]:
+        """``CLIENT LIST`` of every connection but the test's own (:meth:`db`, ``client``)."""
+        return [conn for conn in await self.client.client_list() if conn["name"] != ADMIN_NAME]
+
+    @contextlib.asynccontextmanager
+    async def db(self, number: int) -> AsyncIterator[aioredis.Redis]:
+        """An admin client of database ``number``."""
+        client = aioredis.Redis(host=HOST, port=self.port, password=self.password, db=number,
+                                decode_responses=True, client_name=ADMIN_NAME)
+        yield client
+        await client.aclose()
+
 
 @pytest.fixture
-def redis_server_process() -> Iterator[Callable[[str], int]]:
-    """``start(password)`` runs a private redis-server (no persistence) on a free port."""
+def redis_server_process() -> Iterator[Callable[..., int]]:
+    """``start(password, *args)`` runs a private redis-server (no persistence) on a free
+    port, with more command line ``args`` if given."""
     executable = require_executable("redis-server")
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start(password: str = "") -> int:
+    def start(password: str = "", *extra: str) -> int:
         port = free_port()
         args = [executable, "--port", str(port), "--bind", HOST, "--save", "",
                 "--appendonly", "no"]
         if password:
             args += ["--requirepass", password]
+        args += extra
         processes.append(subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 10
@@ -108,12 +125,13 @@ def redis_server_process() -> Iterator[Callable[[str], int]]:
 
 
 @pytest.fixture
-async def private_redis(redis_server_process: Callable[[str], int]
+async def private_redis(redis_server_process: Callable[..., int]
                         ) -> AsyncIterator[PrivateRedis]:
     """A private server protected by a password."""
     password = f"pw-{uuid.uuid4().hex}"
     port = redis_server_process(password)
-    client = aioredis.Redis(host=HOST, port=port, password=password, decode_responses=True)
+    client = aioredis.Redis(host=HOST, port=port, password=password, decode_responses=True,
+                            client_name=ADMIN_NAME)
     yield PrivateRedis(port, password, client)
     await client.aclose()
 
@@ -152,6 +170,9 @@ class RedisListTarget(ActionTarget):
 
     def missing_params(self) -> dict[str, str]:
         return self.base()
+
+    def state_changing_params(self) -> dict[str, str]:
+        return {**self.base(), "command": f"MULTI; RPUSH {self.list} never-executed"}
 
     async def deliveries(self) -> list[tuple[str, int | None]]:
         return [(token, None) for token in await self.client.lrange(self.list, 0, -1)]

@@ -69,6 +69,14 @@ class ActionTarget(abc.ABC):
         """``(key, due second)`` of every delivery the target saw so far (the second is
         None when the action cannot convey it)."""
 
+    def state_changing_params(self) -> dict[str, str] | None:
+        """Params (same target as :meth:`ok_params`) whose firing, failing or not, changes
+        the session state of the pooled connection it ran on, so that the next firing
+        lent that connection as it is would not deliver, or deliver elsewhere: another
+        database selected, a transaction left open. None (the default): the action keeps
+        no session state on its connections."""
+        return None
+
 
 def firing_for(params: Mapping[str, str], *, ts: int | None = None, attempt: int = 0) -> Firing:
     """A firing of a fresh plan (unique key) due at ``ts`` (default: three seconds ago, so
@@ -170,6 +178,15 @@ class ActionConformance:
         await asyncio.gather(*(action.execute(firing) for firing in firings))
         for firing in firings:
             await self.assert_delivered_once(target, firing)
+
+    async def test_a_firing_hands_no_connection_state_to_the_next(
+            self, action: Action, target: ActionTarget) -> None:
+        params = declared(target.state_changing_params(), "a firing changing session state")
+        with contextlib.suppress(ActionError):
+            await action.execute(firing_for(params))
+        after = firing_for(target.ok_params())
+        await action.execute(after)
+        await self.assert_delivered_once(target, after)
 
     # -- failures ----------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Params (all strings): ``host`` (127.0.0.1), ``port`` (3306), ``db`` (mysql), ``u
 (option ``--action-mysql-user``, root), ``passwd`` (option ``--action-mysql-passwd``, empty;
 a secret), ``max_connections`` (option ``--action-mysql-max-connections``) and ``sql``: one
 or more statements separated by ``;``, sent as one multi-statement query and committed as
-one transaction; an error in any statement rolls the whole firing back.
+one transaction; an error in any statement rolls the whole firing back. Each firing starts
+on a session in the same state (:mod:`forsun_action_mysql.session`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from forsun.action.params import int_param
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
 
+from . import session
 from .options import OPTIONS
 
 #: Server and client error codes worth a retry: no connection (2002, 2003), connection lost
@@ -100,17 +102,18 @@ class MysqlAction(Action):
         try:
             pool = await self._pool(target)
             async with pool.acquire() as conn:
-                await self._run(conn, sql)
+                await self._run(conn, target.db, sql)
         except (pymysql.MySQLError, OSError, TimeoutError) as exc:
             raise ActionError(self._failure(target, exc), retry=is_retried(exc)) from exc
 
     @staticmethod
-    async def _run(conn: aiomysql.Connection, sql: str) -> None:
-        """Run every statement of ``sql`` and commit; roll back on an SQL error. A connection
-        whose state is unknown (lost, cancelled mid-query) is closed, not reused."""
+    async def _run(conn: aiomysql.Connection, db: str, sql: str) -> None:
+        """Run every statement of ``sql`` on database ``db`` and commit, then reset the
+        session; on an SQL error the reset rolls back. A connection whose state is unknown
+        (lost, cancelled mid-query) is closed, not reused."""
         try:
             async with conn.cursor() as cursor:
-                await cursor.execute(sql)
+                await cursor.execute(session.prelude(conn, db) + sql)
                 while await cursor.nextset():
                     pass
             await conn.commit()
@@ -118,11 +121,12 @@ class MysqlAction(Action):
             if is_retried(exc):
                 conn.close()
             else:
-                await conn.rollback()
+                await session.reset(conn)
             raise
         except BaseException:
             conn.close()
             raise
+        await session.reset(conn)
 
     async def close(self) -> None:
         pools, self._pools = self._pools, {}

@@ -4,7 +4,8 @@ Params (all strings): ``host`` (127.0.0.1), ``port`` (6379), ``selected_db`` (0)
 ``password`` (none; a secret), ``max_connections`` (option ``--action-redis-max-connections``)
 and ``command``: one or more commands separated by ``;``, quoted like a shell line
 (:func:`forsun_action_redis.commands.split_commands`). The commands run in order, each
-once; the first failing one ends the firing.
+once, on one connection; the first failing one ends the firing. How a firing's replies are
+judged and its connection handed back clean: :mod:`forsun_action_redis.exchange`.
 """
 
 from __future__ import annotations
@@ -22,15 +23,9 @@ from forsun.action.params import int_param
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
 
-from .commands import split_commands
+from .commands import parse_commands
+from .exchange import CommandFailed, is_retried, restoring_commands, run_firing
 from .options import OPTIONS
-
-#: Failures that may pass: the server is unreachable, still loading, a read-only replica
-#: during a failover, or asks to try again. A refused password does not pass by itself.
-RETRIED = (rexc.ConnectionError, rexc.TimeoutError, rexc.ReadOnlyError, rexc.TryAgainError,
-           rexc.MasterDownError)
-NOT_RETRIED = (rexc.AuthenticationError,)
-
 
 
 @attrs.frozen
@@ -71,42 +66,41 @@ class RedisAction(Action):
 
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options if options is not None else Options(OPTIONS))
-        self._clients: dict[tuple[str, int, int, str], aioredis.Redis] = {}
+        self._pools: dict[tuple[str, int, int, str], aioredis.BlockingConnectionPool] = {}
 
     def validate(self, params: Mapping[str, str]) -> None:
         super().validate(params)
         RedisTarget.from_params(params, self.options)
-        if not split_commands(params["command"]):
-            raise ForsunPlanError.invalid("params.command", "holds no command")
+        parse_commands(params["command"])
 
     async def execute(self, firing: Firing) -> None:
         try:
             target = RedisTarget.from_params(firing.params, self.options)
-            commands = split_commands(firing.params.get("command", ""))
+            commands = parse_commands(firing.params.get("command", ""))
         except ForsunPlanError as exc:
             raise ActionError(f"redis: {exc.message}") from None
-        if not commands:
-            raise ActionError(f"redis {target}: params.command holds no command")
-        client = self._client(target)
-        for number, argv in enumerate(commands, 1):
-            try:
-                await client.execute_command(*argv)
-            except rexc.RedisError as exc:
-                retry = isinstance(exc, RETRIED) and not isinstance(exc, NOT_RETRIED)
-                raise ActionError(self._failure(target, number, commands, exc),
-                                  retry=retry) from exc
-            except (OSError, TimeoutError) as exc:
-                raise ActionError(self._failure(target, number, commands, exc),
-                                  retry=True) from exc
+        pool = self._pool(target)
+        try:
+            conn = await pool.get_connection()
+        except (rexc.RedisError, OSError) as exc:
+            raise ActionError(self._failure(target, "connecting", exc),
+                              retry=is_retried(exc)) from exc
+        try:
+            await run_firing(conn, commands, restoring_commands(target.db, target.password))
+        except CommandFailed as exc:
+            which = f"command {exc.number} of {len(commands)} ({commands[exc.number - 1][0]})"
+            raise ActionError(self._failure(target, which, exc), retry=exc.retry) from exc
+        finally:
+            await pool.release(conn)
 
     async def close(self) -> None:
-        clients, self._clients = self._clients, {}
-        for client in clients.values():
-            await client.aclose(close_connection_pool=True)
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            await pool.aclose()
 
-    def _client(self, target: RedisTarget) -> aioredis.Redis:
-        client = self._clients.get(target.pool_key)
-        if client is None:
+    def _pool(self, target: RedisTarget) -> aioredis.BlockingConnectionPool:
+        pool = self._pools.get(target.pool_key)
+        if pool is None:
             pool = aioredis.BlockingConnectionPool(
                 host=target.host, port=target.port, db=target.db,
                 password=target.password or None,
@@ -114,19 +108,19 @@ class RedisAction(Action):
                 timeout=None,  # wait for a free connection; the engine's timeout bounds it
                 socket_connect_timeout=self.options.action_redis_connect_timeout,
                 socket_timeout=None,
-                # One immediate retry covers a pooled connection the server has closed;
-                # further retries are the engine's, with their growing delay.
+                # RESP2, the protocol RESET returns a connection to (exchange.py).
+                protocol=2,
+                # Connecting is tried twice at once; further retries are the engine's, with
+                # their growing delay. (A pooled connection the server has closed meanwhile
+                # is found and reconnected by the pool before it is lent.)
                 retry=Retry(NoBackoff(), 1),
             )
-            client = aioredis.Redis(connection_pool=pool)
-            self._clients[target.pool_key] = client
-        return client
+            self._pools[target.pool_key] = pool
+        return pool
 
     @staticmethod
-    def _failure(target: RedisTarget, number: int, commands: list[list[str]],
-                 exc: BaseException) -> str:
-        which = f"command {number} of {len(commands)} ({commands[number - 1][0]})"
+    def _failure(target: RedisTarget, what: str, exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
         if target.password:
             text = text.replace(target.password, "******")
-        return f"redis {target}: {which} failed: {text}"
+        return f"redis {target}: {what} failed: {text}"
