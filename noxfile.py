@@ -77,70 +77,71 @@ def bench(session: nox.Session) -> None:
 def bump(session: nox.Session) -> None:
     """Move every distribution to one new version (``nox -s bump -- 1.0.1``): each
     pyproject.toml's version, the bounds between them (``forsun>=1.0,<2``: the new
-    major.minor up to the next major), uv.lock, and the changelog's Unreleased section."""
+    major.minor up to the next major), uv.lock, and the changelog's Unreleased section.
+    Nothing is written unless every file can be changed."""
     if len(session.posargs) != 1:
         session.error("usage: nox -s bump -- VERSION (for example 1.0.1)")
     try:
         new = Version(session.posargs[0])
     except InvalidVersion:
         session.error(f"{session.posargs[0]!r} is not a version (for example 1.0.1)")
-    old = current_version()
+    projects = {package: _project(package) for package in PACKAGES}
+    versions = {project["version"] for project in projects.values()}
+    if len(versions) != 1:
+        session.error(f"the distributions are not in lockstep ({', '.join(sorted(versions))}): "
+                      "give each the same version by hand first")
+    old = Version(versions.pop())
     if new <= old:
         session.error(f"{new} is not above the current version {old}: give a higher one")
-    for package in PACKAGES:
-        bump_pyproject(ROOT / package / "pyproject.toml", new)
-    bump_changelog(CHANGELOG, old, new)
+    members = {project["name"] for project in projects.values()}
+    changes = {}
+    try:
+        for package in PACKAGES:
+            path = ROOT / package / "pyproject.toml"
+            changes[path] = bumped_pyproject(path.read_text(encoding="utf-8"), new, members)
+        changes[CHANGELOG] = bumped_changelog(CHANGELOG.read_text(encoding="utf-8"), old, new)
+    except ValueError as exc:
+        session.error(str(exc))
+    for path, text in changes.items():
+        path.write_text(text, encoding="utf-8")
     session.run("uv", "lock", "--quiet", external=True)
     session.log(f"{old} -> {new}: {len(PACKAGES)} distributions, uv.lock, CHANGELOG.md")
 
 
-def member_names() -> set[str]:
-    """The distribution names of the workspace's members."""
-    return {_project(package)["name"] for package in PACKAGES}
-
-
-def current_version() -> Version:
-    """The one version every member has; an error if they differ."""
-    versions = {_project(package)["version"] for package in PACKAGES}
-    if len(versions) != 1:
-        raise SystemExit(f"the distributions are not in lockstep: {sorted(versions)}")
-    return Version(versions.pop())
-
-
-def bump_pyproject(path: Path, new: Version) -> None:
-    """Set ``path``'s project version to ``new`` and its dependencies on other members to
-    ``>=MAJOR.MINOR,<MAJOR+1`` of ``new``, leaving the rest of the file as it is."""
-    text = path.read_text(encoding="utf-8")
+def bumped_pyproject(text: str, new: Version, members: set[str]) -> str:
+    """``text`` of a pyproject.toml with its project version ``new`` and its dependencies on
+    ``members`` bounded to ``>=MAJOR.MINOR,<MAJOR+1`` of ``new``; the rest as it was."""
     project = tomllib.loads(text)["project"]
     text = re.sub(r'^version = "[^"]*"$', f'version = "{new}"', text, count=1, flags=re.M)
     bound = f">={new.major}.{new.minor},<{new.major + 1}"
-    members = member_names()
     extras = project.get("optional-dependencies", {}).values()
     for dependency in [*project.get("dependencies", []), *(d for e in extras for d in e)]:
         requirement = Requirement(dependency)
         if requirement.name not in members:
             continue
-        if not requirement.specifier:
-            raise SystemExit(f"{path}: {dependency!r} has no version bound; write "
-                             f"'{requirement.name}{bound}' first")
+        if not requirement.specifier:  # a bare name would also match other strings
+            raise ValueError(f"{project['name']}: {dependency!r} has no version bound; "
+                             f"write '{requirement.name}{bound}' in its pyproject.toml first")
         extra = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
         marker = f"; {requirement.marker}" if requirement.marker else ""
         text = text.replace(f'"{dependency}"', f'"{requirement.name}{extra}{bound}{marker}"')
-    path.write_text(text, encoding="utf-8")
+    return text
 
 
-def bump_changelog(path: Path, old: Version, new: Version) -> None:
-    """Turn the Unreleased section into release ``new`` of today, under a new empty
-    Unreleased section, and add its comparison link (Keep a Changelog)."""
-    text = path.read_text(encoding="utf-8")
+def bumped_changelog(text: str, old: Version, new: Version) -> str:
+    """``text`` of CHANGELOG.md with its Unreleased section turned into release ``new`` of
+    today, under a new empty Unreleased section, and the links to compare (Keep a
+    Changelog)."""
+    if "\n## [Unreleased]\n" not in text:
+        raise ValueError("CHANGELOG.md has no '## [Unreleased]' section to release")
     today = datetime.date.today().isoformat()
-    text = text.replace("## [Unreleased]\n", f"## [Unreleased]\n\n## [{new}] - {today}\n", 1)
-    link = re.search(r"^\[Unreleased\]: (.*)/compare/v[^.\s]\S*\.\.\.HEAD$", text, re.M)
-    if link:
-        base = link.group(1)
-        text = text.replace(link.group(0), f"[Unreleased]: {base}/compare/v{new}...HEAD\n"
-                                           f"[{new}]: {base}/compare/v{old}...v{new}")
-    path.write_text(text, encoding="utf-8")
+    text = text.replace("\n## [Unreleased]\n", f"\n## [Unreleased]\n\n## [{new}] - {today}\n", 1)
+    link = re.search(r"^\[Unreleased\]: (\S+)/compare/\S+\.\.\.HEAD$", text, re.M)
+    if link is None:
+        raise ValueError("CHANGELOG.md has no '[Unreleased]: URL/compare/vX...HEAD' link")
+    base = link.group(1)
+    return text.replace(link.group(0), f"[Unreleased]: {base}/compare/v{new}...HEAD\n"
+                                       f"[{new}]: {base}/compare/v{old}...v{new}")
 
 
 def _project(package: str) -> dict:

@@ -224,3 +224,17 @@ def test_the_systemd_unit_verifies(tmp_path):
     run = subprocess.run([analyze, "verify", str(tmp_path / "forsund.service")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "forsund.service" not in run.stderr, run.stderr
+
+
+def test_the_bump_changes_nothing_when_a_bound_is_missing(workspace_copy):
+    shell = workspace_copy / "plugins" / "forsun-action-shell" / "pyproject.toml"
+    bounded = shell.read_text()
+    shell.write_text(re.sub(r'"forsun>=[^"]*"', '"forsun"', bounded))
+    core_before = (workspace_copy / "core" / "pyproject.toml").read_text()
+    try:
+        run = bump(workspace_copy, "9.0.0")
+    finally:
+        shell.write_text(bounded)
+    assert run.returncode != 0
+    assert "forsun-action-shell: 'forsun' has no version bound" in run.stderr, run.stderr
+    assert (workspace_copy / "core" / "pyproject.toml").read_text() == core_before
