@@ -3,12 +3,43 @@
 from __future__ import annotations
 
 import importlib.metadata
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
+import attrs
 import pytest
 
 from forsun.testing.fixtures import make_plan, pytest_configure  # noqa: F401 - pytest hooks
 from forsun.testing.process import ForsundProcess, start_forsund
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+FENCE = re.compile(r'^```(\w*)(?: title="([^"]+)")?\n(.*?)^```$', re.S | re.M)
+
+
+@attrs.frozen
+class DocBlocks:
+    """The fenced code blocks of a doc, as ``(language, title, text)``."""
+
+    blocks: list[tuple[str, str, str]]
+
+    @classmethod
+    def read(cls, path: Path) -> DocBlocks:
+        return cls(FENCE.findall(path.read_text(encoding="utf-8")))
+
+    def write_titled(self, root: Path) -> None:
+        """Write every block with a ``title="path"`` to that path under ``root``."""
+        for _, title, text in self.blocks:
+            if title:
+                path = root / title
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def plugin_authors_doc() -> DocBlocks:
+    """docs/plugin-authors.md, whose titled blocks are two complete example plugins."""
+    return DocBlocks.read(DOCS / "plugin-authors.md")
 
 
 def harmless_args() -> list[str]:

@@ -9,23 +9,20 @@ rootdir and configuration are the example's own (pytest-asyncio strict mode).
 
 import json
 import os
-import re
+import shlex
 import subprocess
 import sys
+import time
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "plugin-authors.md"
-BLOCK = re.compile(r'^```(\w*)(?: title="([^"]+)")?\n(.*?)^```$', re.S | re.M)
+from forsun.testing.process import start_forsund
+from forsun.testing.services import free_port
+
 PLUGINS = ["forsun-action-tcpline", "forsun-store-journal"]
-
-
-def code_blocks():
-    """``(language, title, text)`` of every fenced block of the doc."""
-    return BLOCK.findall(DOC.read_text(encoding="utf-8"))
 
 
 def install_metadata(pyproject: Path, site: Path) -> None:
@@ -45,14 +42,10 @@ def install_metadata(pyproject: Path, site: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory):
+def example(tmp_path_factory, plugin_authors_doc):
     """The doc's files under a temporary root; returns (root, env for child processes)."""
     root = tmp_path_factory.mktemp("plugin-authors")
-    for _, title, text in code_blocks():
-        if title:
-            path = root / title
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+    plugin_authors_doc.write_titled(root)
     site = root / "site-packages"
     paths = [str(site)]
     for plugin in PLUGINS:
@@ -112,9 +105,43 @@ def test_the_example_passes_the_conformance_suite(example, plugin, at_least, ski
     assert "PytestUnknownMarkWarning" not in run.stdout
 
 
-def test_the_untitled_python_snippets_run():
-    snippets = [text for language, title, text in code_blocks()
+def test_the_untitled_python_snippets_run(plugin_authors_doc):
+    snippets = [text for language, title, text in plugin_authors_doc.blocks
                 if language == "python" and not title]
     assert snippets
     for text in snippets:
-        exec(compile(text, str(DOC), "exec"), {})
+        exec(compile(text, "docs/plugin-authors.md", "exec"), {})
+
+
+def test_the_last_step_runs_both_plugins_in_forsund(example, plugin_authors_doc):
+    """The doc's last commands, with free ports: the INI file selects the journal store
+    and sets the action's option, and a tcpline plan fires at the doc's target."""
+    root, env = example
+    target_port, http_port = free_port(), free_port()
+    commands = next(text for language, _, text in plugin_authors_doc.blocks
+                    if language == "sh" and "tcpline_target.py" in text)
+    commands = commands.replace("9999", str(target_port)).replace("8080", str(http_port))
+    target_line, forsund_line, curl_line = commands.splitlines()
+    target_args = shlex.split(target_line.removesuffix(" &"))
+    assert target_args[0] == "python"
+    received = root / "target.out"
+    with open(received, "wb") as out:
+        target = subprocess.Popen([sys.executable, *target_args[1:]], cwd=root, stdout=out)
+    forsund_args = shlex.split(forsund_line.removesuffix(" &"))
+    assert forsund_args[0] == "forsund"
+    daemon = start_forsund(forsund_args[1:], workdir=root, http_port=http_port, env=env)
+    try:
+        reply = subprocess.run(curl_line, shell=True, capture_output=True, text=True,
+                               timeout=30)
+        assert json.loads(reply.stdout)["errcode"] == 0, reply.stdout + reply.stderr
+        assert (root / "plans.journal").exists()
+        deadline = time.monotonic() + 30
+        while "hello" not in received.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert received.read_text(), daemon.log_text()[-3000:]
+    finally:
+        daemon.stop()
+        target.kill()
+        target.wait()
+    line = json.loads(received.read_text())
+    assert (line["key"], line["body"]) == ("hello", "hi")
