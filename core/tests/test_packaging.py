@@ -65,9 +65,6 @@ def test_dependencies_between_distributions_are_bounded_to_the_major():
         assert set(internal) == expected, name
 
 
-@pytest.mark.xfail(strict=True, reason="core/src/forsun/__init__.py hard-codes __version__ "
-                   "0.1.0; it should read importlib.metadata.version('forsun'), a change to a "
-                   "core module that the release-packaging task may not make")
 def test_the_core_reports_its_distribution_version():
     assert forsun.__version__ == importlib.metadata.version("forsun")
 
