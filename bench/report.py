@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 #: Scenario names in the order they run and are reported.
-SCENARIOS = ("precision", "burst", "create", "memory", "startup", "catchup", "redis")
+SCENARIOS = ("precision", "burst", "create", "bulkload", "memory", "startup", "catchup", "redis")
 
 
 @attrs.define
