@@ -6,7 +6,9 @@ meanwhile is as late. Such a job runs instead as a :meth:`Pacer.job`: it calls
 :meth:`Pacer.pause` between small steps, and once it has run for :data:`SLICE_SECONDS` the
 pause gives the loop a turn, in which the engine's timers, firings and every other request
 are served. However many jobs run at once, one slice runs per turn of the loop: the jobs
-take turns in the pacer's lane, so the delay a firing sees stays about one slice.
+take turns in the pacer's lane. The engine also :meth:`Pacer.hold`-s the jobs from just
+before a second boundary until that second's firings have started, so that a firing waits
+for no slice at all.
 """
 
 from __future__ import annotations
@@ -36,6 +38,21 @@ class Pacer:
         self.slice_seconds = slice_seconds
         self._lane = asyncio.Lock()
         self._waiting = 0  # jobs queued for the lane
+        self._holds = 0
+        self._clear = asyncio.Event()  # set while nothing holds the jobs
+        self._clear.set()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """No job starts a slice while this block runs (a job stops at its next pause)."""
+        self._holds += 1
+        self._clear.clear()
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            if not self._holds:
+                self._clear.set()
 
     @contextlib.asynccontextmanager
     async def job(self) -> AsyncIterator[Job]:
@@ -61,7 +78,7 @@ class Job:
         """Once this slice has run its time, let the loop turn, and the next waiting job
         (if any) run a slice in that turn while this one queues behind the others."""
         pacer = self._pacer
-        if time.perf_counter() - self._began < pacer.slice_seconds:
+        if pacer._clear.is_set() and time.perf_counter() - self._began < pacer.slice_seconds:
             return
         if pacer._waiting:
             # The job woken runs in the next turn of the loop; releasing the lane without
@@ -70,7 +87,7 @@ class Job:
             await self.resume()
         else:
             await asyncio.sleep(0)
-        self._began = time.perf_counter()
+            await self._begin()
 
     async def resume(self) -> None:
         """Queue for the lane and take it."""
@@ -81,6 +98,10 @@ class Job:
         finally:
             pacer._waiting -= 1
         self._holding = True
+        await self._begin()
+
+    async def _begin(self) -> None:
+        await self._pacer._clear.wait()
         self._began = time.perf_counter()
 
     def leave(self) -> None:
