@@ -3,7 +3,7 @@
 A bulk creation of 100 000 plans is over a second of Python work (decoding, validating,
 storing, answering). Done in one go it holds the event loop that long, and every firing due
 meanwhile is as late. Such a job runs instead as a :meth:`Pacer.job`: it calls
-:meth:`Pacer.pause` between small steps, and once it has run for :data:`SLICE_SECONDS` the
+:meth:`Job.pause` between small steps, and once it has run for :data:`SLICE_SECONDS` the
 pause gives the loop a turn, in which the engine's timers, firings and every other request
 are served. However many jobs run at once, one slice runs per turn of the loop: the jobs
 take turns in the pacer's lane. The engine also :meth:`Pacer.hold`-s the jobs from just
@@ -27,7 +27,7 @@ T = TypeVar("T")
 #: slice, so 5 ms keeps firings within ~20 ms of the boundary; shorter slices only add
 #: loop turns (each ~30 µs) to a bulk creation.
 SLICE_SECONDS = 0.005
-#: Items a job handles between two calls of :meth:`Pacer.pause` (~0.5-2 ms of work each).
+#: Items a job handles between two calls of :meth:`Job.pause` (~0.5-2 ms of work each).
 STEP = 256
 
 
@@ -59,11 +59,11 @@ class Pacer:
         """Run one job: wait for the lane (a running slice of another job ends first) and
         hold it, but for the pauses, until the block ends."""
         job = Job(self)
-        await job.resume()
+        await job._resume()
         try:
             yield job
         finally:
-            job.leave()
+            job._leave()
 
 
 class Job:
@@ -83,13 +83,13 @@ class Job:
         if pacer._waiting:
             # The job woken runs in the next turn of the loop; releasing the lane without
             # such a waiter would let every job that yielded run a slice in the same turn.
-            self.leave()
-            await self.resume()
+            self._leave()
+            await self._resume()
         else:
             await asyncio.sleep(0)
             await self._begin()
 
-    async def resume(self) -> None:
+    async def _resume(self) -> None:
         """Queue for the lane and take it."""
         pacer = self._pacer
         pacer._waiting += 1
@@ -104,7 +104,7 @@ class Job:
         await self._pacer._clear.wait()
         self._began = time.perf_counter()
 
-    def leave(self) -> None:
+    def _leave(self) -> None:
         if self._holding:
             self._holding = False
             self._pacer._lane.release()

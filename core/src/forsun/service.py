@@ -181,12 +181,12 @@ class Service:
         """
         now = self.clock()
         prepared = ValidatedPlans()  # prepare() validates each: the store need not again
-        prepare = self.prepare
+        append, prepare = prepared.append, self.prepare
         async with self.pacer.job() as job:
             for part in steps(plans):
                 for plan in part:
                     try:
-                        prepared.append(prepare(plan, now, owned=owned))
+                        append(prepare(plan, now, owned=owned))
                     except ForsunPlanError as exc:
                         raise ForsunPlanError(exc.code, f"{label(len(prepared))}: "
                                                         f"{exc.message}") from exc

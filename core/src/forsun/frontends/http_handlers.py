@@ -19,7 +19,12 @@ answers with the bare document). HTTP statuses:
 Request bodies are JSON whatever the Content-Type, except ``application/crontab``: one
 ``set`` line per line (:func:`forsun.setline.iter_crontab`). Creating several plans (a
 crontab body, a JSON array) is all or nothing: nothing is stored unless every plan is valid,
-and the error names the bad line (``line 3: ...``) or item (``[2]: ...``).
+and the error names the bad line (``line 3: ...``) or item (``[2]: ...``). A storage failure
+part way is the exception: the error then names the first plan not stored, those before it
+are (see :meth:`forsun.service.Service.create_many`).
+
+A big body is decoded, validated, stored and answered in slices, as jobs of the service's
+:class:`~forsun.pacing.Pacer`, so that firing and other requests go on meanwhile.
 """
 
 from __future__ import annotations
@@ -297,8 +302,9 @@ def _index_label(index: int) -> str:
 
 async def _create_many(handler: ApiHandler, plans: list[Plan],
                        label: Callable[[int], str] = _index_label) -> Any:
-    """Create all plans or none; an error names the first bad plan by ``label(index)``
-    (default ``[index]``). Answers the plans, or their keys with ``?reply=keys``."""
+    """Create the plans (:meth:`forsun.service.Service.create_many`); an error names the
+    plan at fault by ``label(index)`` (default ``[index]``). Answers the plans (encoded in
+    slices), or their keys with ``?reply=keys``."""
     keys_only = handler.reply_mode() == "keys"
     service = handler.service
     created = await service.create_many(plans, owned=True, label=label)
@@ -338,7 +344,9 @@ _KEY = Param("key", {"type": "string"}, "the plan's key", required=True)
 _CREATE_DOC = ("A JSON object creates one plan and answers it; a JSON array creates several, "
                "all or none, and answers the list. A body of type application/crontab holds "
                "one set line per line (a */N field makes that line a delay plan, whatever "
-               "the method) and answers the list.")
+               "the method) and answers the list. Several plans are stored 1000 at a time: "
+               "if storing fails part way, the error names the first plan not stored and "
+               "those before it are stored.")
 
 
 _KEYS = {"type": "array", "items": {"type": "string"}}
@@ -370,7 +378,9 @@ ROUTES: tuple[Route, ...] = (
           data=ref("Plan"), query=(_KEY,)),
     Route("POST", "/v1/plans", "createPlans", "Create many plans at once, all or none",
           create_batch, data={"oneOf": [_PLANS, _KEYS]}, query=(_REPLY,),
-          description="Each item says with is_time_out whether it is a delay plan.",
+          description="Each item says with is_time_out whether it is a delay plan. The "
+                      "plans are stored 1000 at a time: if storing fails part way, the error "
+                      "names the first plan not stored and those before it are stored.",
           body={JSON: {"type": "array", "items": ref("BatchPlanRequest"), "minItems": 1},
                 CRONTAB: ref("Crontab")}),
     Route("GET", "/v1/time", "getTime", "Plans due at a second", plans_at,
