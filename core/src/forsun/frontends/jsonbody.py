@@ -30,6 +30,7 @@ Fragment = orjson.Fragment
 SLICE_BYTES = 64 << 10
 
 _SPACE = b" \t\n\r"
+_SPACES = re.compile(rb"[ \t\n\r]*")
 _BETWEEN_OBJECTS = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")
 
 
@@ -61,17 +62,12 @@ def array_slices(data: bytes | bytearray, size: int = SLICE_BYTES) -> Iterator[l
     piece is not JSON to orjson even as the whole rest of the array: the caller then
     decodes the whole body with :func:`parse` or :mod:`json` instead.
     """
-    start, end = 0, len(data)
-    while start < end and data[start] in _SPACE:
-        start += 1
-    while end > start and data[end - 1] in _SPACE:
-        end -= 1
+    start, end = _SPACES.match(data).end(), len(data)
+    if end and data[end - 1] in _SPACE:
+        end = len(data.rstrip(_SPACE))  # a copy, but at C speed even for 16 MiB of spaces
     if end - start < 2 or data[start] != ord("[") or data[end - 1] != ord("]"):
         return None
-    start += 1
-    while start < end - 1 and data[start] in _SPACE:
-        start += 1
-    return _pieces(data, start, end - 1, size)
+    return _pieces(data, _SPACES.match(data, start + 1).end(), end - 1, size)
 
 
 def _pieces(data: bytes | bytearray, pos: int, end: int, size: int) -> Iterator[list[Any]]:
