@@ -16,7 +16,7 @@ from forsun.errors import ForsunPlanError
 from forsun.frontends import jsonbody
 from forsun.frontends.jsonbody import NotParsed, array_slices
 from forsun.pacing import Pacer, steps
-from forsun.setline import iter_crontab, parse_crontab
+from forsun.setline import parse_crontab
 
 # -- the pacer ------------------------------------------------------------------------------
 
@@ -211,15 +211,8 @@ def test_slices_of_any_array_of_objects_are_its_items(items, size, separators):
 
 def test_crontab_lines_are_parsed_as_they_are_read():
     text = "a */5 * * * * * shell ls\n\nb */5 x * * * * shell ls\n"
-    lines = iter_crontab(text)
+    lines = parse_crontab(text)
     number, plan = next(lines)
     assert (number, plan.key) == (1, "a")
     with pytest.raises(ForsunPlanError, match="line 3: minute:"):
         next(lines)
-
-
-@pytest.mark.parametrize("text", ["", "\n", "a 0 * * * * * shell ls", "a 0 * * * * * shell ls\n",
-                                  "# x\r\nb 1 * * * * * shell ls\r\n\n"])
-def test_crontab_lines_and_the_whole_crontab_agree(text):
-    assert [(n, p.key) for n, p in iter_crontab(text)] == \
-        [(n, p.key) for n, p in parse_crontab(text)]

@@ -163,16 +163,11 @@ def _schedule(words: tuple[str, ...]) -> tuple[tuple[int, ...], bool, int]:
     return tuple(values[name] for name in SCHEDULE_FIELDS), is_time_out, count
 
 
-def parse_crontab(text: str) -> list[tuple[int, Plan]]:
-    """``(line number, plan)`` of each line of a crontab body: one set line per line
-    (``set`` optional); blank lines and lines starting with ``#`` are skipped. The first
-    bad line raises, its number in the message: ``line 3: second: ...``."""
-    return list(iter_crontab(text))
-
-
-def iter_crontab(text: str) -> Iterator[tuple[int, Plan]]:
-    """:func:`parse_crontab`, one line at a time (a body of 16 MiB is a second of work: its
-    reader gives the event loop turns in between)."""
+def parse_crontab(text: str) -> Iterator[tuple[int, Plan]]:
+    """``(line number, plan)`` of each line of a crontab body, parsed as it is read (a body
+    of 16 MiB is a second of work: its reader gives the event loop turns in between): one
+    set line per line (``set`` optional); blank lines and lines starting with ``#`` are
+    skipped. The first bad line raises, its number in the message: ``line 3: second: ...``."""
     start, number = 0, 0
     while start <= len(text):
         stop = text.find("\n", start)

@@ -17,7 +17,7 @@ answers with the bare document). HTTP statuses:
 - 500: an unexpected exception (1001); it is logged, its traceback is never sent.
 
 Request bodies are JSON whatever the Content-Type, except ``application/crontab``: one
-``set`` line per line (:func:`forsun.setline.iter_crontab`). Creating several plans (a
+``set`` line per line (:func:`forsun.setline.parse_crontab`). Creating several plans (a
 crontab body, a JSON array) is all or nothing: nothing is stored unless every plan is valid,
 and the error names the bad line (``line 3: ...``) or item (``[2]: ...``). A storage failure
 part way is the exception: the error then names the first plan not stored, those before it
@@ -47,7 +47,7 @@ from .. import __version__
 from ..errors import ErrorCode, ForsunPlanError
 from ..pacing import steps
 from ..plan import Plan
-from ..setline import iter_crontab
+from ..setline import parse_crontab
 from . import jsonbody
 from .openapi import CRONTAB, JSON, Param, Route, document, ref
 from .security import token_accepted
@@ -287,7 +287,7 @@ async def _create_crontab(handler: ApiHandler) -> Any:
     numbers: list[int] = []
     plans: list[Plan] = []
     async with handler.service.pacer.job() as job:
-        for part in steps(iter_crontab(handler.body_text())):
+        for part in steps(parse_crontab(handler.body_text())):
             numbers += [number for number, _ in part]
             plans += [plan for _, plan in part]
             await job.pause()
