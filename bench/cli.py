@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import burst, catchup, create, precision, redis_store, store_size, takeover
+from . import bulkload, burst, catchup, create, precision, redis_store, store_size, takeover
 from .context import Context, load_average
 from .profile import choose
 from .report import SCENARIOS, Row, write
@@ -29,6 +29,7 @@ RUNNERS: dict[str, Callable[[Context], None]] = {
     "precision": precision.run,
     "burst": burst.run,
     "create": create.run,
+    "bulkload": bulkload.run,
     "memory": store_size.run,
     "startup": store_size.run,
     "catchup": catchup.run,

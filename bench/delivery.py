@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from .context import Context
 from .lateness import Lateness, summarize
@@ -38,16 +39,19 @@ def create_in_time(ctx: Context, target: Target, plans: list[dict], first_due: i
                            "first due second (rerun: the next run leaves more time)")
 
 
-def fire_via(ctx: Context, target: Target, due: dict[str, int],
-             timeout: float = 120.0) -> Lateness:
+def fire_via(ctx: Context, target: Target, due: dict[str, int], timeout: float = 120.0,
+             during: Callable[[], object] | None = None) -> Lateness:
     """Create ``due``'s plans on ``target`` with the http action calling the receiver,
-    wait until all arrived (or ``timeout`` after the last due second), then the profile's
-    ``settle`` seconds more for duplicates, and summarize."""
+    call ``during()`` (load to fire under), wait until all arrived (or ``timeout`` after
+    the last due second), then the profile's ``settle`` seconds more for duplicates, and
+    summarize."""
     receiver = ctx.receiver()
     plans = [fixed(name, second, "http", {"url": receiver.url(name), "method": "get"})
              for name, second in due.items()]
     receiver.reset()
     create_in_time(ctx, target, plans, min(due.values()))
+    if during is not None:
+        during()
     receiver.wait(len(due), deadline=max(due.values()) + timeout)
     time.sleep(ctx.profile.settle)
     return summarize(due, receiver.records())

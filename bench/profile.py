@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import attrs
 
+from forsun.frontends.http import DEFAULT_MAX_BODY_SIZE
+
 
 @attrs.frozen
 class Profile:
@@ -32,6 +34,12 @@ class Profile:
     bulk_batch: int
     bulk_plans: int
     bulk_rounds: int
+    #: bulkload: firings per second and the seconds they last; bulk creations sent at once
+    #: during them, and the size of each body in bytes
+    bulkload_rate: int
+    bulkload_spread: int
+    bulkload_batches: int
+    bulkload_body: int
     #: memory / start-up: store sizes
     store_sizes: tuple[int, ...]
     #: catch-up: seconds forsund is down, plans due per missed second
@@ -50,6 +58,8 @@ DEFAULT = Profile(
     engine_background=1_000_000,
     burst_plans=100_000, burst_http_plans=10_000,
     create_calls=5_000, bulk_batch=10_000, bulk_plans=100_000, bulk_rounds=3,
+    bulkload_rate=20, bulkload_spread=20, bulkload_batches=4,
+    bulkload_body=DEFAULT_MAX_BODY_SIZE,
     store_sizes=(100_000, 1_000_000),
     catchup_down=10, catchup_rate=200,
     redis_plans=100_000, redis_fire_plans=20_000,
@@ -62,6 +72,7 @@ QUICK = Profile(
     engine_background=2_000,
     burst_plans=2_000, burst_http_plans=300,
     create_calls=200, bulk_batch=500, bulk_plans=1_000, bulk_rounds=1,
+    bulkload_rate=20, bulkload_spread=3, bulkload_batches=2, bulkload_body=1 << 20,
     store_sizes=(2_000,),
     catchup_down=2, catchup_rate=50,
     redis_plans=1_000, redis_fire_plans=500,

@@ -11,8 +11,8 @@ from typing import Any
 import attrs
 
 #: Scenario names in the order they run and are reported.
-SCENARIOS = ("precision", "burst", "create", "memory", "startup", "catchup", "redis",
-             "takeover")
+SCENARIOS = ("precision", "burst", "create", "bulkload", "memory", "startup", "catchup",
+             "redis", "takeover")
 
 
 @attrs.define

@@ -16,8 +16,8 @@ import pytest
 from forsun.testing.services import in_ci, reachable
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = ("precision", "burst", "create", "memory", "startup", "catchup", "redis",
-             "takeover")
+SCENARIOS = ("precision", "burst", "create", "bulkload", "memory", "startup", "catchup",
+             "redis", "takeover")
 #: Figures that count firings that must not happen (missing, duplicate, early, lost).
 MUST_BE_ZERO = ("fired early", "missing firings", "duplicate firings",
                 "missing + duplicate", "lost or duplicated")

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
+import orjson
 import pytest
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from forsun.frontends.http import DEFAULT_MAX_BODY_SIZE
 from forsun.testing.process import ForsundProcess, start_forsund
 
 #: A firing may reach its target at most this long after its due second.
@@ -237,3 +241,58 @@ async def test_a_slow_burst_does_not_delay_the_next_second(forsund, receiver):
     for hit in probe_hits:
         assert hit.ts == probe_due
         assert probe_due <= hit.arrived < max(probe_due, burst_sent) + MAX_LATE, hit
+
+
+#: Lateness allowed while bulk creations arrive. Before bulk creation was cut into slices
+#: (issue 20) a body of 16 MiB held the event loop for 1.5-2 s, and firings waited for it.
+BULK_MAX_LATE = 0.5
+
+
+def bulk_body(prefix: str, limit: int) -> bytes:
+    """A JSON array of far-future delay plans, as long as fits in ``limit`` bytes."""
+    item = orjson.dumps({"key": f"{prefix}000000", "seconds": 3600, "is_time_out": True,
+                         "action": "shell", "params": {"cmd": "true"}})
+    count = (limit - 2) // (len(item) + 1)
+    return orjson.dumps([{"key": f"{prefix}{index:06d}", "seconds": 3600, "is_time_out": True,
+                          "action": "shell", "params": {"cmd": "true"}}
+                         for index in range(count)])
+
+
+def post_bulk(daemon: ForsundProcess, body: bytes, reply: str) -> bytes:
+    """The raw answer: decoding 50 MB here would hold this process's GIL (and the receiver's
+    clock) for a while."""
+    request = urllib.request.Request(f"{daemon.http_url}/v1/plans?reply={reply}", data=body,
+                                     method="POST")
+    with urllib.request.urlopen(request, timeout=300) as response:
+        return response.read()
+
+
+async def test_firing_keeps_its_second_while_max_size_bulk_bodies_arrive(forsund, receiver):
+    """Ten plans firing every second while two bulk creations of the largest body forsund
+    takes (``--http-max-body-size``, 16 MiB: 150 000 plans each) arrive at once, one
+    answering the keys, one every plan: every second fires ten times, none of them
+    ``BULK_MAX_LATE`` late, and both batches are created."""
+    daemon = await forsund()
+    await create(daemon, [http_plan(f"beat{i}", 1, receiver.url(), count=0) for i in range(10)])
+    await wait_for(lambda: len(receiver.hits) >= 20, 10, "the first beats")
+    bodies = [bulk_body(f"bulk{number}-", DEFAULT_MAX_BODY_SIZE) for number in range(2)]
+    began = time.time()
+    answers = await asyncio.gather(*(asyncio.to_thread(post_bulk, daemon, body, reply)
+                                     for body, reply in zip(bodies, ("keys", "plans"),
+                                                            strict=True)))
+    ended = time.time()
+    await asyncio.sleep(1.5)  # the last second of the window fires and arrives
+    window = range(math.ceil(began), math.floor(ended) + 1)
+    hits = [hit for hit in receiver.hits if hit.ts in window]
+    replies = []
+    for answer in map(orjson.loads, answers):
+        assert answer["errcode"] == 0, answer["errmsg"]
+        replies.append(answer["data"])
+    print(f"bulk creation of 2 x {len(replies[0])} plans took {ended - began:.1f} s;",
+          lateness(hits))
+    assert [len(reply) for reply in replies] == [body.count(b'"key"') for body in bodies]
+    assert replies[1][-1]["key"] == replies[0][-1].replace("bulk0-", "bulk1-")
+    assert len(window) >= 2, "the bulk creations took less than a second: nothing measured"
+    assert Counter(hit.ts for hit in hits) == dict.fromkeys(window, 10)
+    for hit in hits:
+        assert 0 <= hit.late < BULK_MAX_LATE, hit

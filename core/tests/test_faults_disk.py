@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from forsun.client import Client
 from forsun.errors import ErrorCode, ForsunPlanError
+from forsun.service import STORE_STEP
 from forsun.testing.process import refused_start, start_forsund
 
 #: Size of the test filesystem; big enough for the log's header and a few dozen plans.
@@ -168,3 +170,35 @@ def test_recovering_on_a_full_disk_is_refused_in_one_line_and_changes_nothing(
         daemon.stop()
     assert set(kept) <= set(keys) and len(set(keys) - set(kept)) <= 1
     assert len(list(small_disk.glob("forsun.db.log.damaged-*"))) == 1
+
+
+def test_a_bulk_creation_cut_short_by_a_full_disk_says_what_was_stored(tmp_path, small_disk):
+    """A bulk creation is stored a slice at a time (``STORE_STEP`` plans per store call):
+    when the disk fills part way, the answer (1004) names the first plan not stored, the
+    plans before it are stored and acknowledged as such (they survive a SIGKILL), and none
+    after it is."""
+    args = ["--driver-mem-store-file", str(small_disk / "forsun.db"),
+            "--driver-mem-store-fsync", "always"]
+    keys = [f"bulk{number:05d}" for number in range(10 * STORE_STEP)]
+    body = [{"key": key, "seconds": FAR, "action": "shell", "is_time_out": True,
+             "params": {"cmd": "true", "pad": "x" * 24}} for key in keys]
+    daemon = start_forsund(args, workdir=tmp_path)
+    try:
+        reply = daemon.call("POST", "/v1/plans?reply=keys", body, timeout=60)
+        assert reply["errcode"] == ErrorCode.STORE_FAILED, reply
+        assert "No space left on device" in reply["errmsg"]
+        said = re.search(r"\[(\d+)\] and the plans after it were not stored, the (\d+) before "
+                         r"it were", reply["errmsg"])
+        assert said is not None, reply["errmsg"]
+        stored = int(said[1])
+        assert int(said[2]) == stored and 0 < stored < len(keys) and stored % STORE_STEP == 0
+        with Client("127.0.0.1", daemon.port) as client:
+            assert client.get_keys("bulk") == keys[:stored]
+    finally:
+        daemon.kill()
+    daemon = start_forsund(args, workdir=tmp_path)
+    try:
+        with Client("127.0.0.1", daemon.port) as client:
+            assert client.get_keys("bulk") == keys[:stored]
+    finally:
+        daemon.stop()

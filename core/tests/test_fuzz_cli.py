@@ -61,7 +61,7 @@ def test_a_crontab_body_gives_its_plans_with_their_line_numbers(entries, newline
         lines.append(format_set_line(plan))
         expected.append((len(lines), plan))
     body = newline.join(lines) + (newline if trailing else "")
-    parsed = parse_crontab(body)
+    parsed = list(parse_crontab(body))
     assert [number for number, _ in parsed] == [number for number, _ in expected]
     for (_, got), (_, plan) in zip(parsed, expected, strict=True):
         assert same_plan(got, plan), (body, got, plan)
@@ -74,7 +74,7 @@ def test_one_bad_line_is_named_by_its_number(good, where, garbage):
     where = min(where, len(lines))
     lines.insert(where, "set only-a-key " + garbage.replace("\n", " "))
     try:
-        parse_crontab("\n".join(lines))
+        list(parse_crontab("\n".join(lines)))
     except ForsunPlanError as exc:
         assert exc.message.startswith(f"line {where + 1}: ")
     else:

@@ -85,6 +85,9 @@ MAX_CLAIM_AHEAD = 0.9
 #: A held occurrence fires at once when the clock is this much further before its due second
 #: than ``claim_ahead`` explains: the clock stepped back (see the module docstring).
 STEP_BACK_TOLERANCE = 0.5
+#: Seconds before a boundary from which the service's long jobs (bulk creations) wait until
+#: the held firings have started: long enough for a running slice to end (``forsun.pacing``).
+BOUNDARY_HOLD = 0.02
 
 
 class Engine:
@@ -265,9 +268,11 @@ class Engine:
         later = [firing for firing in held if firing.ts > second]
         if later:  # expired leases another node claimed ahead of a later second
             self._spawn(self._release(later), "forsun-hold")
-        await self._wait_due(second)
-        self._start_held([firing for firing in held if firing.ts <= second])
-        await asyncio.sleep(0)  # let them start before the claim at the boundary
+        await self._wait_due(second - BOUNDARY_HOLD)
+        with self.service.pacer.hold():  # no bulk slice between the boundary and the firings
+            await self._wait_due(second)
+            self._start_held([firing for firing in held if firing.ts <= second])
+            await asyncio.sleep(0)  # let them start before the claim at the boundary
 
     async def _claim(self, second: int) -> tuple[int, list[Firing]]:
         """Claim a batch due up to ``second`` and dispatch it: how many were claimed and

@@ -163,20 +163,26 @@ def _schedule(words: tuple[str, ...]) -> tuple[tuple[int, ...], bool, int]:
     return tuple(values[name] for name in SCHEDULE_FIELDS), is_time_out, count
 
 
-def parse_crontab(text: str) -> list[tuple[int, Plan]]:
-    """``(line number, plan)`` of each line of a crontab body: one set line per line
-    (``set`` optional); blank lines and lines starting with ``#`` are skipped. The first
-    bad line raises, its number in the message: ``line 3: second: ...``."""
-    plans = []
-    for number, line in enumerate(text.split("\n"), 1):
+def parse_crontab(text: str) -> Iterator[tuple[int, Plan]]:
+    """``(line number, plan)`` of each line of a crontab body, parsed as it is read (a body
+    of 16 MiB is a second of work: its reader gives the event loop turns in between): one
+    set line per line (``set`` optional); blank lines and lines starting with ``#`` are
+    skipped. The first bad line raises, its number in the message: ``line 3: second: ...``."""
+    start, number = 0, 0
+    while start <= len(text):
+        stop = text.find("\n", start)
+        if stop < 0:
+            stop = len(text)
+        line, start = text[start:stop], stop + 1
+        number += 1
         head = line.lstrip()
         if not head or head[0] == "#":
             continue
         try:
-            plans.append((number, parse_set_line(line)))
+            plan = parse_set_line(line)
         except ForsunPlanError as exc:
             raise ForsunPlanError(exc.code, f"line {number}: {exc.message}") from None
-    return plans
+        yield number, plan
 
 
 def _parse_fields(words: list[str]) -> tuple[dict[str, int], bool, int]:

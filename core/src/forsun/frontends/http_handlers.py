@@ -19,7 +19,12 @@ answers with the bare document). HTTP statuses:
 Request bodies are JSON whatever the Content-Type, except ``application/crontab``: one
 ``set`` line per line (:func:`forsun.setline.parse_crontab`). Creating several plans (a
 crontab body, a JSON array) is all or nothing: nothing is stored unless every plan is valid,
-and the error names the bad line (``line 3: ...``) or item (``[2]: ...``).
+and the error names the bad line (``line 3: ...``) or item (``[2]: ...``). A storage failure
+part way is the exception: the error then names the first plan not stored, those before it
+are (see :meth:`forsun.service.Service.create_many`).
+
+A big body is decoded, validated, stored and answered in slices, as jobs of the service's
+:class:`~forsun.pacing.Pacer`, so that firing and other requests go on meanwhile.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import tornado.web
 
 from .. import __version__
 from ..errors import ErrorCode, ForsunPlanError
+from ..pacing import steps
 from ..plan import Plan
 from ..setline import parse_crontab
 from . import jsonbody
@@ -228,23 +234,24 @@ async def create_delay(handler: ApiHandler) -> Any:
 async def _create(handler: ApiHandler, *, is_time_out: bool) -> Any:
     if handler.is_crontab():
         return await _create_crontab(handler)
-    body = handler.json_body()
+    body = await handler.json_body()
     if isinstance(body, list):
-        return await _create_many(handler, _plans_from_json(
-            _non_empty(body), lambda item, where: is_time_out))
+        return await _create_many(handler, await _plans_from_json(
+            handler, _non_empty(body), lambda item, where: is_time_out))
     if not isinstance(body, dict):
         raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON object or array")
     handler.reply_mode()  # refuse a bad ?reply= even where one plan answers itself
     return (await handler.service.create(plan_from_json(body, is_time_out=is_time_out))).to_dict()
 
 
-async def create_batch(handler: ApiHandler) -> list[Any]:
+async def create_batch(handler: ApiHandler) -> Any:
     if handler.is_crontab():
         return await _create_crontab(handler)
-    body = handler.json_body()
+    body = await handler.json_body()
     if not isinstance(body, list):
         raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON array of plans")
-    return await _create_many(handler, _plans_from_json(_non_empty(body), _item_is_time_out))
+    return await _create_many(handler, await _plans_from_json(handler, _non_empty(body),
+                                                              _item_is_time_out))
 
 
 def _item_is_time_out(item: Any, where: str) -> bool:
@@ -252,15 +259,23 @@ def _item_is_time_out(item: Any, where: str) -> bool:
     return flag if type(flag) is bool else _boolean(flag, _name(where, "is_time_out"))
 
 
-def _plans_from_json(items: list[Any], is_time_out: Callable[[Any, str], bool]) -> list[Plan]:
-    """The plans of a JSON array; an error names the item (``[2].second: ...``)."""
-    try:
-        return [plan_from_json(item, is_time_out=is_time_out(item, "")) for item in items]
-    except ForsunPlanError:
-        for index, item in enumerate(items):  # again, naming the item this time
-            where = f"[{index}]"
-            plan_from_json(item, is_time_out=is_time_out(item, where), where=where)
-        raise
+async def _plans_from_json(handler: ApiHandler, items: list[Any],
+                           is_time_out: Callable[[Any, str], bool]) -> list[Plan]:
+    """The plans of a JSON array (a job of the service's pacer); an error names the item
+    (``[2].second: ...``)."""
+    plans: list[Plan] = []
+    async with handler.service.pacer.job() as job:
+        for part in steps(items):
+            try:
+                plans += [plan_from_json(item, is_time_out=is_time_out(item, ""))
+                          for item in part]
+            except ForsunPlanError:
+                for index, item in enumerate(part, len(plans)):  # again, naming the item
+                    where = f"[{index}]"
+                    plan_from_json(item, is_time_out=is_time_out(item, where), where=where)
+                raise
+            await job.pause()
+    return plans
 
 
 def _non_empty(plans: list[Any]) -> list[Any]:
@@ -269,12 +284,17 @@ def _non_empty(plans: list[Any]) -> list[Any]:
     return plans
 
 
-async def _create_crontab(handler: ApiHandler) -> list[Any]:
-    lines = parse_crontab(handler.body_text())
-    if not lines:
+async def _create_crontab(handler: ApiHandler) -> Any:
+    numbers: list[int] = []
+    plans: list[Plan] = []
+    async with handler.service.pacer.job() as job:
+        for part in steps(parse_crontab(handler.body_text())):
+            numbers += [number for number, _ in part]
+            plans += [plan for _, plan in part]
+            await job.pause()
+    if not plans:
         raise BadRequest(ErrorCode.MISSING_ARGUMENT, "body: the crontab holds no plan line")
-    return await _create_many(handler, [plan for _, plan in lines],
-                              label=lambda index: f"line {lines[index][0]}")
+    return await _create_many(handler, plans, label=lambda index: f"line {numbers[index]}")
 
 
 def _index_label(index: int) -> str:
@@ -282,23 +302,21 @@ def _index_label(index: int) -> str:
 
 
 async def _create_many(handler: ApiHandler, plans: list[Plan],
-                       label: Callable[[int], str] = _index_label) -> list[Any]:
-    """Create all plans or none; an error names the first bad plan by ``label(index)``
-    (default ``[index]``). Answers the plans, or their keys with ``?reply=keys``."""
+                       label: Callable[[int], str] = _index_label) -> Any:
+    """Create the plans (:meth:`forsun.service.Service.create_many`); an error names the
+    plan at fault by ``label(index)`` (default ``[index]``). Answers the plans (encoded in
+    slices), or their keys with ``?reply=keys``."""
     keys_only = handler.reply_mode() == "keys"
     service = handler.service
-    try:
-        created = await service.create_many(plans, owned=True)
-    except ForsunPlanError:
-        for index, plan in enumerate(plans):  # find which plan was refused, to name it
-            try:
-                service.prepare(plan)
-            except ForsunPlanError as exc:
-                raise ForsunPlanError(exc.code, f"{label(index)}: {exc.message}") from None
-        raise
+    created = await service.create_many(plans, owned=True, label=label)
     if keys_only:
         return [plan.key for plan in created]
-    return [plan.to_dict() for plan in created]
+    parts = []
+    async with service.pacer.job() as job:  # 100 000 plans take 0.2 s to encode
+        for part in steps(created):
+            parts.append(jsonbody.dumps([plan.to_dict() for plan in part])[1:-1])
+            await job.pause()
+    return jsonbody.Fragment(b"[" + b",".join(parts) + b"]")
 
 
 async def plans_at(handler: ApiHandler) -> dict[str, Any]:
@@ -327,7 +345,9 @@ _KEY = Param("key", {"type": "string"}, "the plan's key", required=True)
 _CREATE_DOC = ("A JSON object creates one plan and answers it; a JSON array creates several, "
                "all or none, and answers the list. A body of type application/crontab holds "
                "one set line per line (a */N field makes that line a delay plan, whatever "
-               "the method) and answers the list.")
+               "the method) and answers the list. Several plans are stored 1000 at a time: "
+               "if storing fails part way, the error names the first plan not stored and "
+               "those before it are stored.")
 
 
 _KEYS = {"type": "array", "items": {"type": "string"}}
@@ -359,7 +379,9 @@ ROUTES: tuple[Route, ...] = (
           data=ref("Plan"), query=(_KEY,)),
     Route("POST", "/v1/plans", "createPlans", "Create many plans at once, all or none",
           create_batch, data={"oneOf": [_PLANS, _KEYS]}, query=(_REPLY,),
-          description="Each item says with is_time_out whether it is a delay plan.",
+          description="Each item says with is_time_out whether it is a delay plan. The "
+                      "plans are stored 1000 at a time: if storing fails part way, the error "
+                      "names the first plan not stored and those before it are stored.",
           body={JSON: {"type": "array", "items": ref("BatchPlanRequest"), "minItems": 1},
                 CRONTAB: ref("Crontab")}),
     Route("GET", "/v1/time", "getTime", "Plans due at a second", plans_at,
@@ -564,7 +586,20 @@ class ApiHandler(tornado.web.RequestHandler):
             raise BadRequest(ErrorCode.STORE_FAILED,
                              f"body: not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
-    def json_body(self) -> Any:
+    async def json_body(self) -> Any:
+        """The body's JSON value. An array is decoded in slices, as a job of the service's
+        pacer; a body orjson refuses is decoded whole, by :mod:`json` if need be."""
+        slices = jsonbody.array_slices(self.body)
+        if slices is not None:
+            items: list[Any] = []
+            try:
+                async with self.service.pacer.job() as job:
+                    for part in slices:
+                        items += part
+                        await job.pause()
+                return items
+            except jsonbody.NotParsed:
+                pass  # the rest below reads it whole or explains what is wrong
         try:
             return jsonbody.parse(self.body)
         except jsonbody.NotParsed:

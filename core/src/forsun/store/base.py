@@ -12,6 +12,15 @@ Rules every store keeps:
   which the service has just validated: :func:`forsun.plan.validated_list` trusts it).
   A plan is acknowledged (``put`` returns) only once it is as durable as the store
   promises (capability ``durable``: survives SIGKILL of the process).
+- ``put_many`` writes its plans in order: a key given twice ends with its later plan. A
+  bulk creation (:meth:`forsun.service.Service.create_many`) validates its whole batch,
+  then stores it with one ``put_many`` per :data:`forsun.service.STORE_STEP` plans, the
+  event loop serving other calls in between: they see the slices stored so far, a write
+  of the same key between two slices wins or loses by that order, and when a call fails
+  the slices before it stay stored (the service's error says how many). A call should
+  therefore store all its plans or, when it raises, none of them (the mem store undoes its
+  log write, the redis store writes a slice with one script); a store that cannot must say
+  so in its documentation.
 - ``get``/``remove`` of a missing key raise ``ForsunPlanError`` 1003.
 - ``keys(prefix)`` returns matching keys sorted; the prefix is literal text.
 - ``due(start, end)`` returns plans with ``start <= next_time <= end`` ordered by

@@ -191,6 +191,21 @@ class StoreConformance:
         assert await store.due(T, T) == [], "the replaced plan is still indexed at its old time"
         assert await store.due(T + 5, T + 5) == [replacement]
 
+    async def test_put_many_writes_in_order_and_the_last_write_wins(self, store: Store) -> None:
+        """A bulk creation stores its slices with consecutive ``put_many`` calls, other
+        writes in between (see the store contract)."""
+        await store.put_many([build_plan("a", T, params={"v": "1"}), build_plan("b", T),
+                              build_plan("a", T + 1, params={"v": "2"})])
+        await store.put(build_plan("b", T + 2, params={"v": "single"}))
+        await store.put(build_plan("c", T + 2, params={"v": "single"}))
+        last = [build_plan("c", T - 1), build_plan("b", T + 3, params={"v": "3"})]
+        await store.put_many(last)
+        assert (await store.get("a")).params == {"v": "2"}
+        assert await store.get("b") == last[1]
+        assert await store.get("c") == last[0]
+        assert occurrences(await store.due(T - 10, T + 10)) == [
+            ("c", T - 1), ("a", T + 1), ("b", T + 3)]
+
     async def test_get_missing_key_raises_1003(self, store: Store) -> None:
         await store.put(build_plan("present"))
         error = await expect_error(ErrorCode.NOT_FOUND, store.get("absent"))
