@@ -18,7 +18,7 @@ import time
 
 from forsun import Plan
 from forsun.action import Firing
-from forsun.daemon import run_loop
+from forsun.commands.forsund import run_loop
 from forsun.testing.options import make_options
 
 

@@ -113,7 +113,7 @@ def test_console_script_is_installed():
 
 
 def test_module_runs_as_a_script(forsund, cli_env):
-    result = subprocess.run([sys.executable, "-m", "forsun.client_cli", "--port",
+    result = subprocess.run([sys.executable, "-m", "forsun.commands.forsun", "--port",
                              str(forsund.port), "--json", "ls", "no-such-prefix:"],
                             capture_output=True, text=True, env=cli_env, timeout=30)
     assert ok_json(result) == []

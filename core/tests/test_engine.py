@@ -106,7 +106,7 @@ async def start(store, action):
     running: list[Service] = []
 
     async def start_service(clock=time.time, **values) -> Service:
-        pm = get_plugin_manager(only=["forsun.settings", EnginePlugin(store, action)])
+        pm = get_plugin_manager(only=["forsun.core_options", EnginePlugin(store, action)])
         values.setdefault("retry_delay_seconds", 0.2)
         service = Service(make_options(driver="test", **values), pm, clock=clock)
         await service.start()

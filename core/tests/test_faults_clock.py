@@ -67,7 +67,7 @@ class Plugin:
 @pytest.fixture
 async def running() -> AsyncIterator[tuple[Service, Recorder, SteppedClock]]:
     clock, action = SteppedClock(), Recorder()
-    pm = get_plugin_manager(only=["forsun.settings", Plugin(ReferenceStore(), action)])
+    pm = get_plugin_manager(only=["forsun.core_options", Plugin(ReferenceStore(), action)])
     service = Service(make_options(driver="test", max_catchup_seconds=MAX_CATCHUP), pm,
                       clock=clock)
     await service.start()

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from forsun.client import Client
-from forsun.client_cli import COMMANDS, Console, UsageError
+from forsun.commands.forsun import COMMANDS, Console, UsageError
 from forsun.errors import ForsunPlanError
 from forsun.plan import INT16, SCHEDULE_FIELDS, Plan
 from forsun.setline import format_set_line, parse_crontab

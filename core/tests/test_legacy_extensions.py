@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from forsun.action.action import LegacyActionAdapter
 from forsun.action.base import ActionError, Firing
 from forsun.errors import ErrorCode, ForsunPlanError
-from forsun.extension import Extension, LegacyExtensionPlugin
-from forsun.extensions import PLUGIN_PREFIX, ExtensionError, load_extensions
+from forsun.legacy.action import LegacyActionAdapter
+from forsun.legacy.extension import Extension, LegacyExtensionPlugin
+from forsun.legacy.loading import PLUGIN_PREFIX, ExtensionError, load_extensions
+from forsun.legacy.store import LegacyStoreAdapter, Store, adapt_store
 from forsun.plan import Plan
 from forsun.plugins import collect_actions, collect_stores, get_plugin_manager
-from forsun.store.store import LegacyStoreAdapter, Store, adapt_store
 from forsun.testing import ActionConformance, StoreConformance, StoreFactory
 from forsun.testing.options import make_options
 from forsun.testing.process import ForsundProcess, start_forsund
@@ -191,7 +191,7 @@ class SecondExtension(Extension):
 #: The conformance suite builds stores from a "module:callable"; this one builds the legacy
 #: store exactly as forsund does, through the extension's registration.
 TARGET_SOURCE = f'''
-from forsun.extension import LegacyExtensionPlugin
+from forsun.legacy.extension import LegacyExtensionPlugin
 from forsun.plugins import collect_stores, get_plugin_manager
 from {MODULE} import LegacyExtension
 
@@ -413,7 +413,7 @@ def test_a_name_clash_with_an_installed_plugin_is_an_error_naming_both(tmp_path)
                 self.register_action("shell", MyShell)
     '''))
     result = subprocess.run(
-        [sys.executable, "-m", "forsun.daemon", f"--extension-path={tmp_path}",
+        [sys.executable, "-m", "forsun.commands.forsund", f"--extension-path={tmp_path}",
          "--extension=clashing_ext.ClashExtension"],
         capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 2, result.stderr

@@ -42,6 +42,18 @@ def test_a_plugin_can_be_blocked_by_name():
     assert "http" not in {opt.name for opts in collect_options(pm).values() for opt in opts}
 
 
+@pytest.mark.parametrize("argv", [["--block-plugin", "core_options"],
+                                  ["plugins", "--block-plugin", "core_options"]])
+def test_the_essential_plugin_cannot_be_blocked(argv):
+    """Blocking the core's options used to die later with an AttributeError."""
+    proc = subprocess.run([sys.executable, "-m", "forsun.commands.forsund", *argv],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "forsund: error: --block-plugin core_options: the plugin is essential (it declares "
+        "the core's own options) and cannot be blocked"]
+
+
 def test_only_holds_exactly_the_given_plugins():
     plugin = make_plugin("p1", register_actions=lambda register: register("a1", object))
     pm = get_plugin_manager(only=[plugin])
@@ -65,27 +77,27 @@ def test_misspelled_hook_is_an_error():
 
 def test_describe_lists_what_each_plugin_registers():
     rows = {row["name"]: row for row in describe_plugins(get_plugin_manager())}
-    assert rows["core_settings"]["distribution"] == "forsun"
-    assert "--driver" in rows["core_settings"]["options"]
+    assert rows["core_options"]["distribution"] == "forsun"
+    assert "--driver" in rows["core_options"]["options"]
 
 
 def test_forsund_plugins_command_lists_builtins():
-    out = subprocess.run([sys.executable, "-m", "forsun.daemon", "plugins", "--json"],
+    out = subprocess.run([sys.executable, "-m", "forsun.commands.forsund", "plugins", "--json"],
                          capture_output=True, text=True, check=True).stdout
     rows = {row["name"]: row for row in json.loads(out)}
-    assert {"core_settings", "frontend_thrift", "frontend_http"} <= set(rows)
+    assert {"core_options", "frontend_thrift", "frontend_http"} <= set(rows)
     for row in rows.values():
         assert row["version"]
 
 
 def test_forsund_help_groups_plugin_options():
-    out = subprocess.run([sys.executable, "-m", "forsun.daemon", "--help"],
+    out = subprocess.run([sys.executable, "-m", "forsun.commands.forsund", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    assert "plugin core_settings" in out and "--driver" in out
+    assert "plugin core_options" in out and "--driver" in out
 
 
 def test_forsund_unknown_plugin_flag_exits_with_install_hint():
-    proc = subprocess.run([sys.executable, "-m", "forsun.daemon", "--driver-nosuch-host=x"],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "forsun.commands.forsund",
+                           "--driver-nosuch-host=x"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "forsun-store-nosuch" in proc.stderr

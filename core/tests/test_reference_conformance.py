@@ -48,7 +48,7 @@ class ReferencePlugin:
 
 @pytest.fixture
 async def service(tmp_path):
-    pm = get_plugin_manager(only=["forsun.settings", ReferencePlugin()])
+    pm = get_plugin_manager(only=["forsun.core_options", ReferencePlugin()])
     declared = [opt for opts in collect_options(pm).values() for opt in opts]
     service = Service(Options(declared, {"driver": "reference"}), pm)
     await service.store.open()

@@ -5,7 +5,7 @@ distribution is all it takes; no ``--extension`` flag.
 """
 
 from celery_extension import DEFAULT_BROKER, CeleryExtension
-from forsun.extension import LegacyExtensionPlugin
+from forsun.legacy.extension import LegacyExtensionPlugin
 from forsun.options import Option
 
 plugin = LegacyExtensionPlugin(CeleryExtension, options=(

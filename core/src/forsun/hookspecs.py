@@ -53,7 +53,7 @@ def register_actions(register: Callable[[str, Callable[..., Any]], None]) -> Non
 def register_frontends(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register front ends (servers started by forsund): ``register(name, factory)``.
 
-    ``factory(service)`` returns a :class:`forsun.frontend.Frontend`. Every registered front
+    ``factory(service)`` returns a :class:`forsun.frontends.base.Frontend`. Every registered front
     end is built at start-up; one whose options leave it disabled starts nothing.
     """
 

@@ -26,10 +26,12 @@ GROUP = "forsun"
 
 #: Built-in plugins, by the short name used to block them.
 DEFAULT_PLUGINS: dict[str, str] = {
-    "core_settings": "forsun.settings",
+    "core_options": "forsun.core_options",
     "frontend_thrift": "forsun.frontends.thrift",
     "frontend_http": "forsun.frontends.http",
 }
+#: Built-ins forsund cannot run without (pytest's "essential plugins"): never blockable.
+ESSENTIAL_PLUGINS = frozenset({"core_options"})
 
 
 class PluginError(Exception):
@@ -48,8 +50,13 @@ def get_plugin_manager(
     ``only``: register exactly these plugins (objects or dotted module names) and nothing
     else; tests use it to hold just the plugin under test. Otherwise the built-ins (unless
     ``builtins`` is false) and the ``forsun`` entry points (unless ``entrypoints`` is false)
-    are loaded. ``block`` names plugins (short names) that must not load.
+    are loaded. ``block`` names plugins (short names) that must not load; blocking one of
+    :data:`ESSENTIAL_PLUGINS` raises :class:`PluginError`.
     """
+    essential = sorted(ESSENTIAL_PLUGINS.intersection(block))
+    if essential:
+        raise PluginError(f"--block-plugin {essential[0]}: the plugin is essential (it declares "
+                          "the core's own options) and cannot be blocked")
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     for name in block:

@@ -24,7 +24,7 @@ from . import __version__, schedule
 from .action.base import Action
 from .engine import Engine
 from .errors import ErrorCode, ForsunPlanError
-from .frontend import Frontend
+from .frontends.base import Frontend
 from .options import Options
 from .pacing import Pacer, steps
 from .plan import STATUS_WAITING, Plan, ValidatedPlans, validate_plan

@@ -25,9 +25,9 @@ def api(daemon: ForsundProcess, method: str, path: str, body: dict | None = None
 
 def cli_info(daemon: ForsundProcess) -> dict[str, str]:
     """``forsun --port P info`` (the Thrift RPC ``info``)."""
-    out = subprocess.run([sys.executable, "-m", "forsun.client_cli", "--port", str(daemon.port),
-                          "--json", "info"], capture_output=True, text=True, timeout=30,
-                         check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "forsun.commands.forsun", "--port",
+                          str(daemon.port), "--json", "info"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
     return json.loads(out)
 
 

@@ -256,7 +256,7 @@ class ServiceStarter:
         self.running: list[Service] = []
 
     async def __call__(self, **values: Any) -> Running:
-        pm = get_plugin_manager(only=["forsun.settings", "forsun_store_mem",
+        pm = get_plugin_manager(only=["forsun.core_options", "forsun_store_mem",
                                       "forsun_action_shell", "forsun_frontend_timerush"])
         port = free_port()
         values = {"driver_mem_store_file": str(self.tmp_path / "db"),

@@ -31,7 +31,7 @@ def start(tmp_path, port: int) -> ForsundProcess:
 
 def forsun(daemon: ForsundProcess, *command: str) -> subprocess.CompletedProcess[str]:
     """The ``forsun`` command-line client (over Thrift) with ``--json``."""
-    return subprocess.run([sys.executable, "-m", "forsun.client_cli", "--port",
+    return subprocess.run([sys.executable, "-m", "forsun.commands.forsun", "--port",
                            str(daemon.port), "--json", *command],
                           capture_output=True, text=True, timeout=60)
 
@@ -95,7 +95,7 @@ async def test_a_timer_removed_with_forsun_rm_never_fires(tmp_path, receiver, ma
 
 
 def test_forsund_plugins_lists_the_front_end_and_its_action():
-    listing = subprocess.run([sys.executable, "-m", "forsun.daemon", "plugins", "--json"],
+    listing = subprocess.run([sys.executable, "-m", "forsun.commands.forsund", "plugins", "--json"],
                              capture_output=True, text=True, check=True, timeout=60)
     [row] = [row for row in json.loads(listing.stdout) if row["name"] == "frontend_timerush"]
     assert row["distribution"] == "forsun-frontend-timerush"

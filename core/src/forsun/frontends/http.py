@@ -17,10 +17,10 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..frontend import Frontend
 from ..hookspecs import hookimpl
 from ..options import Option
 from .acceptor import Acceptor, connection_limit, idle_timeout
+from .base import Frontend
 from .security import check_token, warn_if_exposed
 
 if TYPE_CHECKING:

@@ -26,11 +26,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorCode, ForsunPlanError
-from ..frontend import Frontend
 from ..hookspecs import hookimpl
 from ..options import Option
 from ..plan import Plan
 from .acceptor import Acceptor, connection_limit, idle_timeout
+from .base import Frontend
 from .connections import Connections
 from .security import (
     TOKEN_FIELD_ID,

@@ -1,5 +1,5 @@
 """Stores: the contract (:mod:`forsun.store.base`) and the original's store API
-(:mod:`forsun.store.store`, for legacy extensions)."""
+(:mod:`forsun.store.store`, a legacy import path of :mod:`forsun.legacy.store`)."""
 
 from .base import DURABLE, MULTI_NODE, PERSISTENT, Store
 

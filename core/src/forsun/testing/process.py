@@ -84,7 +84,7 @@ def start_forsund(args: Sequence[str] = (), *, workdir: Path, port: int | None =
     port = port or free_port()
     http_port = http_port or free_port()
     log_path = workdir / "forsund.log"
-    cmd = [sys.executable, "-m", "forsun.daemon", "--port", str(port),
+    cmd = [sys.executable, "-m", "forsun.commands.forsund", "--port", str(port),
            "--http", f"127.0.0.1:{http_port}", "--log", str(log_path), *args]
     proc_env = dict(os.environ)
     proc_env.update(env or {})

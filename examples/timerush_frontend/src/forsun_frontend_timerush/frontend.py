@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from forsun.frontend import Frontend
+from forsun.frontends.base import Frontend
 
 if TYPE_CHECKING:
     from aiohttp import web

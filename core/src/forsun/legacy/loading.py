@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import pluggy
 
+from ..plugins import Registry, collect_actions, collect_stores, distribution_of
 from .extension import Extension, LegacyExtensionPlugin
-from .plugins import Registry, collect_actions, collect_stores, distribution_of
 
 #: Prefix of the plugin name an ``--extension`` gets.
 PLUGIN_PREFIX = "extension:"

@@ -20,12 +20,12 @@ from typing import Any
 
 import pluggy
 
-from . import __version__, extensions
-from .collector import Collector
-from .config import ConfigError, bootstrap_parser, read_ini, resolve
-from .logfilter import RepeatFilter
-from .options import Options
-from .plugins import PluginError, collect_options, describe_plugins, get_plugin_manager
+from .. import __version__
+from ..gc_schedule import Collector
+from ..legacy.loading import ExtensionError, load_extensions
+from ..logfilter import RepeatFilter
+from ..options import ConfigError, Options, bootstrap_parser, read_ini, resolve
+from ..plugins import PluginError, collect_options, describe_plugins, get_plugin_manager
 
 log = logging.getLogger("forsun")
 
@@ -37,7 +37,7 @@ def load(argv: Sequence[str]) -> tuple[pluggy.PluginManager, Options]:
     boot, _ = bootstrap_parser().parse_known_args(list(argv))
     pm = get_plugin_manager(block=boot.block_plugin)
     ext_path, ext_names = _extension_args(argv, boot.conf)
-    extensions.load_extensions(pm, ext_path, ext_names)
+    load_extensions(pm, ext_path, ext_names)
     options = resolve(argv, collect_options(pm), prog="forsund", description=DESCRIPTION)
     return pm, options
 
@@ -93,7 +93,7 @@ def print_plugins(pm: pluggy.PluginManager, as_json: bool) -> None:
 
 async def serve(options: Options, pm: pluggy.PluginManager) -> None:
     """Run a service until SIGTERM/SIGINT."""
-    from .service import Service
+    from ..service import Service
 
     service = Service(options, pm)
     stop = asyncio.Event()
@@ -129,18 +129,18 @@ def daemonize(pid_file: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["plugins"]:
-        boot, rest = bootstrap_parser().parse_known_args(argv[1:])
-        print_plugins(get_plugin_manager(block=boot.block_plugin), "--json" in rest)
-        return 0
     if "--nodemon" in argv:  # the original's spelling of --no-demon
         argv = [("--no-demon" if a == "--nodemon" else a) for a in argv]
     if "--version" in argv:
         print(f"forsund {__version__}")
         return 0
     try:
+        if argv[:1] == ["plugins"]:
+            boot, rest = bootstrap_parser().parse_known_args(argv[1:])
+            print_plugins(get_plugin_manager(block=boot.block_plugin), "--json" in rest)
+            return 0
         pm, options = load(argv)
-    except (ConfigError, PluginError, extensions.ExtensionError) as exc:
+    except (ConfigError, PluginError, ExtensionError) as exc:
         print(f"forsund: error: {exc}", file=sys.stderr)
         return 2
     if options.demon:

@@ -34,12 +34,12 @@ from typing import Any
 
 import attrs
 
-from . import __version__
-from .client import DEFAULT_PORT, Client
-from .errors import ForsunPlanError
-from .plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING, Plan
-from .schedule import get_zone
-from .setline import format_fields, format_set_line, plan_from_words, quote, split_words
+from .. import __version__
+from ..client import DEFAULT_PORT, Client
+from ..errors import ForsunPlanError
+from ..plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING, Plan
+from ..schedule import get_zone
+from ..setline import format_fields, format_set_line, plan_from_words, quote, split_words
 
 EXIT_OK = 0
 EXIT_REFUSED = 1

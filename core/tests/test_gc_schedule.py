@@ -1,4 +1,4 @@
-"""forsund's schedule of full garbage collections (forsun.collector)."""
+"""forsund's schedule of full garbage collections (forsun.gc_schedule)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import gc
 
 import pytest
 
-from forsun.collector import NEVER, Collector
+from forsun.gc_schedule import NEVER, Collector
 
 
 @pytest.mark.parametrize(("now", "interval", "expected"), [

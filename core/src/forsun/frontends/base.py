@@ -6,7 +6,7 @@ import abc
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .service import Service
+    from ..service import Service
 
 
 class Frontend(abc.ABC):

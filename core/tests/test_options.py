@@ -1,7 +1,6 @@
 import pytest
 
-from forsun.config import ConfigError, build_parser, resolve
-from forsun.options import Option
+from forsun.options import ConfigError, Option, build_parser, resolve
 from forsun.plugins import collect_options, get_plugin_manager
 
 ORIGINAL_CONF = """\
@@ -78,7 +77,7 @@ def test_missing_conf_file_is_a_clear_error(declared, tmp_path):
 
 def test_help_groups_options_by_plugin(declared):
     text = build_parser(declared).format_help()
-    assert "plugin core_settings" in text and "plugin frontend_thrift" in text
+    assert "plugin core_options" in text and "plugin frontend_thrift" in text
     thrift_group = text.split("plugin frontend_thrift:")[1].split("plugin ")[0]
     assert "--port" in thrift_group and "--driver" not in thrift_group
 

@@ -25,7 +25,7 @@ def test_demon_detaches_writes_a_pid_file_and_stops_on_sigterm(tmp_path):
     port = free_port()
     pid_file = tmp_path / "forsund.pid"
     launcher = subprocess.run(
-        [sys.executable, "-m", "forsun.daemon", "--demon", "--pid-file", str(pid_file),
+        [sys.executable, "-m", "forsun.commands.forsund", "--demon", "--pid-file", str(pid_file),
          "--port", str(port), "--log", str(tmp_path / "forsund.log"),
          "--driver-mem-store-file", str(tmp_path / "db")],
         cwd=tmp_path, timeout=30, capture_output=True)
@@ -47,7 +47,7 @@ def test_demon_detaches_writes_a_pid_file_and_stops_on_sigterm(tmp_path):
 def test_sigterm_stops_a_foreground_forsund_cleanly(tmp_path):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "forsun.daemon", "--port", str(port),
+        [sys.executable, "-m", "forsun.commands.forsund", "--port", str(port),
          "--driver-mem-store-file", str(tmp_path / "db")],
         cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     try:

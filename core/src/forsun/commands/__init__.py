@@ -1,0 +1,1 @@
+"""The command lines: ``forsund`` (:mod:`.forsund`) and ``forsun`` (:mod:`.forsun`)."""
