@@ -6,6 +6,7 @@ test_engine_process.py; clock steps are steps of the virtual wall clock.
 
 import math
 
+import attrs
 import pytest
 
 from forsun import hookimpl
@@ -453,6 +454,53 @@ async def test_a_plan_replaced_while_held_fires_once_with_its_new_state(start, a
     assert action.fired("swap") == [old.next_time]
     (version,) = [params["version"] for params in action.params_of("swap")]
     assert version == "new"
+
+
+async def test_a_plan_removed_through_another_node_while_held_does_not_fire(
+        start, action, store, clock):
+    """The store is the only source of truth: removed in the store itself, as another node
+    sharing it would, after its occurrence was claimed ahead, a plan does not fire."""
+    service = await start(claim_ahead=0.5)
+    plan = await service.create(delay_plan("elsewhere", seconds=2, count=2))
+    due = plan.next_time
+    await wait_for_claim_ahead(clock, store, due)
+    assert claims_of(store, "elsewhere"), "not claimed ahead"
+    await store.remove("elsewhere")
+    await clock.advance(due - clock.now() + 3.2)
+    assert action.fired("elsewhere") == []
+    assert service.stats.counters["claimed_ahead_dropped_count"] == 1
+    assert ("elsewhere", due) not in store._leases, "the dropped occurrence stayed in flight"
+
+
+async def test_a_plan_replaced_through_another_node_while_held_fires_its_new_state(
+        start, action, store, clock):
+    service = await start(claim_ahead=0.5)
+    old = await service.create(delay_plan("swap", seconds=2, version="old"))
+    await wait_for_claim_ahead(clock, store, old.next_time)
+    assert claims_of(store, "swap"), "not claimed ahead"
+    await store.put(attrs.evolve(old, params={"version": "new"}, created_time=clock.now()))
+    await clock.advance(old.next_time - clock.now() + 1.2)
+    assert action.fired("swap") == [old.next_time]
+    assert [params["version"] for params in action.params_of("swap")] == ["new"]
+
+
+async def test_a_store_that_does_not_report_fires_a_plan_removed_while_held_as_claimed(
+        start, action, store, clock):
+    """``reschedule_many`` returning None (a store written before it reported anything)
+    counts every plan as still claimed (see forsun.store.base)."""
+    rescheduled = store.reschedule_many
+
+    async def reporting_nothing(pairs):
+        await rescheduled(pairs)
+
+    store.reschedule_many = reporting_nothing
+    service = await start(claim_ahead=0.5)
+    plan = await service.create(delay_plan("unreported", seconds=2))
+    await wait_for_claim_ahead(clock, store, plan.next_time)
+    await service.remove("unreported")
+    await clock.advance(plan.next_time - clock.now() + 1.2)
+    assert action.fired("unreported") == [plan.next_time]
+    assert ("unreported", plan.next_time) not in store._leases
 
 
 async def test_a_one_shot_plan_held_is_still_readable_and_removable(start, action, store,
