@@ -71,17 +71,16 @@ class Held:
     pairs: list[Pair]
 
 
+@attrs.define(eq=False)
 class Hold:
     """The held occurrences of one engine."""
 
-    def __init__(self, store: Store, stats: Stats, settings: EngineSettings, clock: Clock,
-                 liveness: Liveness) -> None:
-        self.store = store
-        self.stats = stats
-        self.claim_ahead = settings.claim_ahead
-        self.clock = clock
-        self.liveness = liveness
-        self._held: set[Held] = set()
+    store: Store
+    stats: Stats
+    settings: EngineSettings
+    clock: Clock
+    liveness: Liveness
+    _held: set[Held] = attrs.field(init=False, factory=set)
 
     def add(self, pairs: Iterable[Pair]) -> list[Held]:
         """Hold claimed ``pairs`` of the present epoch, due after now, until their due
@@ -104,7 +103,7 @@ class Hold:
         ``claim_ahead + STEP_BACK_TOLERANCE`` before it (it stepped back)."""
         while True:
             delay = second - self.clock.now()
-            if delay <= 0 or delay > self.claim_ahead + STEP_BACK_TOLERANCE:
+            if delay <= 0 or delay > self.settings.claim_ahead + STEP_BACK_TOLERANCE:
                 return
             await self.clock.sleep(delay)
 

@@ -24,6 +24,8 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable
 
+import attrs
+
 from ..clock import Clock, wait_or_sleep
 from ..stats import Stats
 from ..store.base import Store
@@ -32,24 +34,28 @@ from ..tasks import cancel
 log = logging.getLogger(__package__)  # "forsun.engine", as the log lines always said
 
 
+@attrs.define(eq=False)
 class Liveness:
     """The heartbeats of node ``node_id``. ``forfeit`` drops what the engine claimed and has
     not started (it is called when the claims were taken over) and returns how many."""
 
-    def __init__(self, store: Store, node_id: str, stats: Stats, clock: Clock,
-                 forfeit: Callable[[], int]) -> None:
-        self.store = store
-        self.node_id = node_id
-        self.stats = stats
-        self.clock = clock
-        self._forfeit = forfeit
-        #: Incremented each time this node's claims were taken over.
-        self.epoch = 0
-        self._alive_until = -math.inf if store.heartbeat_interval else math.inf
-        self._turn = asyncio.Lock()
-        self._heartbeats: asyncio.Task[None] | None = None
-        self._wanted = asyncio.Event()
-        self._answered = asyncio.Event()  # set (and replaced) by each heartbeat answered
+    store: Store
+    node_id: str
+    stats: Stats
+    clock: Clock
+    forfeit: Callable[[], int]
+    #: Incremented each time this node's claims were taken over.
+    epoch: int = attrs.field(init=False, default=0)
+    _alive_until: float = attrs.field(init=False)
+    _turn: asyncio.Lock = attrs.field(init=False, factory=asyncio.Lock)
+    _heartbeats: asyncio.Task[None] | None = attrs.field(init=False, default=None)
+    _wanted: asyncio.Event = attrs.field(init=False, factory=asyncio.Event)
+    #: Set (and replaced) by each heartbeat answered.
+    _answered: asyncio.Event = attrs.field(init=False, factory=asyncio.Event)
+
+    @_alive_until.default
+    def _unconfirmed_at_first(self) -> float:
+        return -math.inf if self.store.heartbeat_interval else math.inf
 
     async def start(self) -> None:
         """Send the first heartbeat and keep sending them (stores with heartbeats)."""
@@ -111,7 +117,7 @@ class Liveness:
         """This node's claims were taken over: start a new epoch and drop every occurrence
         of the old one that has not started."""
         self.epoch += 1
-        dropped = self._forfeit()
+        dropped = self.forfeit()
         self.stats.inc("claims_lost_count")
         self.stats.inc("claims_lost_dropped_count", dropped)
         log.warning("this node was silent longer than the node lease and its claims were "

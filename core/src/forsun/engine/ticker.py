@@ -3,8 +3,8 @@
 - A second S is processed only once the clock has reached it: nothing fires early. Each
   tick sleeps until the next boundary computed from the clock, so there is no drift.
 - Processing S claims every occurrence due up to S (in batches of :data:`CLAIM_BATCH`),
-  stores each plan's successor and starts the firings. A plan's successor is stored when
-  its occurrence is claimed, so a slow action or a pending retry never delays the plan's
+  stores each plan's successor and starts the firings. A plan's successor is stored
+  before its action starts, so a slow action or a pending retry never delays the plan's
   next regular occurrence.
 - The last processed second is checkpointed in the store. After downtime or a stalled loop
   every missed second is processed in order (at most ``max_catchup`` of them one by one;
@@ -29,6 +29,8 @@ import logging
 import math
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+import attrs
 
 from ..action.base import Firing
 from ..clock import Clock
@@ -55,26 +57,24 @@ BOUNDARY_HOLD = 0.02
 BulkHold = Callable[[], contextlib.AbstractContextManager[object]]
 
 
+@attrs.define(eq=False)
 class Ticker:
     """The tick loop of one engine, claiming as node ``node_id``."""
 
-    def __init__(self, store: Store, stats: Stats, settings: EngineSettings, node_id: str,
-                 clock: Clock, liveness: Liveness, successors: Successors, hold: Hold,
-                 workers: Workers, hold_bulk_work: BulkHold) -> None:
-        self.store = store
-        self.stats = stats
-        self.settings = settings
-        self.node_id = node_id
-        self.clock = clock
-        self.liveness = liveness
-        self.successors = successors
-        self.hold = hold
-        self.workers = workers
-        self.hold_bulk_work = hold_bulk_work
-        #: The last second processed (None before :meth:`start`).
-        self.last_second: int | None = None
-        self._loop: asyncio.Task[None] | None = None
-        self._releases: set[asyncio.Task[None]] = set()
+    store: Store
+    stats: Stats
+    settings: EngineSettings
+    node_id: str
+    clock: Clock
+    liveness: Liveness
+    successors: Successors
+    hold: Hold
+    workers: Workers
+    hold_bulk_work: BulkHold
+    #: The last second processed (None before :meth:`start`).
+    last_second: int | None = attrs.field(init=False, default=None)
+    _loop: asyncio.Task[None] | None = attrs.field(init=False, default=None)
+    _releases: set[asyncio.Task[None]] = attrs.field(init=False, factory=set)
 
     async def start(self) -> None:
         """Resume after the checkpoint (the second before now on a new store)."""

@@ -39,25 +39,28 @@ log = logging.getLogger(__package__)  # "forsun.engine", as the log lines always
 STOP_GRACE = 5.0
 
 
+@attrs.define(eq=False)
 class Workers:
     """The action workers of one engine. ``actions(name)`` is the action plans call
     ``name`` (it raises for an unknown one: the occurrence then fails)."""
 
-    def __init__(self, store: Store, actions: Callable[[str], Action], stats: Stats,
-                 settings: EngineSettings, clock: Clock, liveness: Liveness) -> None:
-        self.store = store
-        self.actions = actions
-        self.stats = stats
-        self.settings = settings
-        self.clock = clock
-        self.liveness = liveness
-        self._queue: collections.deque[Firing] = collections.deque()
-        self._active = 0
-        self._acks: list[Plan] = []
-        self._ack_flusher: asyncio.Task[None] | None = None
-        self._retries: set[asyncio.Task[None]] = set()
-        self._watchdog = Watchdog(settings.action_timeout, clock)
-        self._stopping = False
+    store: Store
+    actions: Callable[[str], Action]
+    stats: Stats
+    settings: EngineSettings
+    clock: Clock
+    liveness: Liveness
+    _queue: collections.deque[Firing] = attrs.field(init=False, factory=collections.deque)
+    _active: int = attrs.field(init=False, default=0)
+    _acks: list[Plan] = attrs.field(init=False, factory=list)
+    _ack_flusher: asyncio.Task[None] | None = attrs.field(init=False, default=None)
+    _retries: set[asyncio.Task[None]] = attrs.field(init=False, factory=set)
+    _watchdog: Watchdog = attrs.field(init=False)
+    _stopping: bool = attrs.field(init=False, default=False)
+
+    @_watchdog.default
+    def _action_timeout(self) -> Watchdog:
+        return Watchdog(self.settings.action_timeout, self.clock)
 
     def start(self) -> None:
         self._stopping = False
