@@ -93,6 +93,14 @@ class OverwritingStore(ReferenceStore):
             self._commit([{"put": successor.to_dict()}])
 
 
+class MisreportingStore(ReferenceStore):
+    """Reports every rescheduled plan as still claimed, replaced or removed ones too."""
+
+    async def reschedule(self, claimed, successor):
+        await super().reschedule(claimed, successor)
+        return True
+
+
 class DeafStore(ReferenceStore):
     """Takes every heartbeat for one that lasts forever: a silent node keeps its claims."""
 
@@ -169,6 +177,10 @@ CAUGHT = {
     "OverwritingStore": (["test_reschedule_leaves_a_replaced_plan_alone",
                           "test_reschedule_leaves_a_removed_plan_alone"],
                          "test_reschedule_puts_the_successor"),
+    "MisreportingStore": (["test_reschedule_leaves_a_replaced_plan_alone",
+                           "test_reschedule_leaves_a_removed_plan_alone",
+                           "test_reschedule_many_reports_which_plans_were_still_claimed"],
+                          "test_reschedule_puts_the_successor"),
     "DeafStore": (["test_a_silent_nodes_claims_are_taken_over",
                    "test_a_taken_over_node_claims_nothing_until_it_heartbeats"],
                   "test_a_live_nodes_claims_are_kept"),

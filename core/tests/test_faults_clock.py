@@ -1,15 +1,12 @@
 """Big wall-clock steps, beyond what core/tests/test_engine.py covers (steps of a few seconds).
 
-The engine runs in real time with the clock it allows to be injected: the real clock plus
-an offset the test moves. Store and action are the reference store and a recording action.
+The service runs on virtual time (:class:`forsun.testing.clock.VirtualClock`), whose wall
+clock the test steps. Store and action are the reference store and a recording action.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 
@@ -18,6 +15,7 @@ from forsun.action.base import Action, Firing
 from forsun.plan import Plan
 from forsun.plugins import get_plugin_manager
 from forsun.service import Service
+from forsun.testing.clock import VirtualClock
 from forsun.testing.options import make_options
 from forsun.testing.reference import ReferenceStore
 
@@ -25,18 +23,8 @@ MAX_CATCHUP = 5
 STEP = 600
 
 
-
-class SteppedClock:
-    """Real time plus an offset the test steps."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def second(self) -> int:
-        return int(self())
+def second(clock: VirtualClock) -> int:
+    return int(clock.now())
 
 
 class Recorder(Action):
@@ -65,21 +53,15 @@ class Plugin:
 
 
 @pytest.fixture
-async def running() -> AsyncIterator[tuple[Service, Recorder, SteppedClock]]:
-    clock, action = SteppedClock(), Recorder()
-    pm = get_plugin_manager(only=["forsun.core_options", Plugin(ReferenceStore(), action)])
+async def running() -> AsyncIterator[tuple[Service, Recorder, VirtualClock]]:
+    clock, action, store = VirtualClock(), Recorder(), ReferenceStore()
+    store.clock = clock.now
+    pm = get_plugin_manager(only=["forsun.core_options", Plugin(store, action)])
     service = Service(make_options(driver="test", max_catchup_seconds=MAX_CATCHUP), pm,
                       clock=clock)
     await service.start()
     yield service, action, clock
-    await service.stop()
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+    await clock.drive(service.stop())
 
 
 def delay(key: str, seconds: int, count: int = 1) -> Plan:
@@ -93,33 +75,33 @@ async def test_a_forward_step_beyond_max_catchup(running):
     every = await service.create(delay("every", 1, count=0))
     inside = await service.create(delay("inside", STEP // 2))
     beyond = await service.create(delay("beyond", STEP * 2))
-    await wait_for(lambda: len(action.of("every")) >= 2, 4)
+    await clock.wait_for(lambda: len(action.of("every")) >= 2, 4)
     before = len(action.of("every"))
-    clock.offset = STEP
-    stepped_at = clock.second()
-    await wait_for(lambda: action.of("inside"), 3)
-    await wait_for(lambda: action.of("every") and action.of("every")[-1] >= stepped_at, 3)
-    await asyncio.sleep(2.2)
+    clock.step(STEP)
+    stepped_at = second(clock)
+    await clock.wait_for(lambda: action.of("inside"), 3)
+    await clock.wait_for(lambda: action.of("every") and action.of("every")[-1] >= stepped_at, 3)
+    await clock.advance(2.2)
     fired = action.of("every")
     assert fired == sorted(set(fired)), "a second fired twice or out of order"
     assert fired[0] == every.next_time
     assert len(fired) - before <= MAX_CATCHUP + 4, "each skipped second fired"
-    assert fired[-1] >= clock.second() - 1, "the plan stopped after the step"
+    assert fired[-1] >= second(clock) - 1, "the plan stopped after the step"
     assert action.of("inside") == [inside.next_time]
     assert action.of("beyond") == []
     assert (await service.get("beyond")).next_time == beyond.next_time
     assert service.stats.counters["catchup_seconds_count"] >= MAX_CATCHUP - 1
 
 
-async def step_back(service: Service, action: Recorder, clock: SteppedClock) -> Plan:
+async def step_back(service: Service, action: Recorder, clock: VirtualClock) -> Plan:
     """A plan firing every second, then a step back of :data:`STEP` s during which no
     second may fire again; returns the plan."""
     every = await service.create(delay("every", 1, count=0))
-    await wait_for(lambda: len(action.of("every")) >= 2, 4)
-    clock.offset = -STEP
-    await asyncio.sleep(0.1)
+    await clock.wait_for(lambda: len(action.of("every")) >= 2, 4)
+    clock.step(-STEP)
+    await clock.advance(0.1)
     paused_at = len(action.of("every"))
-    await asyncio.sleep(2.0)
+    await clock.advance(2.0)
     fired = action.of("every")
     assert len(fired) <= paused_at + 1, "seconds replayed after a step back"
     assert fired == sorted(set(fired))
@@ -133,8 +115,8 @@ async def test_a_backward_step_fires_nothing_twice(running):
 async def test_after_a_backward_step_is_corrected_each_missed_second_fires_once(running):
     service, action, clock = running
     every = await step_back(service, action, clock)
-    clock.offset = 0
-    await wait_for(lambda: action.of("every")[-1] >= clock.second() - 1, 3)
+    clock.step(STEP)
+    await clock.wait_for(lambda: action.of("every")[-1] >= second(clock) - 1, 3)
     fired = action.of("every")
     assert fired == list(range(every.next_time, every.next_time + len(fired)))
 
@@ -143,8 +125,8 @@ async def test_a_plan_created_while_the_clock_is_behind_fires_on_time(running):
     """A plan created during a backward step is due on the stepped clock; it must not wait
     until the clock has caught up with the seconds processed before the step."""
     service, action, clock = running
-    await wait_for(lambda: service.stats.counters.get("timer_loop_count", 0) >= 2, 4)
-    clock.offset = -STEP
+    await clock.wait_for(lambda: service.stats.counters.get("timer_loop_count", 0) >= 2, 4)
+    clock.step(-STEP)
     plan = await service.create(delay("late", 1))
-    await wait_for(lambda: action.of("late"), 4)
+    await clock.wait_for(lambda: action.of("late"), 4)
     assert action.of("late") == [plan.next_time]

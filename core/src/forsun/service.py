@@ -22,7 +22,8 @@ import psutil
 
 from . import __version__, schedule
 from .action.base import Action
-from .engine import Engine
+from .clock import WALL_CLOCK, Clock
+from .engine import Engine, EngineSettings
 from .errors import ErrorCode, ForsunPlanError
 from .frontends.base import Frontend
 from .options import Options
@@ -51,13 +52,15 @@ def _plans_label(index: int) -> str:
 
 class Service:
     """One forsun service. ``await start()`` opens the store, runs the startup hooks,
-    starts the engine and then the front ends; ``await stop()`` undoes it in reverse."""
+    starts the engine and then the front ends; ``await stop()`` undoes it in reverse.
+    ``clock`` is the time it runs on (tests give a virtual one)."""
 
     def __init__(self, options: Options, pm: pluggy.PluginManager, *,
-                 clock: Any = time.time) -> None:
+                 clock: Clock = WALL_CLOCK) -> None:
         self.options = options
         self.pm = pm
-        self.clock = clock
+        #: Wall time, unix seconds.
+        self.clock = clock.now
         self.tz = schedule.get_zone(options.timezone)
         self.stats = Stats()
         self.start_time = datetime.now().astimezone()
@@ -74,9 +77,12 @@ class Service:
         self.node_id = options.node_id or self.store.node_id
         self._actions: dict[str, Action] = {}
         self.frontends: list[Frontend] = []
-        self.engine = Engine(self, clock=clock)
         #: Long jobs (bulk creations) take turns with everything else on the event loop.
         self.pacer = Pacer()
+        self.engine = Engine(self.store, self.action, stats=self.stats,
+                             settings=EngineSettings.from_options(options),
+                             node_id=self.node_id, tz=self.tz, clock=clock,
+                             hold_bulk_work=self.pacer.hold)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=options.action_threads, thread_name_prefix="forsun-action")
 
@@ -161,7 +167,6 @@ class Service:
         """Create (or replace, by key) one plan and return it as stored."""
         plan = self.prepare(plan)
         await self._store_call(self.store.put(plan))
-        self.engine.forget((plan.key,), created_time=plan.created_time)
         self.stats.inc("create_timeouted_count" if plan.is_time_out else "created_count")
         log.debug("created %s next_time %s", plan.key, plan.next_time)
         return plan
@@ -201,7 +206,6 @@ class Service:
                     raise ForsunPlanError(exc.code, (
                         f"{exc.message}; {label(start)} and the plans after it were not "
                         f"stored, the {start} before it were: send those again")) from exc
-                self.engine.forget((plan.key for plan in part), created_time=now)
                 await job.pause()
         delays = sum(1 for plan in prepared if plan.is_time_out)
         self.stats.inc("create_timeouted_count", delays)
@@ -209,31 +213,20 @@ class Service:
         return prepared
 
     async def get(self, key: str) -> Plan:
-        """The stored plan (or, for a one-shot plan whose occurrence the engine claimed
-        ahead of its due second, its claimed state); 1003 if there is none."""
-        try:
-            return await self.store.get(key)
-        except ForsunPlanError as exc:
-            held = self.engine.held(key)
-            if exc.code != ErrorCode.NOT_FOUND or held is None:
-                raise
-            return held
+        """The stored plan (as claimed, while an occurrence of it is claimed and not yet
+        rescheduled); 1003 if there is none."""
+        return await self.store.get(key)
 
     async def remove(self, key: str) -> Plan:
         """Remove a plan (an occurrence claimed ahead of its due second then never fires);
         1003 if there is none."""
         try:
             plan = await self.store.remove(key)
-        except ForsunPlanError as exc:
-            dropped = self.engine.forget((key,)) if exc.code == ErrorCode.NOT_FOUND else []
-            if not dropped:
-                raise
-            plan = dropped[0]
+        except ForsunPlanError:
+            raise
         except Exception as exc:
             log.exception("removing %r failed", key)
             raise ForsunPlanError(ErrorCode.REMOVE_FAILED, f"removing {key!r}: {exc}") from exc
-        else:
-            self.engine.forget((key,))
         self.stats.inc("removed_count")
         return plan
 

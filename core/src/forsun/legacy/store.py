@@ -267,18 +267,19 @@ class LegacyStoreAdapter(ContractStore):
                 claimed.append(_copy(lease.plan))
         return claimed
 
-    async def reschedule(self, claimed: Plan, successor: Plan | None) -> None:
+    async def reschedule(self, claimed: Plan, successor: Plan | None) -> bool:
         if successor is not None:
             validate_plan(successor)
         async with self._lock:
             stored = await self._stored(claimed.key)
             if stored is None or (stored.next_time, stored.created_time) != (
                     claimed.next_time, claimed.created_time):
-                return
+                return False
             if successor is None:
                 await self._delete(stored)
             else:
                 await self._write(successor, stored)
+            return True
 
     async def ack(self, claimed: Plan) -> None:
         self._leases.pop(claimed.occurrence(), None)

@@ -31,11 +31,17 @@ Rules every store keeps:
   time), and returns the snapshots. It also returns in-flight occurrences whose lease has
   expired (their node died), re-leased to the caller. An occurrence is returned by at most
   one ``claim`` until its lease expires: nodes sharing a store never fire it twice.
-- A claimed plan stays readable with ``get`` and is no longer due until ``reschedule``
-  puts its successor.
+- A claimed plan stays readable with ``get`` (and removable, and replaceable by ``put``)
+  and is no longer due until ``reschedule`` puts its successor. The engine reschedules an
+  occurrence claimed ahead of its due second only at that second.
 - ``reschedule(claimed, successor)`` replaces the stored plan by ``successor`` (or deletes
   it when ``successor`` is None) only if the stored plan is still the claimed one (same
   ``next_time`` and ``created_time``): a plan replaced or removed meanwhile is left alone.
+  It returns whether the stored plan was still the claimed one; ``reschedule_many``
+  returns that for each pair, in order. The engine fires an occurrence it claimed ahead
+  only if it was, and acks it unfired otherwise. A store may return None instead (stores
+  written before this rule): every plan then counts as still claimed, so a plan removed
+  or replaced after its occurrence was claimed ahead still fires once, as claimed.
 - ``ack(claimed)`` forgets the in-flight occurrence: it is done and never returned again.
 - ``extend_lease`` pushes an occurrence's lease (during long retries); ``release(node)``
   makes all in-flight occurrences of ``node`` claimable at once (a node restarting).
@@ -138,14 +144,15 @@ class Store(abc.ABC):
         """Atomically claim due and expired-lease occurrences (see the module rules)."""
 
     @abc.abstractmethod
-    async def reschedule(self, claimed: Plan, successor: Plan | None) -> None:
-        """Put ``successor`` (or delete) if the stored plan is still ``claimed``."""
+    async def reschedule(self, claimed: Plan, successor: Plan | None) -> bool | None:
+        """Put ``successor`` (or delete) if the stored plan is still ``claimed``; whether it
+        was (None: not reported)."""
 
-    async def reschedule_many(self, pairs: Sequence[tuple[Plan, Plan | None]]) -> None:
-        """:meth:`reschedule` for each ``(claimed, successor)``; stores override this with a
-        bulk path (the engine calls it once per claimed batch)."""
-        for claimed, successor in pairs:
-            await self.reschedule(claimed, successor)
+    async def reschedule_many(self, pairs: Sequence[tuple[Plan, Plan | None]]
+                              ) -> list[bool | None] | None:
+        """:meth:`reschedule` for each ``(claimed, successor)``, with its answers; stores
+        override this with a bulk path (the engine calls it once per claimed batch)."""
+        return [await self.reschedule(claimed, successor) for claimed, successor in pairs]
 
     @abc.abstractmethod
     async def ack(self, claimed: Plan) -> None:

@@ -7,6 +7,7 @@
 - :mod:`forsun.testing.options` — ``make_options(**values)``.
 - :mod:`forsun.testing.services` — reaching real servers (skip, or fail under ``CI=true``).
 - :mod:`forsun.testing.process` — running a real ``forsund`` in a child process.
+- :mod:`forsun.testing.clock` — ``VirtualClock``: virtual time for engine and service tests.
 
 Importing this package needs pytest and pytest-asyncio.
 """

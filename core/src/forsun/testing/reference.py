@@ -24,7 +24,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,6 +63,8 @@ class ReferenceStore(Store):
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
+        #: Wall time by which leases and heartbeats end (tests may run it virtually).
+        self.clock: Callable[[], float] = time.time
         self._plans: dict[str, Plan] = {}
         self._due: set[str] = set()  # keys not claimed since their last put
         self._leases: dict[tuple[str, int], _Lease] = {}
@@ -152,7 +154,7 @@ class ReferenceStore(Store):
 
     async def claim(self, up_to: int, *, node: str, lease_until: float,
                     limit: int = 10_000) -> list[Plan]:
-        now = time.time()
+        now = self.clock()
         with self._sync():
             if self._nodes.get(node) == -math.inf:
                 return []
@@ -173,18 +175,19 @@ class ReferenceStore(Store):
                           for was_leased, plan in chosen])
         return [_copy(plan) for _, plan in chosen]
 
-    async def reschedule(self, claimed: Plan, successor: Plan | None) -> None:
+    async def reschedule(self, claimed: Plan, successor: Plan | None) -> bool:
         if successor is not None:
             validate_plan(successor)
         with self._sync():
             stored = self._plans.get(claimed.key)
             if stored is None or (stored.next_time, stored.created_time) != (
                     claimed.next_time, claimed.created_time):
-                return
+                return False
             if successor is None:
                 self._commit([{"drop": claimed.key}])
             else:
                 self._commit([{"put": successor.to_dict()}])
+            return True
 
     async def ack(self, claimed: Plan) -> None:
         with self._sync():

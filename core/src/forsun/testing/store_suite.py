@@ -540,7 +540,7 @@ class StoreConformance:
         await store.put(build_plan("repeat", T, count=0))
         [claimed] = await store.claim(T, node="n1", lease_until=leased())
         successor = attrs.evolve(claimed, next_time=T + 10, current_count=1, last_timeout=T)
-        await store.reschedule(claimed, successor)
+        assert await store.reschedule(claimed, successor) in {True, None}
         assert await store.get("repeat") == successor
         assert await store.due(T + 10, T + 10) == [successor]
         assert await store.claim(T + 9, node="n1", lease_until=leased()) == []
@@ -560,7 +560,8 @@ class StoreConformance:
         [claimed] = await store.claim(T, node="n1", lease_until=leased())
         replacement = build_plan("changed", T + 5, created_time=T + 0.5, params={"v": "new"})
         await store.put(replacement)
-        await store.reschedule(claimed, attrs.evolve(claimed, next_time=T + 10))
+        assert await store.reschedule(claimed, attrs.evolve(claimed, next_time=T + 10)) in {
+            False, None}, "reported a replaced plan as still claimed"
         assert await store.get("changed") == replacement
         assert await store.claim(T + 10, node="n1", lease_until=leased()) == [replacement]
 
@@ -568,9 +569,34 @@ class StoreConformance:
         await store.put(build_plan("removed", T))
         [claimed] = await store.claim(T, node="n1", lease_until=leased())
         await store.remove("removed")
-        await store.reschedule(claimed, attrs.evolve(claimed, next_time=T + 10))
+        assert await store.reschedule(claimed, attrs.evolve(claimed, next_time=T + 10)) in {
+            False, None}, "reported a removed plan as still claimed"
         await expect_error(ErrorCode.NOT_FOUND, store.get("removed"))
         assert await store.claim(T + 10, node="n1", lease_until=leased()) == []
+
+    async def test_reschedule_many_reports_which_plans_were_still_claimed(
+            self, store: Store) -> None:
+        """The engine fires an occurrence claimed ahead of its due second only if its plan
+        was not removed or replaced meanwhile; a store may report nothing (None)."""
+        await store.put_many([build_plan(key, T, count=0)
+                              for key in ("kept", "replaced", "removed", "last")])
+        claimed = {plan.key: plan
+                   for plan in await store.claim(T, node="n1", lease_until=leased())}
+        replacement = build_plan("replaced", T, created_time=T + 0.5, params={"v": "new"})
+        await store.put(replacement)
+        await store.remove("removed")
+        pairs: list[tuple[Plan, Plan | None]] = [
+            (claimed[key], attrs.evolve(claimed[key], next_time=T + 10, current_count=1,
+                                        last_timeout=T))
+            for key in ("replaced", "kept", "removed")]
+        pairs.append((claimed["last"], None))
+        reported = await store.reschedule_many(pairs)
+        if reported is None or None in reported:
+            pytest.skip("the store does not report whether plans were still claimed")
+        assert list(reported) == [False, True, False, True]
+        assert await store.get("replaced") == replacement
+        assert (await store.get("kept")).next_time == T + 10
+        assert await store.keys() == ["kept", "replaced"]
 
     async def test_ack_forgets_the_occurrence(self, store: Store) -> None:
         await store.put(build_plan("acked", T, count=0))

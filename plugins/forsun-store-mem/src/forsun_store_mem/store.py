@@ -128,30 +128,34 @@ class MemStore(Store):
         return [record.decode(rec)
                 for rec in self.table.apply_claim(occurrences, node, lease_until)]
 
-    async def reschedule(self, claimed: Plan, successor: Plan | None) -> None:
-        await self.reschedule_many([(claimed, successor)])
+    async def reschedule(self, claimed: Plan, successor: Plan | None) -> bool:
+        (still_claimed,) = await self.reschedule_many([(claimed, successor)])
+        return still_claimed
 
-    async def reschedule_many(self, pairs: Sequence[tuple[Plan, Plan | None]]) -> None:
+    async def reschedule_many(self, pairs: Sequence[tuple[Plan, Plan | None]]) -> list[bool]:
         """One log write for the whole batch, made before the table changes."""
         changes: list[tuple[bytes, bytes | None, bool]] = []
+        still_claimed = []
         for claimed, successor in pairs:
             raw = _key(claimed.key)
-            if not self.table.is_stored(raw, claimed.next_time, claimed.created_time):
+            stored = self.table.is_stored(raw, claimed.next_time, claimed.created_time)
+            still_claimed.append(stored)
+            if not stored:
                 continue
             if successor is None:
                 changes.append((raw, None, True))
                 continue
             validate_plan(successor)
             changes.append((raw, record.encode(successor), successor.key != claimed.key))
-        if not changes:
-            return
-        self._log(b"".join((ops.remove(raw) if moved else b"") + (ops.put(rec) if rec else b"")
-                           for raw, rec, moved in changes))
-        for raw, rec, moved in changes:
-            if moved:
-                self.table.remove(raw)
-            if rec is not None:
-                self.table.put(rec)
+        if changes:
+            self._log(b"".join((ops.remove(raw) if moved else b"")
+                               + (ops.put(rec) if rec else b"") for raw, rec, moved in changes))
+            for raw, rec, moved in changes:
+                if moved:
+                    self.table.remove(raw)
+                if rec is not None:
+                    self.table.put(rec)
+        return still_claimed
 
     async def ack(self, claimed: Plan) -> None:
         await self.ack_many([claimed])

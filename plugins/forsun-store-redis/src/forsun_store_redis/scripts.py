@@ -167,9 +167,10 @@ return out
 
 #: KEYS plans, due, keys. ARGV: (key, next_time bytes, created_time bytes, successor
 #: next_time, successor record ('' deletes)) quintuples. Each acts only if the stored plan is
-#: still the claimed one; returns how many acted (the others were replaced or removed).
+#: still the claimed one; returns, for each in order, 1 if it acted, 0 if the plan was
+#: replaced or removed.
 RESCHEDULE = _render("""
-local acted = 0
+local acted = {}
 for i = 1, #ARGV, 5 do
   local key = ARGV[i]
   local record = redis.call('HGET', KEYS[1], key)
@@ -183,7 +184,9 @@ for i = 1, #ARGV, 5 do
       redis.call('HSET', KEYS[1], key, ARGV[i + 4])
       redis.call('ZADD', KEYS[2], ARGV[i + 3], key)
     end
-    acted = acted + 1
+    acted[#acted + 1] = 1
+  else
+    acted[#acted + 1] = 0
   end
 end
 return acted

@@ -146,10 +146,11 @@ class RedisStore(Store):
         plans.sort(key=_due_order)
         return plans
 
-    async def reschedule(self, claimed: Plan, successor: Plan | None) -> None:
-        await self.reschedule_many([(claimed, successor)])
+    async def reschedule(self, claimed: Plan, successor: Plan | None) -> bool:
+        (still_claimed,) = await self.reschedule_many([(claimed, successor)])
+        return still_claimed
 
-    async def reschedule_many(self, pairs: Sequence[tuple[Plan, Plan | None]]) -> None:
+    async def reschedule_many(self, pairs: Sequence[tuple[Plan, Plan | None]]) -> list[bool]:
         args: list[Any] = []
         for claimed, successor in pairs:
             if successor is not None:
@@ -162,8 +163,11 @@ class RedisStore(Store):
             args += ("", "") if successor is None else (successor.next_time,
                                                         encode_plan(successor))
         keys = [self.layout.plans, self.layout.due, self.layout.keys]
+        still_claimed: list[bool] = []
         for start in range(0, len(args), 5 * PUT_BATCH):
-            await self._run("RESCHEDULE", keys, args[start:start + 5 * PUT_BATCH])
+            flags = await self._run("RESCHEDULE", keys, args[start:start + 5 * PUT_BATCH])
+            still_claimed += map(bool, flags)
+        return still_claimed
 
     async def ack(self, claimed: Plan) -> None:
         await self.ack_many([claimed])

@@ -5,22 +5,23 @@ time when a burst of short actions fires. A :class:`Watchdog` instead sweeps its
 ``seconds / 10`` (at most every second) and cancels the task of each slot past its deadline,
 so a deadline is enforced up to one interval late. Contract for the slot's task: arm, await,
 and on ``CancelledError`` ask :meth:`Watchdog.expired` whether it was the deadline.
+Deadlines and sweeps follow the monotonic time of the :class:`~forsun.clock.Clock` given.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
 
 import attrs
 
-from .tasks import cancel
+from ..clock import WALL_CLOCK, Clock
+from ..tasks import cancel
 
 
 @attrs.define(eq=False, slots=True)
 class Slot:
-    """One worker task; ``deadline`` is in ``time.monotonic()`` seconds (``math.inf``: not
+    """One worker task; ``deadline`` is in the clock's monotonic seconds (``math.inf``: not
     running a call)."""
 
     task: asyncio.Task[None] | None = None
@@ -31,8 +32,9 @@ class Slot:
 class Watchdog:
     """Cancels the task of a :class:`Slot` whose armed deadline passed."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, clock: Clock = WALL_CLOCK) -> None:
         self.seconds = seconds
+        self.clock = clock
         self.interval = min(1.0, max(0.01, seconds / 10))
         self.slots: set[Slot] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -46,7 +48,7 @@ class Watchdog:
 
     def arm(self, slot: Slot) -> None:
         """The slot's call starts now: it must end within ``seconds``."""
-        slot.deadline = time.monotonic() + self.seconds
+        slot.deadline = self.clock.monotonic() + self.seconds
 
     @classmethod
     def disarm(cls, slot: Slot) -> None:
@@ -68,8 +70,8 @@ class Watchdog:
 
     async def _sweep(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
-            now = time.monotonic()
+            await self.clock.sleep(self.interval)
+            now = self.clock.monotonic()
             for slot in self.slots:
                 if slot.deadline <= now and not slot.expired and slot.task is not None:
                     slot.expired = True

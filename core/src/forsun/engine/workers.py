@@ -1,0 +1,211 @@
+"""The action workers: bounded concurrency, the action timeout, retries and acks.
+
+- At most ``workers`` actions run at once; further firings wait in a queue, in order.
+- Each action runs under ``action_timeout`` (one shared :class:`~.watchdog.Watchdog`);
+  running longer, it is cancelled and counts as a failure asking for a retry.
+- A failed occurrence is retried ``retry_delay * retry_rate ** n`` seconds after attempt n
+  (0, 1, ...) when the action asked for a retry, at most ``retry_max`` times; its lease is
+  extended meanwhile. A pending retry never delays the plan's next occurrence (its
+  successor was stored when it was claimed).
+- At-least-once: an occurrence is acked, in batches, only once its action finished or gave
+  up. One whose node stops or dies first stays in flight in the store and fires again.
+- Before an action starts, the node's claims are confirmed (:mod:`.liveness`): one of an
+  epoch that ended is dropped, another node fires it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+import attrs
+
+from ..action.base import Action, ActionError, Firing
+from ..clock import Clock, wait_or_sleep
+from ..plan import Plan
+from ..stats import Stats
+from ..store.base import Store
+from .liveness import Liveness
+from .settings import EngineSettings
+from .watchdog import Slot, Watchdog
+
+log = logging.getLogger(__package__)  # "forsun.engine", as the log lines always said
+
+#: Seconds :meth:`Workers.stop` lets running actions finish before cancelling them (they
+#: fire again later).
+STOP_GRACE = 5.0
+
+
+@attrs.define(eq=False)
+class Workers:
+    """The action workers of one engine. ``actions(name)`` is the action plans call
+    ``name`` (it raises for an unknown one: the occurrence then fails)."""
+
+    store: Store
+    actions: Callable[[str], Action]
+    stats: Stats
+    settings: EngineSettings
+    clock: Clock
+    liveness: Liveness
+    _queue: collections.deque[Firing] = attrs.field(init=False, factory=collections.deque)
+    _active: int = attrs.field(init=False, default=0)
+    _acks: list[Plan] = attrs.field(init=False, factory=list)
+    _ack_flusher: asyncio.Task[None] | None = attrs.field(init=False, default=None)
+    _retries: set[asyncio.Task[None]] = attrs.field(init=False, factory=set)
+    _watchdog: Watchdog = attrs.field(init=False)
+    _stopping: bool = attrs.field(init=False, default=False)
+
+    @_watchdog.default
+    def _action_timeout(self) -> Watchdog:
+        return Watchdog(self.settings.action_timeout, self.clock)
+
+    def start(self) -> None:
+        self._stopping = False
+        self._watchdog.start()
+
+    async def stop(self) -> None:
+        """Let running actions finish for :data:`STOP_GRACE` seconds, cancel the rest and
+        pending retries (all stay in flight), and write the acks."""
+        self._stopping = True
+        running = [slot.task for slot in self._watchdog.slots if slot.task is not None]
+        if running:
+            await wait_or_sleep(self.clock, asyncio.wait(running), STOP_GRACE)
+        tasks = [*self._retries, *running]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._watchdog.stop()
+        self._queue.clear()
+        if self._ack_flusher is not None:
+            await self._ack_flusher
+
+    def start_firings(self, firings: Iterable[Firing]) -> None:
+        """Run each firing now if fewer than ``workers`` actions run, else queue it."""
+        for firing in firings:
+            self._enqueue(firing)
+
+    def drop_queued(self) -> int:
+        """Forget the queued firings (their epoch ended); how many."""
+        dropped = len(self._queue)
+        self._queue.clear()
+        return dropped
+
+    def _enqueue(self, firing: Firing) -> None:
+        if self._active < self.settings.workers:
+            self._active += 1
+            slot = Slot()
+            slot.task = asyncio.create_task(self._run(slot, firing, self.liveness.epoch))
+            self._watchdog.slots.add(slot)
+            return
+        self._queue.append(firing)
+        self.stats.inc("action_queued_count")
+        if len(self._queue) % 10_000 == 0:
+            log.warning("%d occurrences wait for a free action worker (action_workers=%d)",
+                        len(self._queue), self.settings.workers)
+
+    async def _run(self, slot: Slot, firing: Firing, epoch: int) -> None:
+        """Fire ``firing`` (claimed in ``epoch``), then keep taking queued firings while
+        any wait (the queue holds the current epoch's only: :meth:`drop_queued`)."""
+        try:
+            while True:
+                await self._fire(slot, firing, epoch)
+                if not self._queue or self._stopping:
+                    return
+                firing, epoch = self._queue.popleft(), self.liveness.epoch
+        finally:
+            self._active -= 1
+            self._watchdog.slots.discard(slot)
+
+    async def _fire(self, slot: Slot, firing: Firing, epoch: int) -> None:
+        """Execute one firing under the action timeout (the watchdog cancels it), unless
+        its epoch ended: then it is another node's."""
+        liveness = self.liveness
+        if liveness.unconfirmed():
+            await liveness.confirm()
+        if epoch != liveness.epoch:
+            self.stats.inc("claims_lost_dropped_count")
+            return
+        stats = self.stats
+        if firing.attempt == 0:
+            lateness = self.clock.now() - firing.ts
+            stats.observe_lateness(max(0.0, lateness))
+            if lateness >= 1.0:
+                stats.inc("late_fired_count")
+        stats.inc("action_executing_count")
+        try:
+            action = self.actions(firing.plan.action)
+            self._watchdog.arm(slot)
+            await action.execute(firing)
+        except ActionError as exc:
+            self._failed(firing, str(exc), exc.retry, epoch)
+        except (asyncio.CancelledError, TimeoutError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not self._watchdog.expired(slot):
+                raise
+            stats.inc("action_timeout_count")
+            self._failed(firing, f"timed out after {self.settings.action_timeout:g}s", True,
+                         epoch)
+        except Exception as exc:
+            log.debug("action error", exc_info=True)
+            self._failed(firing, f"{type(exc).__name__}: {exc}", True, epoch)
+        else:
+            stats.inc("action_executed_count")
+            stats.inc("timeout_handled_count")
+            log.debug("fired %s at %d (attempt %d)", firing.key, firing.ts, firing.attempt)
+            self.ack(firing.plan)
+        finally:
+            self._watchdog.disarm(slot)
+            stats.dec("action_executing_count")
+
+    def _failed(self, firing: Firing, reason: str, retry: bool, epoch: int) -> None:
+        plan = firing.plan
+        settings = self.settings
+        if retry and firing.attempt < settings.retry_max:
+            delay = settings.retry_delay * settings.retry_rate ** firing.attempt
+            self.stats.inc("action_retried_count")
+            log.warning("action %s of %s (due %d) failed: %s; retry %d/%d in %.1fs",
+                        plan.action, plan.key, firing.ts, reason, firing.attempt + 1,
+                        settings.retry_max, delay)
+            retry_firing = attrs.evolve(firing, attempt=firing.attempt + 1)
+            self._spawn(self._retry(retry_firing, delay, epoch), f"forsun-retry-{plan.key}")
+            return
+        self.stats.inc("action_executed_error_count")
+        self.stats.inc("timeout_handled_count")
+        log.error("action %s of %s (due %d) failed after %d attempt(s): %s", plan.action,
+                  plan.key, firing.ts, firing.attempt + 1, reason)
+        self.ack(plan)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retry(self, firing: Firing, delay: float, epoch: int) -> None:
+        """Fire ``firing`` again after ``delay``, unless its epoch ends first."""
+        if epoch != self.liveness.epoch:
+            return  # taken over while it ran: the other node fires it
+        lease_until = self.clock.now() + delay + self.settings.lease_seconds
+        await self.store.extend_lease(firing.plan, lease_until)
+        await self.clock.sleep(delay)
+        if not self._stopping and epoch == self.liveness.epoch:
+            self._enqueue(firing)
+
+    def ack(self, plan: Plan) -> None:
+        """Queue the ack of a finished occurrence; acks are written in batches."""
+        self._acks.append(plan)
+        if self._ack_flusher is None:
+            self._ack_flusher = asyncio.create_task(self._flush_acks(), name="forsun-ack")
+
+    async def _flush_acks(self) -> None:
+        await asyncio.sleep(0)  # let occurrences finishing in this loop pass join the batch
+        try:
+            while self._acks:
+                batch, self._acks = self._acks, []
+                try:
+                    await self.store.ack_many(batch)
+                except Exception:  # they stay in flight and fire again: at-least-once
+                    log.exception("acking %d occurrences failed", len(batch))
+        finally:
+            self._ack_flusher = None
