@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import re
 import ssl
 import threading
@@ -51,11 +52,16 @@ class Reply:
     body: bytes = b""
     headers: Mapping[str, str] = attrs.field(factory=dict)
 
+    @classmethod
+    def json(cls, value: Any, status: int = 200) -> Reply:
+        """``value`` as a JSON body."""
+        return cls(status, json.dumps(value).encode(), {"Content-Type": "application/json"})
+
 
 @attrs.define
 class Request:
-    """One request as the receiver got it; ``reply`` is what it answered (None until then,
-    and for good when the client hung up first)."""
+    """One request as the receiver got it; ``reply`` is what it answers (None while a
+    ``delay`` holds it back, and for good when the client hung up meanwhile)."""
 
     method: str
     path: str
@@ -225,36 +231,33 @@ class HttpReceiver:
         request = Request(start_line.method, path, query, exchange.headers,
                           bytes(exchange.body), exchange.arrived,
                           self._numbers.get(connection.stream, 0), _peer(connection.stream))
+        reply = self._reply_to(request)
+        delay = float(request.argument("delay") or 0)
+        if not delay:
+            # Whoever sees the request sees what it was answered.
+            request.reply = reply
         with self._arrived:
             self._requests.append(request)
             self._arrived.notify_all()
-        task = asyncio.ensure_future(self._respond(request, connection))
+        if not delay:
+            _write(request, reply, connection)
+            return
+        task = asyncio.ensure_future(self._answer_later(request, reply, delay, connection))
         self._answering.add(task)
         task.add_done_callback(self._answering.discard)
 
-    async def _respond(self, request: Request, connection: Any) -> None:
+    async def _answer_later(self, request: Request, reply: Reply, delay: float,
+                            connection: Any) -> None:
+        assert self._closing is not None
         hung_up = asyncio.Event()
         connection.set_close_callback(hung_up.set)
-        reply = self._reply_to(request)
-        delay = float(request.argument("delay") or 0)
-        if delay:
-            assert self._closing is not None
-            waits = [asyncio.ensure_future(event.wait()) for event in (hung_up, self._closing)]
-            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-            for wait in waits:
-                wait.cancel()
-        if hung_up.is_set():
-            return
-        request.reply = reply
-        headers = tornado.httputil.HTTPHeaders(dict(reply.headers))
-        bodyless = request.method == "HEAD" or reply.status in (204, 304)
-        if reply.status not in (204, 304):
-            headers["Content-Length"] = str(len(reply.body))
-        start = tornado.httputil.ResponseStartLine(
-            "HTTP/1.1", reply.status, tornado.httputil.responses.get(reply.status, "Unknown"))
-        # To a client gone meanwhile, tornado drops the write.
-        connection.write_headers(start, headers, None if bodyless else reply.body)
-        connection.finish()
+        waits = [asyncio.ensure_future(event.wait()) for event in (hung_up, self._closing)]
+        await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        if not hung_up.is_set():
+            request.reply = reply
+            _write(request, reply, connection)
 
     def _reply_to(self, request: Request) -> Reply:
         answers = self._answers.get(request.path)
@@ -264,6 +267,18 @@ class HttpReceiver:
         if status := _STATUS_PATH.fullmatch(request.path):
             return Reply(int(status[1]), f"answer {status[1]}".encode())
         return self.default
+
+
+def _write(request: Request, reply: Reply, connection: Any) -> None:
+    headers = tornado.httputil.HTTPHeaders(dict(reply.headers))
+    bodyless = request.method == "HEAD" or reply.status in (204, 304)
+    if reply.status not in (204, 304):
+        headers["Content-Length"] = str(len(reply.body))
+    start = tornado.httputil.ResponseStartLine(
+        "HTTP/1.1", reply.status, tornado.httputil.responses.get(reply.status, "Unknown"))
+    # To a client gone meanwhile, tornado drops the write.
+    connection.write_headers(start, headers, None if bodyless else reply.body)
+    connection.finish()
 
 
 def _peer(stream: tornado.iostream.IOStream) -> str:
