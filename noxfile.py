@@ -1,5 +1,5 @@
-"""Sessions: ``tests`` (one per package), ``lint``, ``conformance``, ``bench``, and for a
-release ``bump`` and ``dist``.
+"""Sessions: ``tests`` (one per package, and the workspace's integration tests), ``lint``,
+``conformance``, ``bench``, and for a release ``bump`` and ``dist``.
 
 Every session runs in the workspace's own environment (``uv sync --all-packages``), so
 ``uv run nox`` on a fresh machine needs nothing but uv.
@@ -26,6 +26,9 @@ PACKAGES = sorted(
     for pattern in ("core/pyproject.toml", "plugins/*/pyproject.toml", "examples/*/pyproject.toml")
     for path in ROOT.glob(pattern)
 )
+#: What ``nox -s tests`` runs, one session each: every package's tests, then ``tests``, the
+#: integration tests (the core and its plugins together, in real forsund processes).
+TEST_SUITES = [*PACKAGES, "tests"]
 RESULTS = ROOT / ".ci" / "results"
 DIST = ROOT / "dist"
 CHANGELOG = ROOT / "CHANGELOG.md"
@@ -39,14 +42,15 @@ def _sync(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize("package", PACKAGES, ids=PACKAGES)
-def tests(session: nox.Session, package: str) -> None:
-    """Run one package's tests (``nox -s "tests(core)"``)."""
+@nox.parametrize("suite", TEST_SUITES, ids=TEST_SUITES)
+def tests(session: nox.Session, suite: str) -> None:
+    """Run a package's tests (``nox -s "tests(core)"``) or the integration tests (``tests``)."""
     _sync(session)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    junit = RESULTS / (package.replace("/", "_") + ".xml")
-    session.run("uv", "run", "--all-packages", "pytest", f"{package}/tests",
-                f"--junitxml={junit}", *session.posargs, external=True)
+    junit = RESULTS / (suite.replace("/", "_") + ".xml")
+    folder = suite if suite == "tests" else f"{suite}/tests"
+    session.run("uv", "run", "--all-packages", "pytest", folder, f"--junitxml={junit}",
+                *session.posargs, external=True)
 
 
 @nox.session

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 import pytest
 
-from forsun.testing.fixtures import make_plan, pytest_configure  # noqa: F401 - pytest hooks
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess
+
+pytest_plugins = ["forsun.testing.fixtures"]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 FENCE = re.compile(r'^```(\w*)(?: title="([^"]+)")?\n(.*?)^```$', re.S | re.M)
@@ -51,9 +51,7 @@ def harmless_args() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def harmless_forsund(tmp_path_factory) -> Iterator[ForsundProcess]:
+def harmless_forsund(module_forsunds) -> ForsundProcess:
     """A real forsund per test module whose only action is a shell allowed to run ``true``
     (for fuzzing: nothing a random plan does can touch the machine)."""
-    daemon = start_forsund(harmless_args(), workdir=tmp_path_factory.mktemp("harmless"))
-    yield daemon
-    daemon.stop()
+    return module_forsunds.start(*harmless_args())

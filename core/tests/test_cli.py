@@ -20,7 +20,6 @@ import pytest
 
 from forsun import __version__
 from forsun.plan import Plan
-from forsun.testing.process import start_forsund
 from forsun.testing.services import free_port, in_ci
 
 ZONE = "Asia/Shanghai"
@@ -40,10 +39,8 @@ ORIGINAL_INFO_KEYS = (
 
 
 @pytest.fixture(scope="module")
-def forsund(tmp_path_factory):
-    daemon = start_forsund(["--timezone", ZONE], workdir=tmp_path_factory.mktemp("forsund"))
-    yield daemon
-    daemon.stop()
+def forsund(module_forsunds):
+    return module_forsunds.start("--timezone", ZONE)
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,12 @@ import pytest
 from forsun.client import AsyncClient, Client
 from forsun.errors import ForsunPlanError
 from forsun.plan import Plan
-from forsun.testing.process import start_forsund
 from forsun.testing.services import free_port
 
 
 @pytest.fixture(scope="module")
-def forsund(tmp_path_factory):
-    daemon = start_forsund(workdir=tmp_path_factory.mktemp("forsund"))
-    yield daemon
-    daemon.stop()
+def forsund(module_forsunds):
+    return module_forsunds.start()
 
 
 @pytest.fixture
@@ -195,8 +192,8 @@ async def test_async_closed_client_and_no_server():
 # -- reconnecting --------------------------------------------------------------------------------
 
 
-async def test_both_clients_reconnect_after_a_server_restart(tmp_path):
-    daemon = start_forsund(workdir=tmp_path)
+async def test_both_clients_reconnect_after_a_server_restart(forsunds):
+    daemon = forsunds.start()
     port = daemon.port
     sync_client = Client("127.0.0.1", port)
     async_client = AsyncClient("127.0.0.1", port)
@@ -206,11 +203,10 @@ async def test_both_clients_reconnect_after_a_server_restart(tmp_path):
         daemon.stop()
         with pytest.raises(ConnectionError):
             sync_client.ping()
-        daemon = start_forsund(workdir=tmp_path, port=port)
+        forsunds.start(port=port)
         assert sync_client.ping() == 0
         assert await async_client.ping() == 0
         assert await async_client.ping() == 0
     finally:
         sync_client.close()
         await async_client.close()
-        daemon.stop()

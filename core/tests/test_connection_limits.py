@@ -17,7 +17,7 @@ import pytest
 
 from forsun.client import Client
 from forsun.frontends.connections import Connections
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess
 from forsun.testing.services import closed_by_peer
 
 #: forsund's descriptor limit in these tests (a common default soft limit).
@@ -106,13 +106,13 @@ def serves_thrift(daemon: ForsundProcess) -> bool:
         return False
 
 
-def test_idle_connections_beyond_the_descriptor_limit_leave_firings_alone(tmp_path,
+def test_idle_connections_beyond_the_descriptor_limit_leave_firings_alone(tmp_path, forsunds,
                                                                           client_files):
     """1 100 idle connections to each front end of a forsund allowed 1 024 descriptors:
     each front end keeps a quarter of them; every due firing still goes out; no spinning;
     a small log; the Thrift port still serves (the longest idle connection makes room)."""
     record = tmp_path / "fired"
-    daemon = start_forsund(["--driver-mem-store-file", ""], workdir=tmp_path, max_files=FILES)
+    daemon = forsunds.start("--driver-mem-store-file", "", max_files=FILES)
     idle: list[socket.socket] = []
     try:
         fire_every_second(daemon, record)
@@ -138,16 +138,15 @@ def test_idle_connections_beyond_the_descriptor_limit_leave_firings_alone(tmp_pa
         assert "Too many open files" not in daemon.log_text()
     finally:
         close_all(idle)
-        daemon.stop()
 
 
-def test_accepts_pause_when_descriptors_run_out(tmp_path, client_files):
+def test_accepts_pause_when_descriptors_run_out(forsunds, client_files):
     """With a cap above the descriptor limit, accept() fails with EMFILE: forsund pauses
     accepting instead of spinning, logs the failure once per window with a count of the
     repeats, and serves again once descriptors are free. (A few connections go to HTTP:
     its accept queue is shorter than what waits at the Thrift port.)"""
-    daemon = start_forsund(["--driver-mem-store-file", "", "--max-connections", "5000",
-                            "--log-repeat-window", "2"], workdir=tmp_path, max_files=FILES)
+    daemon = forsunds.start("--driver-mem-store-file", "", "--max-connections", "5000",
+                            "--log-repeat-window", "2", max_files=FILES)
     idle: list[socket.socket] = []
     try:
         idle += open_idle(daemon.port, IDLE) + open_idle(daemon.http_port, 50)
@@ -162,44 +161,35 @@ def test_accepts_pause_when_descriptors_run_out(tmp_path, client_files):
         assert daemon.log_path.stat().st_size < LOG_BUDGET
     finally:
         close_all(idle)
-        daemon.stop()
 
 
-def test_idle_connections_are_closed_and_the_client_reconnects(tmp_path):
-    daemon = start_forsund(["--driver-mem-store-file", "", "--idle-timeout", "1"],
-                           workdir=tmp_path)
-    try:
-        raw_thrift, raw_http = open_idle(daemon.port, 1) + open_idle(daemon.http_port, 1)
-        assert closed_by_peer(raw_thrift) and closed_by_peer(raw_http)
-        with Client("127.0.0.1", daemon.port, max_connections=1) as client:
-            assert client.ping() == 0
-            connected = int(client.info()["connected_count"])
-            wait_for(lambda: int(daemon.api("GET", "/v1/info")["connection_idle_closed_count"])
-                     >= 2, "the pooled connection to be closed")
-            assert client.ping() == 0
-            assert int(client.info()["connected_count"]) == connected + 1
-    finally:
-        daemon.stop()
+def test_idle_connections_are_closed_and_the_client_reconnects(forsunds):
+    daemon = forsunds.start("--driver-mem-store-file", "", "--idle-timeout", "1")
+    raw_thrift, raw_http = open_idle(daemon.port, 1) + open_idle(daemon.http_port, 1)
+    assert closed_by_peer(raw_thrift) and closed_by_peer(raw_http)
+    with Client("127.0.0.1", daemon.port, max_connections=1) as client:
+        assert client.ping() == 0
+        connected = int(client.info()["connected_count"])
+        wait_for(lambda: int(daemon.api("GET", "/v1/info")["connection_idle_closed_count"])
+                 >= 2, "the pooled connection to be closed")
+        assert client.ping() == 0
+        assert int(client.info()["connected_count"]) == connected + 1
 
 
-def test_at_the_cap_thrift_closes_the_longest_idle_and_http_refuses(tmp_path):
-    daemon = start_forsund(["--driver-mem-store-file", "", "--max-connections", "4"],
-                           workdir=tmp_path)
-    try:
-        thrift = open_idle(daemon.port, 4)
-        time.sleep(0.2)  # all four are served (and waiting) before the fifth comes
-        with Client("127.0.0.1", daemon.port) as client:
-            assert client.ping() == 0
-        assert closed_by_peer(thrift[0])
-        assert not any(closed_by_peer(sock, 0.2) for sock in thrift[1:])
-        http = open_idle(daemon.http_port, 4)
-        time.sleep(0.2)
-        assert not serves_http(daemon)
-        close_all(http)
-        wait_for(lambda: serves_http(daemon), "HTTP to serve again")
-        close_all(thrift)
-    finally:
-        daemon.stop()
+def test_at_the_cap_thrift_closes_the_longest_idle_and_http_refuses(forsunds):
+    daemon = forsunds.start("--driver-mem-store-file", "", "--max-connections", "4")
+    thrift = open_idle(daemon.port, 4)
+    time.sleep(0.2)  # all four are served (and waiting) before the fifth comes
+    with Client("127.0.0.1", daemon.port) as client:
+        assert client.ping() == 0
+    assert closed_by_peer(thrift[0])
+    assert not any(closed_by_peer(sock, 0.2) for sock in thrift[1:])
+    http = open_idle(daemon.http_port, 4)
+    time.sleep(0.2)
+    assert not serves_http(daemon)
+    close_all(http)
+    wait_for(lambda: serves_http(daemon), "HTTP to serve again")
+    close_all(thrift)
 
 
 async def test_the_connection_waiting_longest_is_dropped_first():

@@ -6,18 +6,14 @@ import pytest
 
 from forsun.client import Client
 from forsun.plan import Plan
-from forsun.testing.process import start_forsund
 
 #: ForsunPlan (Thrift) carries every field but created_time.
 THRIFT_FIELDS = [name for name in Plan().to_dict() if name != "created_time"]
 
 
 @pytest.fixture(scope="module")
-def forsund(tmp_path_factory):
-    daemon = start_forsund(["--driver-mem-store-file", ""],
-                           workdir=tmp_path_factory.mktemp("cross"))
-    yield daemon
-    daemon.stop()
+def forsund(module_forsunds):
+    return module_forsunds.start("--driver-mem-store-file", "")
 
 
 def http(forsund, method: str, path: str, body: object | None = None) -> dict:

@@ -1,117 +1,47 @@
 """The engine in real forsund child processes, in real time (issue 5).
 
-Every plan uses the http action to call a Tornado receiver that this test runs in its own
-event loop: it records, for each request, the plan's key, the due second the action sent
-(``X-FORSUN-TIMESTAMP``) and ``time.time()`` when the request arrived, and answers after
-the ``delay`` the URL asks for. Lateness is measured at the receiver, so it includes the
-HTTP round trip: a bound on it is a bound on what a user's target sees.
+Every plan uses the http action to call a receiver (``forsun.testing.receiver``) running in
+a thread of this test process: it records, for each request, the plan's key, the due second
+the action sent (``X-FORSUN-TIMESTAMP``) and ``time.time()`` when the request arrived, and
+answers after the ``delay`` the URL asks for. Lateness is measured at the receiver, so it
+includes the HTTP round trip: a bound on it is a bound on what a user's target sees.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import attrs
 import orjson
 import pytest
-import tornado.httpserver
-import tornado.netutil
-import tornado.web
 
 from forsun.frontends.http import DEFAULT_MAX_BODY_SIZE
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess
+from forsun.testing.receiver import HttpReceiver, Request
 
 #: A firing may reach its target at most this long after its due second.
 MAX_LATE = 0.3
 
 
-@attrs.frozen
-class Hit:
-    """One request at the receiver."""
-
-    key: str
-    ts: int
-    arrived: float
-
-    @property
-    def late(self) -> float:
-        return self.arrived - self.ts
-
-
-@attrs.define
-class Receiver:
-    """Requests received so far, in arrival order."""
-
-    port: int = 0
-    hits: list[Hit] = attrs.field(factory=list)
-    #: Set at the end of a test: requests still delayed are answered at once.
-    closing: asyncio.Event = attrs.field(factory=asyncio.Event)
-
-    def url(self, delay: float = 0.0) -> str:
-        return f"http://127.0.0.1:{self.port}/hit?delay={delay:g}"
-
-    def of(self, key: str) -> list[Hit]:
-        return [hit for hit in self.hits if hit.key == key]
-
-
-class _HitHandler(tornado.web.RequestHandler):
-    def initialize(self, receiver: Receiver) -> None:
-        self.receiver = receiver
-
-    async def get(self) -> None:
-        arrived = time.time()
-        headers = self.request.headers
-        self.receiver.hits.append(
-            Hit(headers["X-Forsun-Key"], int(headers["X-Forsun-Timestamp"]), arrived))
-        delay = float(self.get_query_argument("delay", "0"))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.receiver.closing.wait(), delay)
-        self.write("ok")
+@pytest.fixture
+def receiver(http_receiver: HttpReceiver) -> HttpReceiver:
+    return http_receiver
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    # A deep backlog: a burst of a thousand firings connects at once.
-    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", backlog=4096)
-    server = tornado.httpserver.HTTPServer(
-        tornado.web.Application([("/hit", _HitHandler, {"receiver": receiver})]))
-    server.add_sockets(sockets)
-    receiver.port = sockets[0].getsockname()[1]
-    yield receiver
-    receiver.closing.set()
-    await asyncio.sleep(0.1)
-    server.stop()
-    await server.close_all_connections()
-
-
-@pytest.fixture
-def forsund(tmp_path: Path) -> Any:
-    """``await forsund(*args)`` starts forsund over ``tmp_path/db`` (a restart reuses it);
-    every process still running is killed at the end, and the log is printed (pytest shows
-    it when the test fails)."""
-    started: list[ForsundProcess] = []
+def forsund(forsunds, tmp_path) -> Any:
+    """``await forsund(*args)`` starts forsund over ``tmp_path/db`` (a restart reuses it)."""
 
     async def start(*args: str) -> ForsundProcess:
-        daemon = await asyncio.to_thread(
-            start_forsund, ["--driver-mem-store-file", str(tmp_path / "db"), *args],
-            workdir=tmp_path)
-        started.append(daemon)
-        return daemon
+        return await asyncio.to_thread(forsunds.start, "--driver-mem-store-file",
+                                       str(tmp_path / "db"), *args)
 
-    yield start
-    for daemon in started:
-        daemon.kill()
-    if started:
-        print(started[-1].log_text())
+    return start
 
 
 async def create(daemon: ForsundProcess, plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -136,7 +66,7 @@ async def sleep_until(when: float) -> None:
     await asyncio.sleep(max(0.0, when - time.time()))
 
 
-def lateness(hits: list[Hit]) -> str:
+def lateness(hits: list[Request]) -> str:
     lates = sorted(hit.late for hit in hits)
     return (f"{len(lates)} firings late by min {lates[0] * 1000:.0f} ms, "
             f"median {lates[len(lates) // 2] * 1000:.0f} ms, max {lates[-1] * 1000:.0f} ms")
@@ -150,12 +80,12 @@ async def test_plans_fire_within_their_due_second(forsund, receiver):
                                   for i in range(21)])
     due = {plan["key"]: plan["next_time"] for plan in plans}
     assert len(set(due.values())) == 3
-    await wait_for(lambda: len(receiver.hits) >= len(plans), max(due.values()) - time.time() + 5,
-                   "every plan to fire")
+    await wait_for(lambda: len(receiver.requests) >= len(plans),
+                   max(due.values()) - time.time() + 5, "every plan to fire")
     await asyncio.sleep(1.2)  # a second firing of any plan would arrive by now
-    print(lateness(receiver.hits))
-    assert sorted(hit.key for hit in receiver.hits) == sorted(due)
-    for hit in receiver.hits:
+    print(lateness(receiver.requests))
+    assert sorted(hit.key for hit in receiver.requests) == sorted(due)
+    for hit in receiver.requests:
         assert hit.ts == due[hit.key]
         assert 0 <= hit.late < MAX_LATE, hit
 
@@ -169,17 +99,17 @@ async def test_missed_seconds_fire_once_in_order_after_a_stop(forsund, receiver)
     daemon = await forsund(*args)
     [plan] = await create(daemon, [http_plan("beat", 1, receiver.url(), count=0)])
     first = plan["next_time"]
-    await wait_for(lambda: len(receiver.hits) >= 2, 5, "the first two beats")
+    await wait_for(lambda: len(receiver.requests) >= 2, 5, "the first two beats")
     assert await asyncio.to_thread(daemon.stop) == 0
     stopped = time.time()
     await asyncio.sleep(5)
     restarting = time.time()
     daemon = await forsund(*args)
-    await wait_for(lambda: receiver.hits[-1].ts > time.time() - 1, 10, "beats on time again")
+    await wait_for(lambda: receiver.requests[-1].ts > time.time() - 1, 10, "beats on time again")
     await asyncio.to_thread(daemon.stop)
-    seen = [hit.ts for hit in receiver.hits]
+    seen = [hit.ts for hit in receiver.requests]
     assert seen == list(range(first, seen[-1] + 1)), "a beat was missed, repeated or reordered"
-    missed = [hit for hit in receiver.hits if stopped < hit.ts <= restarting]
+    missed = [hit for hit in receiver.requests if stopped < hit.ts <= restarting]
     assert len(missed) >= 5
     assert all(hit.arrived > restarting for hit in missed)
     print(f"{len(missed)} missed beats caught up "
@@ -194,21 +124,21 @@ async def test_an_occurrence_killed_mid_action_fires_again(forsund, receiver):
     interval, slow = 7, 3
     args = ("--driver-mem-store-fsync", "always")
     daemon = await forsund(*args)
-    [plan] = await create(daemon, [http_plan("long", interval, receiver.url(delay=slow),
+    [plan] = await create(daemon, [http_plan("long", interval, receiver.url(f"/?delay={slow}"),
                                              count=2)])
     due = plan["next_time"]
-    await wait_for(lambda: receiver.hits, due - time.time() + 5, "the first firing")
+    await wait_for(lambda: receiver.requests, due - time.time() + 5, "the first firing")
     await asyncio.sleep(0.5)  # the action is waiting for the receiver's answer
     killed = time.time()
     daemon.kill()
     daemon = await forsund(*args)
-    await wait_for(lambda: len(receiver.hits) >= 3, due + interval - time.time() + 5,
+    await wait_for(lambda: len(receiver.requests) >= 3, due + interval - time.time() + 5,
                    "the repeated firing and the next occurrence")
     await sleep_until(due + interval + slow + 1)  # answered, and no third firing
     await asyncio.to_thread(daemon.stop)
-    assert Counter(hit.ts for hit in receiver.hits) == {due: 2, due + interval: 1}
-    assert all(hit.key == "long" for hit in receiver.hits)
-    first, again, following = receiver.hits
+    assert Counter(hit.ts for hit in receiver.requests) == {due: 2, due + interval: 1}
+    assert all(hit.key == "long" for hit in receiver.requests)
+    first, again, following = receiver.requests
     assert first.arrived < killed < again.arrived
     assert 0 <= following.late < MAX_LATE, following
 
@@ -222,20 +152,20 @@ async def test_a_slow_burst_does_not_delay_the_next_second(forsund, receiver):
     # The http action's default pool (64 connections over all hosts) would queue the
     # probes behind the burst; this test is about the engine.
     daemon = await forsund("--action-http-max-clients", "2000")
-    burst = [http_plan(f"burst{i}", 2, receiver.url(delay=slow)) for i in range(1000)]
+    burst = [http_plan(f"burst{i}", 2, receiver.url(f"/?delay={slow}")) for i in range(1000)]
     probes = [http_plan(f"probe{i}", 3, receiver.url()) for i in range(10)]
     plans = await create(daemon, burst + probes)
     due = {plan["key"]: plan["next_time"] for plan in plans}
     [burst_due] = {due[plan["key"]] for plan in burst}
     [probe_due] = {due[plan["key"]] for plan in probes}
     assert probe_due == burst_due + 1
-    await wait_for(lambda: len(receiver.hits) >= len(plans), burst_due + slow - time.time() + 5,
-                   "every plan to fire")
-    burst_hits = [hit for hit in receiver.hits if hit.key.startswith("burst")]
-    probe_hits = [hit for hit in receiver.hits if hit.key.startswith("probe")]
+    await wait_for(lambda: len(receiver.requests) >= len(plans),
+                   burst_due + slow - time.time() + 5, "every plan to fire")
+    burst_hits = [hit for hit in receiver.requests if hit.key.startswith("burst")]
+    probe_hits = [hit for hit in receiver.requests if hit.key.startswith("probe")]
     print("burst:", lateness(burst_hits))
     print("probes:", lateness(probe_hits))
-    assert Counter(hit.key for hit in receiver.hits) == dict.fromkeys(due, 1)
+    assert Counter(hit.key for hit in receiver.requests) == dict.fromkeys(due, 1)
     burst_sent = max(hit.arrived for hit in burst_hits)
     assert burst_sent < burst_due + slow, "the burst was not even sent before its answers"
     for hit in probe_hits:
@@ -274,7 +204,7 @@ async def test_firing_keeps_its_second_while_max_size_bulk_bodies_arrive(forsund
     ``BULK_MAX_LATE`` late, and both batches are created."""
     daemon = await forsund()
     await create(daemon, [http_plan(f"beat{i}", 1, receiver.url(), count=0) for i in range(10)])
-    await wait_for(lambda: len(receiver.hits) >= 20, 10, "the first beats")
+    await wait_for(lambda: len(receiver.requests) >= 20, 10, "the first beats")
     bodies = [bulk_body(f"bulk{number}-", DEFAULT_MAX_BODY_SIZE) for number in range(2)]
     began = time.time()
     answers = await asyncio.gather(*(asyncio.to_thread(post_bulk, daemon, body, reply)
@@ -283,7 +213,7 @@ async def test_firing_keeps_its_second_while_max_size_bulk_bodies_arrive(forsund
     ended = time.time()
     await asyncio.sleep(1.5)  # the last second of the window fires and arrives
     window = range(math.ceil(began), math.floor(ended) + 1)
-    hits = [hit for hit in receiver.hits if hit.ts in window]
+    hits = [hit for hit in receiver.requests if hit.ts in window]
     replies = []
     for answer in map(orjson.loads, answers):
         assert answer["errcode"] == 0, answer["errmsg"]

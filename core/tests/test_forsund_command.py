@@ -59,17 +59,12 @@ def test_sigterm_stops_a_foreground_forsund_cleanly(tmp_path):
     assert "forsund stopped" in stderr
 
 
-def test_forsund_moves_its_start_up_objects_out_of_the_collectors_reach(tmp_path):
+def test_forsund_moves_its_start_up_objects_out_of_the_collectors_reach(forsunds):
     """gc.freeze() after start-up: a full collection during a busy second then scans only
     what was created since (measured: 15 ms -> 1 ms, p99 lateness 18 -> 3 ms)."""
     from forsun.client import Client
-    from forsun.testing.process import start_forsund
 
-    daemon = start_forsund(workdir=tmp_path)
-    try:
-        with Client("127.0.0.1", daemon.port) as client:
-            info = client.info()
-        assert int(info["gc_frozen_objects"]) > 10_000
-        assert int(info["gc_full_collections"]) >= 0
-    finally:
-        daemon.kill()
+    with Client("127.0.0.1", forsunds.start().port) as client:
+        info = client.info()
+    assert int(info["gc_frozen_objects"]) > 10_000
+    assert int(info["gc_full_collections"]) >= 0

@@ -30,7 +30,7 @@ from thriftpy2.transport import TMemoryBuffer
 from forsun.client import Client
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.idl import load_idl
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess
 from forsun.testing.services import closed_by_peer
 
 FUZZ = settings(max_examples=300, deadline=None,
@@ -344,13 +344,10 @@ def held_by_unfinished(forsund: ForsundProcess, count: int) -> tuple[int, list[s
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory) -> Iterator[ForsundProcess]:
+def guarded(module_forsunds) -> ForsundProcess:
     """A forsund with --token (and no action that could run anything)."""
-    daemon = start_forsund(["--driver-mem-store-file", "", "--token", TOKEN,
-                            "--no-action-shell-enabled"],
-                           workdir=tmp_path_factory.mktemp("guarded"))
-    yield daemon
-    daemon.stop()
+    return module_forsunds.start("--driver-mem-store-file", "", "--token", TOKEN,
+                                 "--no-action-shell-enabled")
 
 
 def test_calls_before_the_token_are_cut_at_the_preauth_limit(guarded):

@@ -27,7 +27,6 @@ from forsun.plan import Plan
 from forsun.plugins import get_plugin_manager, register_plugin
 from forsun.service import Service
 from forsun.testing.options import make_options
-from forsun.testing.process import start_forsund
 from forsun.testing.reference import ReferenceStore
 from forsun.testing.services import free_port
 
@@ -638,27 +637,24 @@ async def test_stop_closes_the_port(start_api):
 # -- end to end ------------------------------------------------------------------------------
 
 
-def test_forsund_child_creates_over_http_and_fires(tmp_path):
+def test_forsund_child_creates_over_http_and_fires(tmp_path, forsunds):
     """A real forsund (mem store, shell action): a plan created over HTTP fires and, having
     fired its last time, is removed."""
     marker = tmp_path / "fired"
-    daemon = start_forsund(["--driver-mem-store-file", str(tmp_path / "db")], workdir=tmp_path)
-    try:
-        body = (f"now */1/1 * * * * * shell 'cmd=touch {marker}'\n"
-                "later */3600 * * * * * shell 'cmd=true'\n").encode()
-        reply = _urlopen(daemon.http_url + "/v1/plans", body, "application/crontab")
-        assert [plan["key"] for plan in reply["data"]] == ["now", "later"]
-        deadline = time.monotonic() + 10
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert marker.exists(), daemon.log_text()
-        while time.monotonic() < deadline:
-            if _urlopen(daemon.http_url + "/v1/keys")["data"] == ["later"]:
-                break
-            time.sleep(0.05)
-        assert _urlopen(daemon.http_url + "/v1/plan?key=now")["errcode"] == 1003
-    finally:
-        daemon.stop()
+    daemon = forsunds.start("--driver-mem-store-file", str(tmp_path / "db"))
+    body = (f"now */1/1 * * * * * shell 'cmd=touch {marker}'\n"
+            "later */3600 * * * * * shell 'cmd=true'\n").encode()
+    reply = _urlopen(daemon.http_url + "/v1/plans", body, "application/crontab")
+    assert [plan["key"] for plan in reply["data"]] == ["now", "later"]
+    deadline = time.monotonic() + 10
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), daemon.log_text()
+    while time.monotonic() < deadline:
+        if _urlopen(daemon.http_url + "/v1/keys")["data"] == ["later"]:
+            break
+        time.sleep(0.05)
+    assert _urlopen(daemon.http_url + "/v1/plan?key=now")["errcode"] == 1003
 
 
 def _urlopen(url: str, body: bytes | None = None, content_type: str = "") -> dict[str, Any]:

@@ -24,7 +24,7 @@ from forsun.plan import Plan
 from forsun.plugins import collect_actions, collect_stores, get_plugin_manager
 from forsun.testing import ActionConformance, StoreConformance, StoreFactory
 from forsun.testing.options import make_options
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess
 from forsun.testing.reference import ReferenceTarget
 
 MODULE = "forsun_legacy_test_ext"
@@ -439,22 +439,21 @@ def wait_for_lines(path: Path, count: int, timeout: float = 15.0) -> list:
     raise AssertionError(f"{path} has fewer than {count} lines within {timeout:g}s")
 
 
-def test_forsund_runs_a_legacy_action_on_a_legacy_store(legacy_dir, tmp_path) -> None:
+def test_forsund_runs_a_legacy_action_on_a_legacy_store(legacy_dir, tmp_path,
+                                                         forsunds) -> None:
     args = [f"--extension-path={legacy_dir}", f"--extension={EXTENSION}", "--driver=legacymem"]
     out, details = tmp_path / "fired.jsonl", tmp_path / "details.jsonl"
-    daemon = start_forsund(args, workdir=tmp_path)
-    try:
-        fired = api(daemon, "PUT", "/v1/plan", {
-            "key": "legacy/fires", "seconds": 1, "count": 1, "action": "legacy_file",
-            "params": {"path": str(out), "details": str(details)}})
-        waiting = api(daemon, "PUT", "/v1/plan", {
-            "key": "legacy/waits", "seconds": 3600, "action": "legacy_file",
-            "params": {"path": str(out)}})
-        assert wait_for_lines(out, 1) == [["legacy/fires", fired["next_time"]]]
-        info = api(daemon, "GET", "/v1/info")
-        assert api(daemon, "GET", "/v1/keys?prefix=legacy/") == ["legacy/waits"]
-    finally:
-        assert daemon.stop() == 0
+    daemon = forsunds.start(*args)
+    fired = api(daemon, "PUT", "/v1/plan", {
+        "key": "legacy/fires", "seconds": 1, "count": 1, "action": "legacy_file",
+        "params": {"path": str(out), "details": str(details)}})
+    waiting = api(daemon, "PUT", "/v1/plan", {
+        "key": "legacy/waits", "seconds": 3600, "action": "legacy_file",
+        "params": {"path": str(out)}})
+    assert wait_for_lines(out, 1) == [["legacy/fires", fired["next_time"]]]
+    info = api(daemon, "GET", "/v1/info")
+    assert api(daemon, "GET", "/v1/keys?prefix=legacy/") == ["legacy/waits"]
+    assert daemon.stop() == 0
     log = daemon.log_text()
     assert json.loads(details.read_text())["pid"] == daemon.proc.pid
     assert "legacy_file" in info["actions"].split(";")
@@ -464,17 +463,15 @@ def test_forsund_runs_a_legacy_action_on_a_legacy_store(legacy_dir, tmp_path) ->
     assert "extension legacy registered store legacymem" in log
     assert (tmp_path / "extension-lifecycle.log").read_text().split() == ["init", "uninit"]
 
-    restarted = start_forsund(args, workdir=tmp_path)
-    try:
-        assert api(restarted, "GET", "/v1/plan?key=legacy/waits")["next_time"] == \
-            waiting["next_time"]
-        due = api(restarted, "GET", f"/v1/time?timestamp={waiting['next_time']}")
-        assert [plan["key"] for plan in due["plans"]] == ["legacy/waits"]
-    finally:
-        assert restarted.stop() == 0
+    restarted = forsunds.start(*args)
+    assert api(restarted, "GET", "/v1/plan?key=legacy/waits")["next_time"] == \
+        waiting["next_time"]
+    due = api(restarted, "GET", f"/v1/time?timestamp={waiting['next_time']}")
+    assert [plan["key"] for plan in due["plans"]] == ["legacy/waits"]
+    assert restarted.stop() == 0
 
 
-def test_forsund_loads_extensions_from_the_conf_file(legacy_dir, tmp_path) -> None:
+def test_forsund_loads_extensions_from_the_conf_file(legacy_dir, tmp_path, forsunds) -> None:
     conf = tmp_path / "forsun.conf"
     conf.write_text(textwrap.dedent(f"""
         [store]
@@ -485,15 +482,13 @@ def test_forsund_loads_extensions_from_the_conf_file(legacy_dir, tmp_path) -> No
         extensions={EXTENSION};{SECOND}
     """))
     out = tmp_path / "fired.jsonl"
-    daemon = start_forsund([f"--conf={conf}"], workdir=tmp_path)
-    try:
-        plan = api(daemon, "PUT", "/v1/plan", {
-            "key": "conf/tornado", "seconds": 1, "count": 1, "action": "legacy_tornado",
-            "params": {"path": str(out)}})
-        assert wait_for_lines(out, 1) == [["conf/tornado", plan["next_time"], "tornado"]]
-        info = api(daemon, "GET", "/v1/info")
-    finally:
-        assert daemon.stop() == 0
+    daemon = forsunds.start(f"--conf={conf}")
+    plan = api(daemon, "PUT", "/v1/plan", {
+        "key": "conf/tornado", "seconds": 1, "count": 1, "action": "legacy_tornado",
+        "params": {"path": str(out)}})
+    assert wait_for_lines(out, 1) == [["conf/tornado", plan["next_time"], "tornado"]]
+    info = api(daemon, "GET", "/v1/info")
+    assert daemon.stop() == 0
     assert info["extensions"] == f"{EXTENSION};{SECOND}"
     assert info["current_store"] == "legacymem"
     assert {"legacy_file", "legacy_tornado"} <= set(info["actions"].split(";"))

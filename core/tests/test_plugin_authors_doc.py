@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from forsun.testing.process import start_forsund
 from forsun.testing.services import free_port
 
 PLUGINS = ["forsun-action-tcpline", "forsun-store-journal"]
@@ -113,7 +112,7 @@ def test_the_untitled_python_snippets_run(plugin_authors_doc):
         exec(compile(text, "docs/plugin-authors.md", "exec"), {})
 
 
-def test_the_last_step_runs_both_plugins_in_forsund(example, plugin_authors_doc):
+def test_the_last_step_runs_both_plugins_in_forsund(example, plugin_authors_doc, forsunds):
     """The doc's last commands, with free ports: the INI file selects the journal store
     and sets the action's option, and a tcpline plan fires at the doc's target."""
     root, env = example
@@ -129,7 +128,7 @@ def test_the_last_step_runs_both_plugins_in_forsund(example, plugin_authors_doc)
         target = subprocess.Popen([sys.executable, *target_args[1:]], cwd=root, stdout=out)
     forsund_args = shlex.split(forsund_line.removesuffix(" &"))
     assert forsund_args[0] == "forsund"
-    daemon = start_forsund(forsund_args[1:], workdir=root, http_port=http_port, env=env)
+    daemon = forsunds.start(*forsund_args[1:], workdir=root, http_port=http_port, env=env)
     try:
         reply = subprocess.run(curl_line, shell=True, capture_output=True, text=True,
                                timeout=30)
@@ -140,7 +139,6 @@ def test_the_last_step_runs_both_plugins_in_forsund(example, plugin_authors_doc)
             time.sleep(0.1)
         assert received.read_text(), daemon.log_text()[-3000:]
     finally:
-        daemon.stop()
         target.kill()
         target.wait()
     line = json.loads(received.read_text())

@@ -12,20 +12,15 @@ import time
 import tomllib
 from pathlib import Path
 
-from forsun.testing.process import start_forsund
-
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def test_readme_python_example_creates_a_plan(tmp_path):
+def test_readme_python_example_creates_a_plan(forsunds):
     code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
-    daemon = start_forsund(["--driver-mem-store-file", ""], workdir=tmp_path)
+    daemon = forsunds.start("--driver-mem-store-file", "")
     out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            exec(compile(code.replace("6458", str(daemon.port)), "README.md", "exec"), {})
-    finally:
-        daemon.stop()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code.replace("6458", str(daemon.port)), "README.md", "exec"), {})
     next_time = int(out.getvalue())
     assert abs(next_time - (time.time() + 1800)) <= 2
 
@@ -44,24 +39,20 @@ def test_readme_shows_the_pip_path():
     assert "pip install forsun && forsund\n" in readme_blocks("sh")[1]
 
 
-def test_the_tour_runs_as_written(tmp_path):
+def test_the_tour_runs_as_written(forsunds):
     """The tour's first seven lines against a real forsund, with its ports swapped in."""
     tour = readme_blocks("sh")[2].splitlines()
     assert tour[0].startswith("uv run forsund --http 127.0.0.1:9000 &")
-    daemon = start_forsund(["--driver-mem-store-file", ""], workdir=tmp_path)
+    daemon = forsunds.start("--driver-mem-store-file", "")
     bin_dir = Path(sys.executable).parent
     outputs = []
-    try:
-        for line in tour[1:]:
-            command = (line.replace("uv run forsun ", f"{bin_dir}/forsun --port {daemon.port} ")
-                       .replace("uv run forsund ", f"{bin_dir}/forsund ")
-                       .replace("localhost:9000", f"127.0.0.1:{daemon.http_port}"))
-            run = subprocess.run(command, shell=True, capture_output=True, text=True,
-                                 timeout=60)
-            assert run.returncode == 0, f"{line}\n{run.stdout}{run.stderr}"
-            outputs.append(run.stdout)
-    finally:
-        daemon.stop()
+    for line in tour[1:]:
+        command = (line.replace("uv run forsun ", f"{bin_dir}/forsun --port {daemon.port} ")
+                   .replace("uv run forsund ", f"{bin_dir}/forsund ")
+                   .replace("localhost:9000", f"127.0.0.1:{daemon.http_port}"))
+        run = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, f"{line}\n{run.stdout}{run.stderr}"
+        outputs.append(run.stdout)
     assert "job1" in outputs[1]
     created = json.loads(outputs[2])
     assert created["errcode"] == 0, created

@@ -23,7 +23,6 @@ from forsun.plan import Plan
 from forsun.plugins import get_plugin_manager
 from forsun.service import Service
 from forsun.testing.options import make_options
-from forsun.testing.process import start_forsund
 
 # -- the binary protocol, by hand -------------------------------------------------------------
 
@@ -199,10 +198,8 @@ def as_plan(value: tuple[int, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def forsund(tmp_path_factory):
-    daemon = start_forsund(workdir=tmp_path_factory.mktemp("forsund"))
-    yield daemon
-    daemon.stop()
+def forsund(module_forsunds):
+    return module_forsunds.start()
 
 
 @pytest.fixture

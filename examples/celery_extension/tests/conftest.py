@@ -22,8 +22,9 @@ import pytest
 import redis
 
 from forsun.testing import ActionTarget
-from forsun.testing.fixtures import pytest_configure  # noqa: F401 - the conformance marker
 from forsun.testing.services import free_port, require_server
+
+pytest_plugins = ["forsun.testing.fixtures"]
 
 HERE = Path(__file__).parent
 EXAMPLE = HERE.parent

@@ -10,10 +10,10 @@ import pytest
 
 import forsun_action_celery
 from celery_extension import DEFAULT_BROKER, CeleryAction, CeleryExtension
-from forsun.action import ActionError, Firing
+from forsun.action import ActionError
 from forsun.options import Options
-from forsun.plan import Plan
 from forsun.plugins import collect_actions, get_plugin_manager
+from forsun.testing.fixtures import fire_plan
 from forsun.testing.options import make_options
 from forsun.testing.services import free_port
 
@@ -24,11 +24,6 @@ def build_action(options: Options):
     return collect_actions(pm)["celery"].factory(options)
 
 
-async def fire(action, params: dict[str, str], key: str, ts: int = 1_700_000_000) -> None:
-    plan = Plan(key=key, action="celery", params=params, next_time=ts)
-    await action.execute(Firing(key, ts, params, plan))
-
-
 @pytest.fixture
 def params(worker) -> dict[str, str]:
     return {"method": "forsun_test.record", "queue": worker.queue}
@@ -36,8 +31,8 @@ def params(worker) -> dict[str, str]:
 
 async def test_args_kwargs_and_the_forsun_headers_reach_the_task(worker, params) -> None:
     action = build_action(make_options())
-    await fire(action, {**params, "args": '[1, "two", [3]]', "kwargs": '{"k": "v", "n": null}'},
-               key="order/42", ts=1_700_000_123)
+    await fire_plan(action, {**params, "args": '[1, "two", [3]]',
+                             "kwargs": '{"k": "v", "n": null}'}, key="order/42", ts=1_700_000_123)
     [record] = worker.wait_for("order/42")
     assert record["forsun_ts"] == 1_700_000_123
     assert record["args"] == [1, "two", [3]]
@@ -46,15 +41,15 @@ async def test_args_kwargs_and_the_forsun_headers_reach_the_task(worker, params)
 
 
 async def test_without_args_the_task_gets_no_arguments(worker, params) -> None:
-    await fire(build_action(make_options()), params, key="bare")
+    await fire_plan(build_action(make_options()), params, key="bare")
     [record] = worker.wait_for("bare")
     assert (record["args"], record["kwargs"]) == ([], {})
 
 
 async def test_priority_countdown_and_expires_reach_the_worker(worker, params) -> None:
     sent = time.time()
-    await fire(build_action(make_options()),
-               {**params, "priority": "7", "countdown": "1", "expires": "3600"}, key="timed")
+    await fire_plan(build_action(make_options()),
+                    {**params, "priority": "7", "countdown": "1", "expires": "3600"}, key="timed")
     [record] = worker.wait_for("timed")
     assert record["priority"] == 7
     eta = datetime.fromisoformat(record["eta"]).timestamp()
@@ -65,7 +60,7 @@ async def test_priority_countdown_and_expires_reach_the_worker(worker, params) -
 async def test_the_broker_option_serves_plans_without_a_broker_param(worker, params,
                                                                       proxy) -> None:
     action = build_action(make_options(action_celery_broker=proxy.url))
-    await fire(action, params, key="via-option")
+    await fire_plan(action, params, key="via-option")
     worker.wait_for("via-option")
     assert proxy.accepted >= 1
 
@@ -73,10 +68,10 @@ async def test_the_broker_option_serves_plans_without_a_broker_param(worker, par
 async def test_the_broker_param_wins_over_the_option(worker, params) -> None:
     dead = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
     action = build_action(make_options(action_celery_broker=dead))
-    await fire(action, {**params, "broker": DEFAULT_BROKER}, key="param-wins")
+    await fire_plan(action, {**params, "broker": DEFAULT_BROKER}, key="param-wins")
     worker.wait_for("param-wins")
     with pytest.raises(ActionError) as caught:
-        await fire(action, params, key="option-used")
+        await fire_plan(action, params, key="option-used")
     assert caught.value.retry
     assert dead.replace("guest:guest", "guest:**") in str(caught.value)
 
@@ -84,14 +79,14 @@ async def test_the_broker_param_wins_over_the_option(worker, params) -> None:
 async def test_without_the_option_the_default_broker_is_used(worker, params) -> None:
     # Loaded with --extension alone, no plugin declares --action-celery-broker.
     assert DEFAULT_BROKER == "amqp://guest:guest@127.0.0.1:5672//"
-    await fire(build_action(Options()), params, key="default-broker")
+    await fire_plan(build_action(Options()), params, key="default-broker")
     worker.wait_for("default-broker")
 
 
 async def test_sends_reuse_one_connection_per_broker(worker, params, proxy) -> None:
     action = build_action(make_options())
     for number in range(5):
-        await fire(action, {**params, "broker": proxy.url}, key=f"reuse/{number}")
+        await fire_plan(action, {**params, "broker": proxy.url}, key=f"reuse/{number}")
     for number in range(5):
         worker.wait_for(f"reuse/{number}")
     assert proxy.accepted == 1
@@ -100,11 +95,11 @@ async def test_sends_reuse_one_connection_per_broker(worker, params, proxy) -> N
 async def test_uninit_closes_the_connections_and_a_later_send_reconnects(
         worker, params, proxy) -> None:
     action = build_action(make_options())
-    await fire(action, {**params, "broker": proxy.url}, key="before-uninit")
+    await fire_plan(action, {**params, "broker": proxy.url}, key="before-uninit")
     assert proxy.wait_open(1) == 1
     CeleryExtension().uninit()
     assert proxy.wait_open(0) == 0
-    await fire(action, {**params, "broker": proxy.url}, key="after-uninit")
+    await fire_plan(action, {**params, "broker": proxy.url}, key="after-uninit")
     worker.wait_for("after-uninit")
     assert proxy.accepted == 2
 
@@ -121,7 +116,7 @@ async def test_uninit_closes_the_connections_and_a_later_send_reconnects(
 async def test_bad_params_fail_without_retry_naming_the_param(params, param, value,
                                                              named) -> None:
     with pytest.raises(ActionError) as caught:
-        await fire(build_action(make_options()), {**params, param: value}, key="bad")
+        await fire_plan(build_action(make_options()), {**params, param: value}, key="bad")
     assert caught.value.retry is False
     assert named in str(caught.value)
 

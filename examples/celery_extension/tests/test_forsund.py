@@ -12,7 +12,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess
 
 EXAMPLE = Path(__file__).parent.parent
 EXTENSION = "celery_extension.CeleryExtension"
@@ -49,16 +49,15 @@ def stop(daemon: ForsundProcess) -> str:
     return daemon.log_text()
 
 
-def test_the_legacy_extension_runs_from_the_extension_path(worker, tmp_path: Path) -> None:
+def test_the_legacy_extension_runs_from_the_extension_path(worker, tmp_path: Path,
+                                                            forsunds) -> None:
     shutil.copy(EXAMPLE / "celery_extension.py", tmp_path)
-    daemon = start_forsund(["--block-plugin", "action_celery", "--extension-path=./",
-                            f"--extension={EXTENSION}"], workdir=tmp_path)
-    try:
-        fire_once(daemon, worker, {})
-        info = cli_info(daemon)
-        http_info = api(daemon, "GET", "/v1/info")
-    finally:
-        log = stop(daemon)
+    daemon = forsunds.start("--block-plugin", "action_celery", "--extension-path=./",
+                            f"--extension={EXTENSION}")
+    fire_once(daemon, worker, {})
+    info = cli_info(daemon)
+    http_info = api(daemon, "GET", "/v1/info")
+    log = stop(daemon)
     assert "celery" in info["actions"].split(";")
     assert info["extensions"] == EXTENSION
     assert (http_info["actions"], http_info["extensions"]) == (info["actions"], EXTENSION)
@@ -66,27 +65,21 @@ def test_the_legacy_extension_runs_from_the_extension_path(worker, tmp_path: Pat
     assert "extension celery registered action celery" in log
 
 
-def test_the_installed_distribution_loads_with_no_flag(worker, tmp_path: Path) -> None:
-    daemon = start_forsund(["--action-celery-broker", "amqp://guest:guest@localhost:5672//"],
-                           workdir=tmp_path)
-    try:
-        fire_once(daemon, worker, {})
-        info = cli_info(daemon)
-    finally:
-        log = stop(daemon)
+def test_the_installed_distribution_loads_with_no_flag(worker, forsunds) -> None:
+    daemon = forsunds.start("--action-celery-broker", "amqp://guest:guest@localhost:5672//")
+    fire_once(daemon, worker, {})
+    info = cli_info(daemon)
+    log = stop(daemon)
     assert "celery" in info["actions"].split(";")
     assert info["extensions"] == ""
     assert f"extension {EXTENSION} loaded as plugin action_celery (forsun-action-celery" in log
     assert "extension celery registered action celery" in log
 
 
-def test_the_extension_flag_and_the_installed_distribution_load_it_once(tmp_path: Path) -> None:
-    daemon = start_forsund([f"--extension-path={EXAMPLE}", f"--extension={EXTENSION}"],
-                           workdir=tmp_path)
-    try:
-        info = cli_info(daemon)
-    finally:
-        log = stop(daemon)
+def test_the_extension_flag_and_the_installed_distribution_load_it_once(forsunds) -> None:
+    daemon = forsunds.start(f"--extension-path={EXAMPLE}", f"--extension={EXTENSION}")
+    info = cli_info(daemon)
+    log = stop(daemon)
     assert info["actions"].split(";").count("celery") == 1
     assert info["extensions"] == EXTENSION
     assert f"--extension {EXTENSION} names that same extension: loaded once" in log

@@ -1,181 +1,59 @@
 """Real servers for the timerush tests: a callback receiver, a forsun service running the
 plugin, and a timerush protocol client.
 
-The receiver (aiohttp) answers every path with ``{"ret": 0}`` unless told otherwise:
-``/status/N`` answers HTTP N, ``/slow?seconds=S`` answers after S seconds, and
-``receiver.script(path, answer, ...)`` makes a path give those answers in turn (the last
-one repeats). Every request is recorded with the answer it got.
+The receiver (``forsun.testing.receiver``) answers every path with ``{"ret": 0}`` unless
+told otherwise: ``/status/N`` answers HTTP N, ``?delay=S`` answers after S seconds, and
+``receiver.answer(path, Reply.json(...), ...)`` makes a path give those answers in turn (the
+last one repeats). Every request is recorded with the reply it got.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import ssl
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import aiohttp
 import attrs
 import pytest
-from aiohttp import web
-from multidict import CIMultiDict
 
-from forsun import Plan
-from forsun.action import Firing
 from forsun.plugins import get_plugin_manager
 from forsun.service import Service
 from forsun.testing import ActionTarget, make_options
-from forsun.testing.fixtures import pytest_configure  # noqa: F401 - the conformance marker
+from forsun.testing.receiver import HttpReceiver, Reply, Request
 from forsun.testing.services import free_port
 
-#: An answer: (HTTP status, JSON value or raw bytes).
-Answer = tuple[int, Any]
-OK: Answer = (200, {"ret": 0})
+pytest_plugins = ["forsun.testing.fixtures"]
 
 
-@attrs.define
-class Recorded:
-    path: str
-    headers: CIMultiDict[str]
-    body: bytes
-    #: time.time() when the request arrived
-    at: float
-    #: the names in the client certificate (subjectAltName), for https
-    peer: str = ""
-    answer: Answer | None = None
-
-    @property
-    def key(self) -> str:
-        return self.headers.get("X-Forsun-Key", "")
-
-    @property
-    def due(self) -> int:
-        return int(self.headers["X-Forsun-Timestamp"])
-
-    @property
-    def accepted(self) -> bool:
-        """Answered 2xx with ``ret`` 0."""
-        if self.answer is None:
-            return False
-        status, body = self.answer
-        return 200 <= status < 300 and isinstance(body, dict) and body.get("ret") == 0
+OK = Reply.json({"ret": 0})
 
 
-class Receiver:
-    """A callback server; ``url(path)`` is the address of a path on it."""
-
-    def __init__(self, scheme: str = "http") -> None:
-        self.scheme = scheme
-        self.port = 0
-        self.requests: list[Recorded] = []
-        self._scripts: dict[str, list[Answer]] = {}
-        self._arrived = asyncio.Condition()
-
-    def url(self, path: str) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
-
-    def script(self, path: str, *answers: Answer) -> None:
-        self._scripts[path] = list(answers)
-
-    def to(self, path: str) -> list[Recorded]:
-        return [r for r in self.requests if r.path == path]
-
-    async def wait_for(self, path: str, count: int = 1, timeout: float = 10.0) -> list[Recorded]:
-        """The requests to ``path`` once there are ``count`` of them (fails the test after
-        ``timeout`` seconds)."""
-        async with self._arrived:
-            try:
-                await asyncio.wait_for(
-                    self._arrived.wait_for(lambda: len(self.to(path)) >= count), timeout)
-            except TimeoutError:
-                pytest.fail(f"{len(self.to(path))} of {count} requests to {path} arrived "
-                            f"within {timeout:g}s")
-        return self.to(path)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        cert = request.transport.get_extra_info("peercert") if request.transport else None
-        peer = ",".join(value for _, value in (cert or {}).get("subjectAltName", ()))
-        record = Recorded(request.path, CIMultiDict(request.headers), await request.read(),
-                          time.time(), peer)
-        async with self._arrived:
-            self.requests.append(record)
-            self._arrived.notify_all()
-        record.answer = await self._answer(request)
-        status, body = record.answer
-        if isinstance(body, bytes):
-            return web.Response(status=status, body=body)
-        return web.json_response(body, status=status)
-
-    async def _answer(self, request: web.Request) -> Answer:
-        path = request.path
-        if path.startswith("/status/"):
-            return int(path.removeprefix("/status/")), {"ret": 0}
-        if path == "/slow":
-            await asyncio.sleep(float(request.query["seconds"]))
-            return OK
-        answers = self._scripts.get(path)
-        if not answers:
-            return OK
-        return answers.pop(0) if len(answers) > 1 else answers[0]
+def accepted(request: Request) -> bool:
+    """Answered 2xx with ``ret`` 0, as timerush counts a delivery."""
+    if not request.reply or not 200 <= request.status < 300:
+        return False
+    try:
+        return json.loads(request.reply.body).get("ret") == 0
+    except (ValueError, AttributeError):
+        return False
 
 
 @pytest.fixture
-async def make_receiver() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
-    """``await make_receiver(ssl_context=None)``: a receiver on a free port of 127.0.0.1
-    (https with ``ssl_context``), stopped after the test."""
-    runners: list[web.AppRunner] = []
-
-    async def start(ssl_context: ssl.SSLContext | None = None) -> Receiver:
-        receiver = Receiver("https" if ssl_context else "http")
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", receiver.handle)
-        # handler_cancellation: a client that gave up stops the /slow handler.
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await runner.setup()
-        runners.append(runner)
-        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context).start()
-        receiver.port = runner.addresses[0][1]
-        return receiver
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-@pytest.fixture
-async def receiver(make_receiver) -> Receiver:
-    return await make_receiver()
-
-
-@pytest.fixture
-def refused_url() -> str:
-    """A URL on which nothing listens."""
-    return f"http://127.0.0.1:{free_port()}/nothing"
-
-
-def firing(params: dict[str, str], key: str = "timerush:test", ts: int = 1_700_000_000
-           ) -> Firing:
-    """A first attempt of ``key`` due at ``ts``."""
-    plan = Plan(key=key, action="timerush", params=dict(params), next_time=ts,
-                is_time_out=True, count=1)
-    return Firing(key=key, ts=ts, params=plan.params, plan=plan)
-
-
-@pytest.fixture
-def make_firing() -> Callable[..., Firing]:
-    return firing
+def receiver() -> Iterator[HttpReceiver]:
+    """A receiver answering ``{"ret": 0}``, closed after the test."""
+    with HttpReceiver(default=OK) as started:
+        yield started
 
 
 class TimerushTarget(ActionTarget):
     """The conformance suite's view of the receiver: ``/ok`` accepts, ``/bad-follow-up``
     accepts with an invalid follow-up (a final failure), ``/status/503`` fails (retried),
-    ``/slow`` is slow."""
+    ``?delay=S`` is slow."""
 
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: HttpReceiver) -> None:
         self.receiver = receiver
-        receiver.script("/bad-follow-up", (200, {"ret": 0, "data": {"seconds": 5}}))
+        receiver.answer("/bad-follow-up", Reply.json({"ret": 0, "data": {"seconds": 5}}))
 
     def ok_params(self) -> dict[str, str]:
         return {"callback_cmd": self.receiver.url("/ok"), "callback_data": '{"order": 1}'}
@@ -187,17 +65,17 @@ class TimerushTarget(ActionTarget):
         return {"callback_cmd": self.receiver.url("/status/503"), "callback_data": "x"}
 
     def slow_params(self, seconds: float) -> dict[str, str] | None:
-        return {"callback_cmd": self.receiver.url(f"/slow?seconds={seconds:g}")}
+        return {"callback_cmd": self.receiver.url(f"/slow?delay={seconds:g}")}
 
     def missing_params(self) -> dict[str, str] | None:
         return {"callback_data": "no callback_cmd"}
 
     async def deliveries(self) -> list[tuple[str, int | None]]:
-        return [(r.key, r.due) for r in self.receiver.to("/ok") if r.accepted]
+        return [(r.key, r.ts) for r in self.receiver.to("/ok") if accepted(r)]
 
 
 @pytest.fixture
-def timerush_target(receiver: Receiver) -> TimerushTarget:
+def timerush_target(receiver: HttpReceiver) -> TimerushTarget:
     return TimerushTarget(receiver)
 
 

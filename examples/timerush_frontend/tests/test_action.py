@@ -7,6 +7,7 @@ import pytest
 from forsun.action import ActionError
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.testing import make_options
+from forsun.testing.receiver import Reply
 from forsun_frontend_timerush.action import MAX_ANSWER_BYTES, TimerushAction
 
 
@@ -45,7 +46,7 @@ async def test_a_refused_connection_is_retried(action, refused_url, make_firing)
 
 
 async def test_a_refused_answer_is_quoted_and_retried(action, receiver, make_firing):
-    receiver.script("/busy", (200, {"ret": 7, "msg": "database busy"}))
+    receiver.answer("/busy", Reply.json({"ret": 7, "msg": "database busy"}))
     with pytest.raises(ActionError) as caught:
         await action.execute(make_firing({"callback_cmd": receiver.url("/busy")}))
     assert caught.value.retry is True
@@ -60,7 +61,7 @@ async def test_a_password_in_the_url_is_masked_in_messages(action, receiver, mak
 
 
 async def test_an_oversized_answer_is_not_accepted(action, receiver, make_firing):
-    receiver.script("/huge", (200, b'{"ret": 0, "pad": "' + b"x" * MAX_ANSWER_BYTES + b'"}'))
+    receiver.answer("/huge", Reply(200, b'{"ret": 0, "pad": "' + b"x" * MAX_ANSWER_BYTES + b'"}'))
     with pytest.raises(ActionError) as caught:
         await action.execute(make_firing({"callback_cmd": receiver.url("/huge")}))
     assert caught.value.retry is True and "longer than" in str(caught.value)
@@ -70,14 +71,14 @@ async def test_the_timeout_option_bounds_the_wait(receiver, make_firing):
     action = TimerushAction(make_options(timerush_timeout=0.3))
     try:
         with pytest.raises(ActionError) as caught:
-            await action.execute(make_firing({"callback_cmd": receiver.url("/slow?seconds=3")}))
+            await action.execute(make_firing({"callback_cmd": receiver.url("/slow?delay=3")}))
     finally:
         await action.close()
     assert caught.value.retry is True and "within 0.3s" in str(caught.value)
 
 
 async def test_a_follow_up_needs_an_attached_service(action, receiver, make_firing):
-    receiver.script("/chain", (200, {"ret": 0, "data": {
+    receiver.answer("/chain", Reply.json({"ret": 0, "data": {
         "seconds": 5, "callback_cmd": receiver.url("/next"), "callback_data": "x"}}))
     with pytest.raises(ActionError) as caught:
         await action.execute(make_firing({"callback_cmd": receiver.url("/chain")}))
@@ -87,7 +88,7 @@ async def test_a_follow_up_needs_an_attached_service(action, receiver, make_firi
 @pytest.mark.parametrize("data", [{"seconds": 0}, {"seconds": "0"}, {}, {"other": 1}, None,
                                   [1, 2]])
 async def test_data_without_seconds_asks_for_no_follow_up(action, receiver, make_firing, data):
-    receiver.script("/done", (200, {"ret": 0, "data": data}))
+    receiver.answer("/done", Reply.json({"ret": 0, "data": data}))
     await action.execute(make_firing({"callback_cmd": receiver.url("/done")}))
 
 
@@ -100,7 +101,7 @@ async def test_data_without_seconds_asks_for_no_follow_up(action, receiver, make
 ])
 async def test_an_invalid_follow_up_fails_without_retry(action, receiver, make_firing, data,
                                                         field):
-    receiver.script("/chain", (200, {"ret": 0, "data": data}))
+    receiver.answer("/chain", Reply.json({"ret": 0, "data": data}))
     with pytest.raises(ActionError) as caught:
         await action.execute(make_firing({"callback_cmd": receiver.url("/chain")}))
     assert caught.value.retry is False

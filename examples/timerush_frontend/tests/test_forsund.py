@@ -9,21 +9,20 @@ import subprocess
 import sys
 import time
 
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess, Forsunds
 from forsun.testing.services import free_port, reachable
 
 
-def start(tmp_path, port: int) -> ForsundProcess:
+def start(forsunds: Forsunds, port: int) -> ForsundProcess:
     """forsund with the mem store (fsync always) and the timerush front end on ``port``;
-    returns once that port accepts connections (start_forsund waits for the built-in front
+    returns once that port accepts connections (forsunds.start waits for the built-in front
     ends only, which start before plugins' ones)."""
-    daemon = start_forsund(["--driver-mem-store-file", str(tmp_path / "db"),
+    daemon = forsunds.start("--driver-mem-store-file", str(forsunds.workdir() / "db"),
                             "--driver-mem-store-fsync", "always",
-                            "--timerush-listen", f"127.0.0.1:{port}"], workdir=tmp_path)
+                            "--timerush-listen", f"127.0.0.1:{port}")
     deadline = time.monotonic() + 20
     while not reachable("127.0.0.1", port, 0.2):
         if daemon.proc.poll() is not None or time.monotonic() > deadline:
-            daemon.kill()
             raise RuntimeError(f"the timerush front end did not listen:\n{daemon.log_text()}")
         time.sleep(0.05)
     return daemon
@@ -41,10 +40,10 @@ async def get_json(session, url: str) -> dict:
         return json.loads(await response.read())
 
 
-async def test_timers_are_forsun_plans_and_survive_kill_9(tmp_path, receiver, make_client,
+async def test_timers_are_forsun_plans_and_survive_kill_9(forsunds, receiver, make_client,
                                                           http_session):
     port = free_port()
-    daemon = await asyncio.to_thread(start, tmp_path, port)
+    daemon = await asyncio.to_thread(start, forsunds, port)
     client = make_client(f"http://127.0.0.1:{port}")
     try:
         due_later = await client.register(receiver.url("/later"), "never", 3600)
@@ -63,9 +62,9 @@ async def test_timers_are_forsun_plans_and_survive_kill_9(tmp_path, receiver, ma
     assert info["data"]["timerush_bind_port"] == f"127.0.0.1:{port}"
     assert "timerush" in info["data"]["actions"].split(";")
 
-    restarted = await asyncio.to_thread(start, tmp_path, port)
+    restarted = await asyncio.to_thread(start, forsunds, port)
     try:
-        [request] = await receiver.wait_for("/soon", timeout=15)
+        [request] = await receiver.wait_async(path="/soon", timeout=15)
         assert (request.key, request.body) == (due_soon, b"after the crash")
         cancelled = await client.unregister(due_later)
         removed = await client.unregister(due_soon)
@@ -76,9 +75,9 @@ async def test_timers_are_forsun_plans_and_survive_kill_9(tmp_path, receiver, ma
     assert receiver.to("/later") == []
 
 
-async def test_a_timer_removed_with_forsun_rm_never_fires(tmp_path, receiver, make_client):
+async def test_a_timer_removed_with_forsun_rm_never_fires(forsunds, receiver, make_client):
     port = free_port()
-    daemon = await asyncio.to_thread(start, tmp_path, port)
+    daemon = await asyncio.to_thread(start, forsunds, port)
     client = make_client(f"http://127.0.0.1:{port}")
     try:
         # 5 s: time enough for the client to start, even on a loaded machine.
@@ -86,7 +85,7 @@ async def test_a_timer_removed_with_forsun_rm_never_fires(tmp_path, receiver, ma
         kept = await client.register(receiver.url("/kept"), "x", 5)
         rm = await asyncio.to_thread(forsun, daemon, "rm", removed)
         assert rm.returncode == 0 and json.loads(rm.stdout)["key"] == removed
-        [request] = await receiver.wait_for("/kept")
+        [request] = await receiver.wait_async(path="/kept")
         await asyncio.sleep(0.3)
     finally:
         await asyncio.to_thread(daemon.stop)
@@ -104,20 +103,17 @@ def test_forsund_plugins_lists_the_front_end_and_its_action():
     assert "forsun_startup" in row["hooks"]
 
 
-def test_a_busy_address_stops_forsund_with_a_message_naming_the_flag(tmp_path):
+def test_a_busy_address_stops_forsund_with_a_message_naming_the_flag(forsunds):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         try:
-            daemon = start_forsund(["--driver-mem-store-file", "", "--timerush-listen",
-                                    f"127.0.0.1:{port}"], workdir=tmp_path)
+            daemon = forsunds.start("--driver-mem-store-file", "", "--timerush-listen",
+                                    f"127.0.0.1:{port}")
         except RuntimeError as exc:  # it exited before its built-in front ends answered
             output = str(exc)
         else:
-            try:
-                assert daemon.proc.wait(timeout=20) != 0
-            finally:
-                daemon.kill()
+            assert daemon.proc.wait(timeout=20) != 0
             output = daemon.log_text()
     assert f"--timerush-listen 127.0.0.1:{port}: error while attempting to bind" in output

@@ -4,15 +4,18 @@ HTTPS server that requires one; the certificates are made by ``trustme``."""
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
 
 import pytest
 import trustme
 
 from forsun.action import ActionError
 from forsun.testing import make_options
+from forsun.testing.receiver import HttpReceiver, Reply
 from forsun_frontend_timerush.action import TimerushAction
 
 CLIENT = "timerush-client@example.org"
+OK = Reply.json({"ret": 0})
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +39,14 @@ def pem_file(tmp_path, ca) -> str:
 
 
 @pytest.fixture
-async def https_receiver(ca, make_receiver):
+def https_receiver(ca) -> Iterator[HttpReceiver]:
     """A receiver on https://127.0.0.1 that refuses clients without a certificate of ``ca``."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     ca.configure_trust(context)
     context.verify_mode = ssl.CERT_REQUIRED
-    return await make_receiver(context)
+    with HttpReceiver(ssl_context=context, default=OK) as receiver:
+        yield receiver
 
 
 async def execute(options, receiver, make_firing, path="/secure"):
@@ -98,6 +102,6 @@ async def test_a_pem_without_its_key_is_refused_at_construction(ca, tmp_path):
 async def test_https_through_the_service(start_service, https_receiver, pem_file, ca_file):
     running = await start_service(timerush_pem=pem_file, timerush_ca=ca_file)
     key = await running.client.register(https_receiver.url("/secure"), "over tls", 1)
-    [request] = await https_receiver.wait_for("/secure")
-    assert (request.key, request.body, request.accepted) == (key, b"over tls", True)
+    [request] = await https_receiver.wait_async(path="/secure")
+    assert (request.key, request.body, request.reply) == (key, b"over tls", OK)
     assert CLIENT in request.peer

@@ -10,10 +10,11 @@ import pytest
 
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.plan import Plan
+from forsun.testing.receiver import Reply
 from forsun_frontend_timerush.frontend import parse_listen
 from forsun_frontend_timerush.protocol import MAX_SECONDS, follow_up_key
 
-OK = (200, {"ret": 0})
+OK = Reply.json({"ret": 0})
 
 VALID = {"callback_cmd": "http://127.0.0.1:9/cb", "callback_data": "x", "seconds": 60}
 
@@ -146,11 +147,11 @@ async def test_a_due_timer_posts_its_data_and_is_removed(start_service, receiver
     running = await start_service()
     key = await running.client.register(receiver.url("/cb"), '{"order": 42}', 1)
     due = (await running.service.get(key)).next_time
-    [request] = await receiver.wait_for("/cb")
+    [request] = await receiver.wait_async(path="/cb")
     assert request.body == b'{"order": 42}'
     assert "Content-Type" not in request.headers
-    assert (request.key, request.due) == (key, due)
-    assert due <= request.at < due + 3.0, "fired before its second or far too late"
+    assert (request.key, request.ts) == (key, due)
+    assert due <= request.arrived < due + 3.0, "fired before its second or far too late"
     await asyncio.sleep(0.2)
     assert await running.service.keys("timerush:") == []
 
@@ -160,7 +161,7 @@ async def test_an_unregistered_timer_never_fires(start_service, receiver):
     key = await running.client.register(receiver.url("/cancelled"), "x", 1)
     kept = await running.client.register(receiver.url("/kept"), "x", 1)
     assert (await running.client.unregister(key))["ret"] == 0
-    [request] = await receiver.wait_for("/kept")
+    [request] = await receiver.wait_async(path="/kept")
     await asyncio.sleep(0.3)
     assert request.key == kept
     assert receiver.to("/cancelled") == []
@@ -168,21 +169,21 @@ async def test_an_unregistered_timer_never_fires(start_service, receiver):
 
 async def test_a_callback_chains_its_follow_up_timer(start_service, receiver):
     running = await start_service()
-    receiver.script("/first", (200, {"ret": 0, "data": {
+    receiver.answer("/first", Reply.json({"ret": 0, "data": {
         "seconds": 1, "callback_cmd": receiver.url("/second"), "callback_data": "two"}}))
     key = await running.client.register(receiver.url("/first"), "one", 1)
-    [first] = await receiver.wait_for("/first")
-    [second] = await receiver.wait_for("/second")
+    [first] = await receiver.wait_async(path="/first")
+    [second] = await receiver.wait_async(path="/second")
     assert (first.body, second.body) == (b"one", b"two")
-    assert second.key == follow_up_key(key, first.due)
-    assert second.due == first.due + 1 or second.due == first.due + 2
-    assert second.accepted
+    assert second.key == follow_up_key(key, first.ts)
+    assert second.ts == first.ts + 1 or second.ts == first.ts + 2
+    assert second.reply == OK
 
 
 async def test_a_notification_delivered_twice_leaves_one_follow_up(start_service, receiver,
                                                                    make_firing):
     running = await start_service()
-    receiver.script("/first", (200, {"ret": 0, "data": {
+    receiver.answer("/first", Reply.json({"ret": 0, "data": {
         "seconds": 60, "callback_cmd": receiver.url("/second"), "callback_data": "two"}}))
     firing = make_firing({"callback_cmd": receiver.url("/first")}, key="timerush:parent")
     action = running.service.action("timerush")
@@ -196,19 +197,19 @@ async def test_a_notification_delivered_twice_leaves_one_follow_up(start_service
 
 
 @pytest.mark.parametrize("answer", [
-    (500, {"ret": 0}),
-    (200, {"ret": 1, "msg": "busy"}),
-    (200, b"<html>ok</html>"),
-    (200, {"no_ret": 0}),
+    Reply.json({"ret": 0}, status=500),
+    Reply.json({"ret": 1, "msg": "busy"}),
+    Reply(200, b"<html>ok</html>"),
+    Reply.json({"no_ret": 0}),
 ])
 async def test_a_failed_notification_is_retried(start_service, receiver, answer):
     running = await start_service()
-    receiver.script("/flaky", answer, answer, OK)
+    receiver.answer("/flaky", answer, answer, OK)
     key = await running.client.register(receiver.url("/flaky"), "payload", 1)
-    requests = await receiver.wait_for("/flaky", 3)
+    requests = await receiver.wait_async(3, path="/flaky")
     assert [r.body for r in requests] == [b"payload"] * 3
-    assert {(r.key, r.due) for r in requests} == {(key, requests[0].due)}
-    assert [r.answer for r in requests] == [answer, answer, OK]
+    assert {(r.key, r.ts) for r in requests} == {(key, requests[0].ts)}
+    assert [r.reply for r in requests] == [answer, answer, OK]
     await asyncio.sleep(0.5)
     assert len(receiver.to("/flaky")) == 3, "an accepted notification was sent again"
     assert running.service.stats.counters["action_retried_count"] == 2
@@ -216,9 +217,9 @@ async def test_a_failed_notification_is_retried(start_service, receiver, answer)
 
 async def test_an_invalid_follow_up_is_a_failure_without_retry(start_service, receiver):
     running = await start_service()
-    receiver.script("/bad", (200, {"ret": 0, "data": {"seconds": 5, "callback_data": "x"}}))
+    receiver.answer("/bad", Reply.json({"ret": 0, "data": {"seconds": 5, "callback_data": "x"}}))
     await running.client.register(receiver.url("/bad"), "x", 1)
-    await receiver.wait_for("/bad")
+    await receiver.wait_async(path="/bad")
     await asyncio.sleep(0.8)
     assert len(receiver.to("/bad")) == 1
     assert running.service.stats.counters["action_executed_error_count"] == 1
@@ -231,5 +232,5 @@ async def test_timers_survive_a_restart_of_the_service(start_service, receiver):
     await start_service.stop(running)
     restarted = await start_service()
     assert (await restarted.service.get(key)).params["callback_data"] == "x"
-    [request] = await receiver.wait_for("/later")
+    [request] = await receiver.wait_async(path="/later")
     assert request.key == key

@@ -10,19 +10,18 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import attrs
 import greenstalk
 import pytest
 
-from forsun.action import Firing
-from forsun.plan import Plan
 from forsun.testing import ActionTarget
-from forsun.testing.fixtures import pytest_configure  # noqa: F401 - the conformance marker
 from forsun.testing.options import make_options
 from forsun.testing.services import free_port, reachable, require_executable, require_server
 from forsun_action_beanstalk.action import BeanstalkAction
+
+pytest_plugins = ["forsun.testing.fixtures"]
 
 HOST = "127.0.0.1"
 PORT = 11300
@@ -112,18 +111,6 @@ async def action() -> AsyncIterator[BeanstalkAction]:
     action = BeanstalkAction(make_options())
     yield action
     await action.close()
-
-
-@pytest.fixture
-def fire() -> Callable[..., Awaitable[None]]:
-    """``await fire(action, params, key="k", ts=...)`` executes one firing."""
-
-    async def fire(action: BeanstalkAction, params: dict[str, str], key: str = "plan-key",
-                   ts: int = 1_700_000_000) -> None:
-        plan = Plan(key=key, action="beanstalk", params=params, next_time=ts)
-        await action.execute(Firing(key, ts, params, plan))
-
-    return fire
 
 
 class TubeTarget(ActionTarget):

@@ -1,13 +1,10 @@
-"""A real Tornado HTTP server that records what the http action sends.
+"""The shared HTTP receiver (``forsun.testing.receiver``: ``/status/N`` answers N,
+``?delay=S`` answers after S seconds, every other path 200) with the paths these tests add:
+``/redirect`` redirects to ``/ok``, ``/moved?status=N&to=URL`` to URL with status N; ``/big``
+answers 2 MiB; ``/digest`` wants Digest auth for ``digest-user``/``digest-secret``.
 
 Also: ``action``, an HttpAction with the default options, and ``raw_server``, a bare TCP
 server whose answers a test writes byte by byte.
-
-Paths: ``/ok`` answers 200; ``/status/N`` answers N; ``/slow?seconds=S`` answers 200 after S
-seconds; ``/redirect`` redirects to ``/ok``, ``/moved?status=N&to=URL`` to URL with
-status N; ``/big`` answers 2 MiB; ``/digest`` wants Digest
-auth for ``digest-user``/``digest-secret``. Every request is recorded, with the number of the
-TCP connection it came on.
 """
 
 from __future__ import annotations
@@ -19,18 +16,14 @@ import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import attrs
 import pytest
-import tornado.httpserver
-import tornado.netutil
-import tornado.web
 
-from forsun import Plan
-from forsun.action import Firing
 from forsun.testing import ActionTarget
-from forsun.testing.fixtures import pytest_configure  # noqa: F401 - the conformance marker
 from forsun.testing.options import make_options
+from forsun.testing.receiver import HttpReceiver, Reply, Request
 from forsun_action_http.action import HttpAction
+
+pytest_plugins = ["forsun.testing.fixtures"]
 
 Answerer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -41,51 +34,11 @@ DIGEST_NONCE = "8d1f2a0b6c3e4d5f"
 BIG_BODY = b"x" * (2 << 20)
 
 
-@attrs.define
-class Recorded:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-    connection: int
-    #: 0 until answered; stays 0 when the client gave up first.
-    status: int = 0
-
-
-class Receiver:
-    """What the server saw; ``url(path)`` is the address of a path on it."""
-
-    def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.connections = 0
-        self.port = 0
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def delivered(self) -> list[Recorded]:
-        """Requests answered with a 2xx."""
-        return [r for r in self.requests if 200 <= r.status < 300]
-
-
-class _CountingServer(tornado.httpserver.HTTPServer):
-    """Numbers the TCP connections it accepts (``receiver`` is set after construction:
-    Tornado's Configurable builds servers through ``initialize``)."""
-
-    receiver: Receiver
-
-    def handle_stream(self, stream, address) -> None:
-        self.receiver.connections += 1
-        stream.forsun_connection = self.receiver.connections
-        super().handle_stream(stream, address)
-
-
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
-def _digest_ok(request) -> bool:
+def _digest_ok(request: Request) -> bool:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Digest "):
         return False
@@ -97,85 +50,26 @@ def _digest_ok(request) -> bool:
     return fields.get("username") == DIGEST_USER and fields.get("response") == expected
 
 
-class _Handler(tornado.web.RequestHandler):
-    SUPPORTED_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
+def _digest(request: Request) -> Reply:
+    if _digest_ok(request):
+        return Reply(200, b"digest ok")
+    return Reply(401, b"who are you", {
+        "WWW-Authenticate": f'Digest realm="{DIGEST_REALM}", nonce="{DIGEST_NONCE}", '
+                            'qop="auth", algorithm=MD5'})
 
-    def initialize(self, receiver: Receiver) -> None:
-        self.receiver = receiver
-        self.closed = asyncio.Event()
 
-    def on_connection_close(self) -> None:
-        self.closed.set()
-
-    async def _handle(self, path: str) -> None:
-        request = self.request
-        record = Recorded(request.method, request.path, request.query, dict(request.headers),
-                          request.body, getattr(request.connection.stream,
-                                                "forsun_connection", 0))
-        self.receiver.requests.append(record)
-        status, body = await self._answer(path)
-        if self.closed.is_set():
-            return
-        record.status = status
-        self.set_status(status)
-        if request.method != "HEAD":
-            self.write(body)
-
-    async def _answer(self, path: str) -> tuple[int, bytes]:
-        if path == "ok":
-            return 200, b"ok"
-        if match := re.fullmatch(r"status/(\d+)", path):
-            code = int(match.group(1))
-            return code, f"answer {code}".encode()
-        if path == "slow":
-            # A client that gave up closes the connection: stop waiting then.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.closed.wait(), float(self.get_argument("seconds")))
-            return 200, b"slow"
-        if path == "redirect":
-            self.set_header("Location", "/ok")
-            return 302, b""
-        if path == "moved":
-            self.set_header("Location", self.get_argument("to"))
-            return int(self.get_argument("status")), b""
-        if path == "big":
-            return 200, BIG_BODY
-        if path == "digest":
-            if _digest_ok(self.request):
-                return 200, b"digest ok"
-            self.set_header("WWW-Authenticate", f'Digest realm="{DIGEST_REALM}", '
-                                                f'nonce="{DIGEST_NONCE}", qop="auth", '
-                                                'algorithm=MD5')
-            return 401, b"who are you"
-        return 404, b"no such path"
-
-    get = post = put = delete = head = patch = options = _handle
-
-    def check_xsrf_cookie(self) -> None:
-        """The receiver is an API endpoint: no XSRF check."""
+def _moved(request: Request) -> Reply:
+    return Reply(int(request.argument("status")), headers={"Location": request.argument("to")})
 
 
 @pytest.fixture
-async def http_receiver():
-    receiver = Receiver()
-    app = tornado.web.Application([(r"/(.*)", _Handler, {"receiver": receiver})])
-    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-    receiver.port = sockets[0].getsockname()[1]
-    server = _CountingServer(app)
-    server.receiver = receiver
-    server.add_sockets(sockets)
-    yield receiver
-    server.stop()
-    await server.close_all_connections()
-
-
-@pytest.fixture
-def refused_url() -> str:
-    """A URL on which nothing listens."""
-    sock = tornado.netutil.bind_sockets(0, "127.0.0.1")[0]
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}/nothing"
+def http_receiver(http_receiver: HttpReceiver) -> HttpReceiver:
+    """The shared receiver with this module's paths."""
+    http_receiver.answer("/redirect", Reply(302, headers={"Location": "/ok"}))
+    http_receiver.answer("/moved", _moved)
+    http_receiver.answer("/big", Reply(200, BIG_BODY))
+    http_receiver.answer("/digest", _digest)
+    return http_receiver
 
 
 @pytest.fixture
@@ -197,28 +91,17 @@ def stalled_url():
         sock.close()
 
 
-def firing(params: dict[str, str], key: str = "plan-1", ts: int = 1_700_000_000) -> Firing:
-    """A first attempt of ``key`` due at ``ts`` with ``params``."""
-    plan = Plan(key=key, action="http", params=dict(params), next_time=ts)
-    return Firing(key=key, ts=ts, params=plan.params, plan=plan)
-
-
 @pytest.fixture
 def digest_credentials() -> tuple[str, str]:
     """The user and password ``/digest`` accepts."""
     return DIGEST_USER, DIGEST_PASSWORD
 
 
-@pytest.fixture
-def make_firing():
-    return firing
-
-
 class HttpTarget(ActionTarget):
-    """The conformance suite's view of :class:`Receiver`: ``/ok`` delivers, ``/status/404``
-    fails for good, ``/status/503`` asks for a retry, ``/slow`` is slow."""
+    """The conformance suite's view of the receiver: ``/ok`` delivers, ``/status/404``
+    fails for good, ``/status/503`` asks for a retry, ``?delay=S`` is slow."""
 
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: HttpReceiver) -> None:
         self.receiver = receiver
 
     def ok_params(self) -> dict[str, str]:
@@ -231,14 +114,13 @@ class HttpTarget(ActionTarget):
         return {"url": self.receiver.url("/status/503")}
 
     def slow_params(self, seconds: float) -> dict[str, str] | None:
-        return {"url": self.receiver.url(f"/slow?seconds={seconds:g}")}
+        return {"url": self.receiver.url(f"/slow?delay={seconds:g}")}
 
     def missing_params(self) -> dict[str, str] | None:
         return {"method": "post", "body": "no url"}
 
     async def deliveries(self) -> list[tuple[str, int | None]]:
-        return [(r.headers["X-Forsun-Key"], int(r.headers["X-Forsun-Timestamp"]))
-                for r in self.receiver.delivered()]
+        return [(r.key, r.ts) for r in self.receiver.delivered()]
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ async def test_redirect_hops_change_the_method_as_aiohttp_does(action, http_rece
     assert (first.method, first.status) == (method.upper(), status)
     assert (second.method, second.path, second.status) == (then, "/ok", 200)
     assert second.body == (b"b" if then != "GET" else b"")
-    assert second.headers["X-Forsun-Key"] == "plan-1"
+    assert second.headers["X-Forsun-Key"] == "plan-key"
 
 
 async def test_credentials_stay_on_their_origin(action, http_receiver, make_firing):
@@ -147,7 +147,7 @@ async def test_a_firing_that_timed_out_waiting_for_a_connection_gives_nothing_aw
     action = HttpAction(make_options(action_http_max_clients=1))
     try:
         slow = asyncio.create_task(action.execute(make_firing(
-            {"url": http_receiver.url("/slow?seconds=0.5")}, key="slow")))
+            {"url": http_receiver.url("/slow?delay=0.5")}, key="slow")))
         await asyncio.sleep(0.1)
         with pytest.raises(ActionError, match=r"within 0\.1s"):
             await action.execute(make_firing({"url": http_receiver.url("/ok"),

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess
 
 
 def put_plan(daemon: ForsundProcess, key: str, params: dict[str, str]) -> dict:
@@ -13,20 +10,14 @@ def put_plan(daemon: ForsundProcess, key: str, params: dict[str, str]) -> dict:
                                            "action": "http", "params": params})
 
 
-async def test_forsund_calls_the_url_when_due(tmp_path, http_receiver):
-    daemon = await asyncio.to_thread(
-        start_forsund, ["--driver-mem-store-file", str(tmp_path / "db"),
-                        "--action-http-user-agent", "e2e-agent/1"], workdir=tmp_path)
-    try:
-        created = await asyncio.to_thread(put_plan, daemon, "order-1", {
-            "url": http_receiver.url("/ok"), "method": "put", "body": "paid"})
-        refused = await asyncio.to_thread(put_plan, daemon, "order-2", {
-            "url": http_receiver.url("/ok"), "method": "fetch"})
-        deadline = time.monotonic() + 10
-        while not http_receiver.delivered() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-    finally:
-        await asyncio.to_thread(daemon.stop)
+def test_forsund_calls_the_url_when_due(tmp_path, forsunds, http_receiver):
+    daemon = forsunds.start("--driver-mem-store-file", str(tmp_path / "db"),
+                            "--action-http-user-agent", "e2e-agent/1")
+    created = put_plan(daemon, "order-1", {
+        "url": http_receiver.url("/ok"), "method": "put", "body": "paid"})
+    refused = put_plan(daemon, "order-2", {"url": http_receiver.url("/ok"), "method": "fetch"})
+    http_receiver.wait(timeout=10)
+    daemon.stop()
     assert created["errcode"] == 0
     assert refused["errcode"] == 1004 and "params.method" in refused["errmsg"]
     [request] = http_receiver.requests

@@ -140,7 +140,7 @@ async def test_connection_refused_asks_for_retry(action, refused_url, make_firin
 
 
 async def test_request_timeout_param(action, http_receiver, make_firing):
-    url = http_receiver.url("/slow?seconds=5")
+    url = http_receiver.url("/slow?delay=5")
     started = time.monotonic()
     with pytest.raises(ActionError) as failure:
         await action.execute(make_firing({"url": url, "request_timeout": "0.5"}))
@@ -153,7 +153,7 @@ async def test_request_timeout_option(http_receiver, make_firing):
     action = HttpAction(make_options(action_http_request_timeout=0.5))
     try:
         with pytest.raises(ActionError, match=r"within 0\.5s"):
-            await action.execute(make_firing({"url": http_receiver.url("/slow?seconds=5")}))
+            await action.execute(make_firing({"url": http_receiver.url("/slow?delay=5")}))
     finally:
         await action.close()
 
@@ -184,7 +184,7 @@ async def test_keep_alive_reuses_one_connection(action, http_receiver, make_firi
 async def test_max_clients_bounds_connections(http_receiver, make_firing):
     action = HttpAction(make_options(action_http_max_clients=2))
     try:
-        url = http_receiver.url("/slow?seconds=0.2")
+        url = http_receiver.url("/slow?delay=0.2")
         await asyncio.gather(*(action.execute(make_firing({"url": url}, key=f"k{index}"))
                                for index in range(6)))
     finally:

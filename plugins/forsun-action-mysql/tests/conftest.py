@@ -4,19 +4,18 @@ password, database ``test``), a table and a password-protected user of each test
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import aiomysql
 import attrs
 import pytest
 
-from forsun.action import Firing
-from forsun.plan import Plan
 from forsun.testing import ActionTarget
-from forsun.testing.fixtures import pytest_configure  # noqa: F401 - the conformance marker
 from forsun.testing.options import make_options
 from forsun.testing.services import free_port, require_server
 from forsun_action_mysql.action import MysqlAction
+
+pytest_plugins = ["forsun.testing.fixtures"]
 
 HOST = "127.0.0.1"
 PORT = 3306
@@ -80,18 +79,6 @@ async def action() -> AsyncIterator[MysqlAction]:
     action = MysqlAction(make_options())
     yield action
     await action.close()
-
-
-@pytest.fixture
-def fire() -> Callable[..., Awaitable[None]]:
-    """``await fire(action, params, key="k", ts=...)`` executes one firing."""
-
-    async def fire(action: MysqlAction, params: dict[str, str], key: str = "plan-key",
-                   ts: int = 1_700_000_000) -> None:
-        plan = Plan(key=key, action="mysql", params=params, next_time=ts)
-        await action.execute(Firing(key, ts, params, plan))
-
-    return fire
 
 
 class MysqlTableTarget(ActionTarget):

@@ -1,26 +1,24 @@
 """Fixtures for the redis action's tests: the shared Redis at 127.0.0.1:6379 (database 10,
-keys unique per test) and private ``redis-server`` processes for what needs a server of
-its own (a password, counting connections)."""
+keys unique per test) and a private ``redis-server`` (``redis_server``) for what needs a
+server of its own (a password, counting connections)."""
 
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import attrs
 import pytest
 import redis.asyncio as aioredis
 
-from forsun.action import Firing
-from forsun.plan import Plan
 from forsun.testing import ActionTarget
-from forsun.testing.fixtures import pytest_configure  # noqa: F401 - the conformance marker
 from forsun.testing.options import make_options
-from forsun.testing.services import free_port, reachable, require_executable, require_server
+from forsun.testing.redis_server import RedisServer
+from forsun.testing.services import free_port, require_server
 from forsun_action_redis.action import RedisAction
+
+pytest_plugins = ["forsun.testing.fixtures"]
 
 HOST = "127.0.0.1"
 PORT = 6379
@@ -56,18 +54,6 @@ async def action() -> AsyncIterator[RedisAction]:
     await action.close()
 
 
-@pytest.fixture
-def fire() -> Callable[..., Awaitable[None]]:
-    """``await fire(action, params, key="k", ts=...)`` executes one firing."""
-
-    async def fire(action: RedisAction, params: dict[str, str], key: str = "plan-key",
-                   ts: int = 1_700_000_000) -> None:
-        plan = Plan(key=key, action="redis", params=params, next_time=ts)
-        await action.execute(Firing(key, ts, params, plan))
-
-    return fire
-
-
 @attrs.define
 class PrivateRedis:
     """A ``redis-server`` this test started; ``client`` is an admin connection to it."""
@@ -96,40 +82,11 @@ class PrivateRedis:
 
 
 @pytest.fixture
-def redis_server_process() -> Iterator[Callable[..., int]]:
-    """``start(password, *args)`` runs a private redis-server (no persistence) on a free
-    port, with more command line ``args`` if given."""
-    executable = require_executable("redis-server")
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(password: str = "", *extra: str) -> int:
-        port = free_port()
-        args = [executable, "--port", str(port), "--bind", HOST, "--save", "",
-                "--appendonly", "no"]
-        if password:
-            args += ["--requirepass", password]
-        args += extra
-        processes.append(subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 10
-        while not reachable(HOST, port, 0.2):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not listen on {port}")
-            time.sleep(0.02)
-        return port
-
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait(10)
-
-
-@pytest.fixture
-async def private_redis(redis_server_process: Callable[..., int]
+async def private_redis(redis_server: Callable[..., RedisServer]
                         ) -> AsyncIterator[PrivateRedis]:
     """A private server protected by a password."""
     password = f"pw-{uuid.uuid4().hex}"
-    port = redis_server_process(password)
+    port = redis_server("--requirepass", password).port
     client = aioredis.Redis(host=HOST, port=port, password=password, decode_responses=True,
                             client_name=ADMIN_NAME)
     yield PrivateRedis(port, password, client)

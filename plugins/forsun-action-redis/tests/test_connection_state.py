@@ -157,8 +157,8 @@ async def test_a_firing_that_breaks_its_connection_fails_and_leaves_it_behind(
 
 
 async def test_without_reset_each_firing_gets_a_new_connection(action, fire,
-                                                               redis_server_process) -> None:
-    port = redis_server_process("", "--rename-command", "RESET", "")  # as Redis < 6.2
+                                                               redis_server) -> None:
+    port = redis_server("--rename-command", "RESET", "").port  # as Redis < 6.2
     base = {"port": str(port), "selected_db": "3", "max_connections": "1"}
     admin = aioredis.Redis(host="127.0.0.1", port=port, db=3, decode_responses=True)
 

@@ -1,5 +1,5 @@
-"""Helpers for the shell action's tests: firings, process inspection and the
-conformance suite's target (commands appending "$FORSUN_KEY $FORSUN_TIMESTAMP" to a file)."""
+"""Helpers for the shell action's tests: process inspection and the conformance suite's
+target (commands appending "$FORSUN_KEY $FORSUN_TIMESTAMP" to a file)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from forsun import Plan
-from forsun.action import Firing
 from forsun.testing import ActionTarget
-from forsun.testing.fixtures import pytest_configure  # noqa: F401 - the conformance marker
 
-
-def firing(params: dict[str, str], key: str = "plan-1", ts: int = 1_700_000_000) -> Firing:
-    """A first attempt of ``key`` due at ``ts`` with ``params``."""
-    plan = Plan(key=key, action="shell", params=dict(params), next_time=ts)
-    return Firing(key=key, ts=ts, params=plan.params, plan=plan)
-
-
-@pytest.fixture
-def make_firing():
-    return firing
+pytest_plugins = ["forsun.testing.fixtures"]
 
 
 def process_alive(pid: int) -> bool:

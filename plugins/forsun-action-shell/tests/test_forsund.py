@@ -6,7 +6,7 @@ import os
 import pwd
 import time
 
-from forsun.testing.process import ForsundProcess, start_forsund
+from forsun.testing.process import ForsundProcess
 
 
 def put_plan(daemon: ForsundProcess, key: str, params: dict[str, str]) -> dict:
@@ -14,22 +14,20 @@ def put_plan(daemon: ForsundProcess, key: str, params: dict[str, str]) -> dict:
                                            "action": "shell", "params": params})
 
 
-def test_forsund_fires_allowed_commands_and_refuses_others(tmp_path):
+def test_forsund_fires_allowed_commands_and_refuses_others(tmp_path, forsunds):
     record = tmp_path / "record.sh"
     deliveries = tmp_path / "deliveries"
     record.write_text(f'#!/bin/sh\necho "$FORSUN_KEY $FORSUN_TIMESTAMP $1" >> {deliveries}\n')
     record.chmod(0o755)
-    daemon = start_forsund(["--driver-mem-store-file", str(tmp_path / "db"),
+    daemon = forsunds.start("--driver-mem-store-file", str(tmp_path / "db"),
                             "--action-shell-allow", str(record),
-                            "--action-shell-cwd", str(tmp_path)], workdir=tmp_path)
-    try:
-        created = put_plan(daemon, "order-1", {"cmd": f"{record} arg"})
-        refused = put_plan(daemon, "order-2", {"cmd": f"touch {tmp_path / 'x'}"})
-        deadline = time.monotonic() + 10
-        while not deliveries.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        daemon.stop()
+                            "--action-shell-cwd", str(tmp_path))
+    created = put_plan(daemon, "order-1", {"cmd": f"{record} arg"})
+    refused = put_plan(daemon, "order-2", {"cmd": f"touch {tmp_path / 'x'}"})
+    deadline = time.monotonic() + 10
+    while not deliveries.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    daemon.stop()
     assert created["errcode"] == 0
     assert (refused["errcode"], refused["data"]) == (1004, {})
     assert "--action-shell-allow" in refused["errmsg"]
@@ -38,16 +36,16 @@ def test_forsund_fires_allowed_commands_and_refuses_others(tmp_path):
     assert "can run the commands --action-shell-allow admits" in daemon.log_text()
 
 
-def test_forsund_without_a_token_says_who_can_run_commands(tmp_path):
+def test_forsund_without_a_token_says_who_can_run_commands(tmp_path, forsunds):
     euid = os.geteuid()
     level = "ERROR" if euid == 0 else "WARNING"
     user = f"user {pwd.getpwuid(euid).pw_name!r} (uid {euid})"
-    open_daemon = start_forsund(["--driver-mem-store-file", ""], workdir=tmp_path)
+    open_daemon = forsunds.start("--driver-mem-store-file", "")
     open_daemon.stop()
     guarded_dir = tmp_path / "guarded"
     guarded_dir.mkdir()
-    guarded = start_forsund(["--driver-mem-store-file", "", "--token", "s3cret"],
-                            workdir=guarded_dir)
+    guarded = forsunds.start("--driver-mem-store-file", "", "--token", "s3cret",
+                             workdir=guarded_dir)
     guarded.stop()
     [line] = [line for line in open_daemon.log_text().splitlines()
               if "forsun_action_shell" in line]

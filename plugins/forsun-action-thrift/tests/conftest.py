@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +16,13 @@ from thriftpy2.server import TThreadedServer
 from thriftpy2.thrift import TApplicationException, TProcessor
 from thriftpy2.transport import TServerSocket
 
-from forsun.action import Firing
 from forsun.idl import load_idl
-from forsun.plan import Plan
 from forsun.testing import ActionTarget
-from forsun.testing.fixtures import pytest_configure  # noqa: F401 - the conformance marker
 from forsun.testing.options import make_options
 from forsun.testing.services import free_port, reachable
 from forsun_action_thrift.action import ThriftAction
+
+pytest_plugins = ["forsun.testing.fixtures"]
 
 HOST = "127.0.0.1"
 
@@ -136,18 +135,6 @@ async def action() -> AsyncIterator[ThriftAction]:
     action = ThriftAction(make_options())
     yield action
     await action.close()
-
-
-@pytest.fixture
-def fire() -> Callable[..., Awaitable[None]]:
-    """``await fire(action, params, key="k", ts=...)`` executes one firing."""
-
-    async def fire(action: ThriftAction, params: dict[str, str], key: str = "plan-key",
-                   ts: int = 1_700_000_000) -> None:
-        plan = Plan(key=key, action="thrift", params=params, next_time=ts)
-        await action.execute(Firing(key, ts, params, plan))
-
-    return fire
 
 
 class ForsunCallTarget(ActionTarget):

@@ -17,11 +17,12 @@ import pytest
 import pytest_asyncio
 
 from forsun.testing.fixtures import BASE_SECOND as T
-from forsun.testing.fixtures import make_plan, pytest_configure  # noqa: F401
 from forsun.testing.options import make_options
 from forsun_store_mem import record
 from forsun_store_mem.store import MemStore
 from forsun_store_mem.table import PlanTable
+
+pytest_plugins = ["forsun.testing.fixtures"]
 
 
 def _mem_store(path: Path | str, **values: Any) -> MemStore:

@@ -1,6 +1,6 @@
 """Fixtures of the Redis store's tests: the shared Redis on 127.0.0.1:6379 (database 9, a
 unique prefix per test, deleted afterwards) and private redis-server processes (AOF,
-password, TLS, a 3-master cluster) that a test starts in its tmp dir."""
+password, TLS: ``redis_server``; a 3-master cluster) that a test starts in its tmp dir."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,11 @@ import pytest
 import redis
 
 from forsun.testing.options import make_options
-from forsun.testing.services import free_port, reachable, require_executable, require_server
+from forsun.testing.redis_server import RedisServer
+from forsun.testing.services import require_executable, require_server
 from forsun_store_redis.store import RedisStore
+
+pytest_plugins = ["forsun.testing.fixtures"]
 
 TEST_DB = 9
 
@@ -70,66 +72,6 @@ async def open_store() -> Any:
         await store.close()
 
 
-class RedisServer:
-    """A private redis-server in ``workdir`` that tests may kill and start again on the same
-    port and data (``--dir``)."""
-
-    def __init__(self, workdir: Path, port: int, args: list[str], tls: bool = False) -> None:
-        self.workdir = workdir
-        self.port = port
-        self.args = args
-        self.tls = tls
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, wait: bool = True) -> None:
-        listen = ["--port", "0", "--tls-port", str(self.port)] if self.tls else \
-            ["--port", str(self.port)]
-        cmd = [require_executable("redis-server"), *listen,
-               "--bind", "127.0.0.1", "--dir", str(self.workdir), "--save", "",
-               "--logfile", str(self.workdir / "redis.log"), *self.args]
-        self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if wait:
-            self.wait_ready()
-
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        assert self.proc is not None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                log = (self.workdir / "redis.log").read_text(errors="replace")
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}:\n{log}")
-            if reachable("127.0.0.1", self.port, 0.2):
-                return
-            time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not listen on {self.port} within {timeout}s")
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, nothing flushed beyond what the server already wrote."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Callable[..., RedisServer]:
-    """``redis_server(*args, tls=False)``: start a private redis-server with extra ``args``
-    on a free port (its TLS port when ``tls``); every one started is killed after the test."""
-    servers: list[RedisServer] = []
-
-    def start(*args: str, tls: bool = False) -> RedisServer:
-        workdir = tmp_path / f"redis-{len(servers)}"
-        workdir.mkdir()
-        server = RedisServer(workdir, free_port(), list(args), tls)
-        servers.append(server)
-        server.start()
-        return server
-
-    yield start
-    for server in servers:
-        server.kill()
-
-
 def _free_cluster_port() -> int:
     """A free port whose cluster bus port (port + 10000) is free too."""
     for _ in range(200):
@@ -155,9 +97,9 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> list[int]:
         for index in range(3):
             workdir = root / f"node{index}"
             workdir.mkdir()
-            server = RedisServer(workdir, _free_cluster_port(),
-                                 ["--cluster-enabled", "yes", "--cluster-config-file",
-                                  str(workdir / "nodes.conf"), "--appendonly", "no"])
+            server = RedisServer(workdir, ["--cluster-enabled", "yes", "--cluster-config-file",
+                                           str(workdir / "nodes.conf"), "--appendonly", "no"],
+                                 port=_free_cluster_port())
             servers.append(server)
             server.start()
         nodes = [f"127.0.0.1:{server.port}" for server in servers]

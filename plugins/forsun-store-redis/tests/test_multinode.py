@@ -1,8 +1,8 @@
 """Three forsund processes sharing one Redis prefix, end to end (issues 7 and 20).
 
 2 000 one-shot delay plans with the http action, due over 20 s, are created through one
-node's ``POST /v1/plans``; a local aiohttp receiver records every request's
-``X-FORSUN-KEY``/``X-FORSUN-TIMESTAMP`` and when it arrived. The receiver answers after
+node's ``POST /v1/plans``; a local receiver (``forsun.testing.receiver``) records every
+request's ``X-FORSUN-KEY``/``X-FORSUN-TIMESTAMP`` and when it arrived. The receiver answers after
 ``RESPONSE_DELAY``, and each node runs at most ``WORKERS`` actions at once, so the node that
 claimed a second's 100 occurrences holds them for about a second: some delivered and not
 acknowledged, some not fired yet.
@@ -37,10 +37,9 @@ import aiohttp
 import attrs
 import pytest
 import redis.asyncio
-from aiohttp import web
 
 from forsun.testing.process import ForsundProcess, start_forsund
-from forsun.testing.services import free_port
+from forsun.testing.receiver import HttpReceiver
 from forsun_store_redis.layout import Layout, occurrence_id
 
 PLANS = 2_000
@@ -54,6 +53,8 @@ LEASE = ACTION_TIMEOUT + LEASE_MARGIN
 #: Seconds the receiver waits before answering (well below ACTION_TIMEOUT: a timed-out
 #: request would be retried and arrive twice).
 RESPONSE_DELAY = 0.5
+#: The path the plans call on the receiver.
+FIRE_PATH = f"/fire?delay={RESPONSE_DELAY:g}"
 #: Actions a node runs at once (``--action-workers``); the rest of a claim waits its turn.
 WORKERS = 64
 KILL_AFTER = 8.0
@@ -68,42 +69,6 @@ IN_TRANSIT = 1.0
 NODES = ("1", "2", "3")
 
 Occurrence = tuple[str, int]
-
-
-@attrs.frozen
-class Delivery:
-    key: str
-    ts: int
-    at: float  # unix time of arrival
-
-    @property
-    def occurrence(self) -> Occurrence:
-        return (self.key, self.ts)
-
-
-class Receiver:
-    """An aiohttp server recording every request the http action sends."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[Delivery] = []
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/fire"
-        app = web.Application()
-        app.router.add_get("/fire", self._fire)
-        self.runner = web.AppRunner(app, access_log=None)
-
-    async def start(self) -> None:
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def _fire(self, request: web.Request) -> web.Response:
-        self.deliveries.append(Delivery(request.headers["X-FORSUN-KEY"],
-                                        int(request.headers["X-FORSUN-TIMESTAMP"]), time.time()))
-        await asyncio.sleep(RESPONSE_DELAY)
-        return web.Response(text="ok")
-
-    def counts(self) -> collections.Counter[Occurrence]:
-        return collections.Counter(d.occurrence for d in self.deliveries)
 
 
 @attrs.define
@@ -145,13 +110,13 @@ class Cluster:
             sizes[lay.held(node)] = await self.redis.scard(lay.held(node))
         return {name: size for name, size in sizes.items() if size}
 
-    async def wait_until_done(self, receiver: Receiver, expected: dict[bytes, Occurrence],
+    async def wait_until_done(self, receiver: HttpReceiver, expected: dict[bytes, Occurrence],
                               deadline: float) -> None:
         """Wait until every expected occurrence arrived and the store is empty (nothing can
         fire any more), or until ``deadline`` (unix time); the caller's asserts tell which."""
         wanted = set(expected.values())
         while time.time() < deadline:
-            if wanted <= receiver.counts().keys() and not await self.leftovers():
+            if wanted <= receiver.occurrences().keys() and not await self.leftovers():
                 return
             await asyncio.sleep(0.2)
 
@@ -168,11 +133,8 @@ class Cluster:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.runner.cleanup()
+def receiver(http_receiver: HttpReceiver) -> HttpReceiver:
+    return http_receiver
 
 
 @pytest.fixture
@@ -219,28 +181,28 @@ async def running_cluster(redis_values, tmp_path, *args: str) -> AsyncIterator[C
         await client.aclose()
 
 
-def lateness_report(receiver: Receiver) -> str:
-    late = sorted(d.at - d.ts for d in receiver.deliveries)
+def lateness_report(receiver: HttpReceiver) -> str:
+    late = sorted(d.late for d in receiver.requests)
     return (f"{len(late)} deliveries, lateness after the due second: median "
             f"{late[len(late) // 2]:.2f} s, max {late[-1]:.2f} s")
 
 
 async def test_three_nodes_fire_every_occurrence_exactly_once(cluster, receiver):
-    expected = await cluster.create_plans("1", receiver.url)
+    expected = await cluster.create_plans("1", receiver.url(FIRE_PATH))
     last_due = max(ts for _, ts in expected.values())
     await cluster.wait_until_done(receiver, expected, deadline=last_due + 20)
     executed = await cluster.executed_counts()
     leftovers = await cluster.leftovers()
     print(lateness_report(receiver), f"; fired by node: {executed}")
 
-    counts = receiver.counts()
+    counts = receiver.occurrences()
     wanted = set(expected.values())
     assert len(wanted) == PLANS
     assert sorted(wanted - counts.keys()) == [], "occurrences never delivered"
     assert sorted(counts.keys() - wanted) == [], "deliveries nobody planned"
     assert {occ: n for occ, n in counts.items() if n > 1} == {}, "delivered more than once"
-    assert [d for d in receiver.deliveries if d.at < d.ts] == [], "fired before its due second"
-    assert [d for d in receiver.deliveries if d.at - d.ts > MAX_LATENESS] == []
+    assert [d for d in receiver.requests if d.late < 0] == [], "fired before its due second"
+    assert [d for d in receiver.requests if d.late > MAX_LATENESS] == []
     assert sum(executed.values()) == PLANS
     assert leftovers == {}
 
@@ -270,22 +232,24 @@ async def held_by(cluster: Cluster, node: str,
     return {expected[occ] for occ in held}
 
 
-def takeover_report(receiver: Receiver, held: set[Occurrence], since: float) -> dict[str, Any]:
+def takeover_report(receiver: HttpReceiver, held: set[Occurrence],
+                    since: float) -> dict[str, Any]:
     """How the occurrences ``held`` by a node that died or paused at ``since`` arrived:
     those it had started (arrived within ``IN_TRANSIT``), those repeated, and the lateness
     of the first arrival of the others (seconds after their due second)."""
     first: dict[Occurrence, float] = {}
-    for d in receiver.deliveries:
-        first[d.occurrence] = min(d.at, first.get(d.occurrence, d.at))
+    for d in receiver.requests:
+        occurrence = (d.key, d.ts)
+        first[occurrence] = min(d.arrived, first.get(occurrence, d.arrived))
     started = {occ for occ in held if first.get(occ, since + IN_TRANSIT) < since + IN_TRANSIT}
     late = sorted(first[occ] - occ[1] for occ in held - started if occ in first)
-    repeated = {occ for occ, n in receiver.counts().items() if n > 1}
+    repeated = {occ for occ, n in receiver.occurrences().items() if n > 1}
     return {"started": started, "repeated": repeated, "late": late}
 
 
 async def test_a_killed_nodes_claims_are_taken_over_within_seconds(default_cluster, receiver):
     cluster = default_cluster
-    expected = await cluster.create_plans("1", receiver.url)
+    expected = await cluster.create_plans("1", receiver.url(FIRE_PATH))
     created = time.time()
     last_due = max(ts for _, ts in expected.values())
     victim, second = await claimer(cluster, expected, created)
@@ -300,7 +264,7 @@ async def test_a_killed_nodes_claims_are_taken_over_within_seconds(default_clust
     await cluster.wait_until_done(receiver, expected, deadline=last_due + 3 * TAKEOVER_GOAL)
     leftovers = await cluster.leftovers()
     survivors = [node for node, daemon in cluster.nodes.items() if daemon.proc.poll() is None]
-    counts = receiver.counts()
+    counts = receiver.occurrences()
     report = takeover_report(receiver, held, killed_at)
     late = report["late"] or [float("nan")]
     print(lateness_report(receiver), f"; node {victim} killed {killed_at - created:.1f} s "
@@ -317,13 +281,13 @@ async def test_a_killed_nodes_claims_are_taken_over_within_seconds(default_clust
     assert late[-1] <= TAKEOVER_GOAL, "the dead node's occurrences were taken over too late"
     assert sorted(report["repeated"] - report["started"]) == [], (
         "repeated, though the killed node had not started them")
-    assert [d for d in receiver.deliveries if d.at < d.ts] == [], "fired before its due second"
+    assert [d for d in receiver.requests if d.late < 0] == [], "fired before its due second"
     assert leftovers == {}
 
 
 async def test_a_paused_node_drops_what_was_taken_over(default_cluster, receiver):
     cluster = default_cluster
-    expected = await cluster.create_plans("1", receiver.url)
+    expected = await cluster.create_plans("1", receiver.url(FIRE_PATH))
     created = time.time()
     last_due = max(ts for _, ts in expected.values())
     sleeper, second = await claimer(cluster, expected, created)
@@ -341,7 +305,7 @@ async def test_a_paused_node_drops_what_was_taken_over(default_cluster, receiver
     await cluster.wait_until_done(receiver, expected, deadline=last_due + 3 * TAKEOVER_GOAL)
     leftovers = await cluster.leftovers()
     info = await cluster.info(sleeper)
-    counts = receiver.counts()
+    counts = receiver.occurrences()
     report = takeover_report(receiver, held, paused_at)
     print(lateness_report(receiver), f"; node {sleeper} paused {PAUSE:g} s holding "
           f"{len(held)} occurrences ({len(report['started'])} started), "
@@ -357,5 +321,5 @@ async def test_a_paused_node_drops_what_was_taken_over(default_cluster, receiver
     assert sorted(report["repeated"] - report["started"]) == [], (
         "fired twice, though the paused node had not started it")
     assert report["late"][-1] <= TAKEOVER_GOAL
-    assert [d for d in receiver.deliveries if d.at < d.ts] == [], "fired before its due second"
+    assert [d for d in receiver.requests if d.late < 0] == [], "fired before its due second"
     assert leftovers == {}

@@ -29,7 +29,7 @@ import pytest_asyncio
 
 from ..action.base import Action, ActionError, Firing
 from ..errors import ErrorCode, ForsunPlanError
-from .fixtures import build_plan
+from .fixtures import build_firing
 
 
 class ActionTarget(abc.ABC):
@@ -81,10 +81,8 @@ class ActionTarget(abc.ABC):
 def firing_for(params: Mapping[str, str], *, ts: int | None = None, attempt: int = 0) -> Firing:
     """A firing of a fresh plan (unique key) due at ``ts`` (default: three seconds ago, so
     an action passing the current time instead of ``ts`` is caught)."""
-    key = f"conformance/{uuid.uuid4().hex[:16]}"
     ts = int(time.time()) - 3 if ts is None else ts
-    plan = build_plan(key, ts, action="conformance", params=dict(params))
-    return Firing(key=key, ts=ts, params=plan.params, plan=plan, attempt=attempt)
+    return build_firing(params, key=f"conformance/{uuid.uuid4().hex[:16]}", ts=ts, attempt=attempt)
 
 
 def declared(params: dict[str, str] | None, situation: str) -> dict[str, str]:

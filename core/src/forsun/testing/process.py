@@ -1,4 +1,4 @@
-"""Running a real ``forsund`` in a child process for end-to-end tests."""
+"""Running real ``forsund`` child processes for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,9 @@ import attrs
 import psutil
 
 from .services import free_port, reachable
+
+#: Lines of each forsund log printed after a test.
+LOG_TAIL_LINES = 100
 
 
 @attrs.define
@@ -104,6 +107,31 @@ def start_forsund(args: Sequence[str] = (), *, workdir: Path, port: int | None =
         time.sleep(0.05)
     daemon.kill()
     raise RuntimeError(f"forsund did not listen within {ready_timeout}s:\n{daemon.log_text()}")
+
+
+class Forsunds:
+    """The forsund processes of one test (or module of tests): :meth:`start` runs one,
+    :meth:`close` stops every one still running and prints the end of each log (pytest shows
+    it when a test failed). ``workdir`` gives the directory of each process started without
+    one."""
+
+    def __init__(self, workdir: Callable[[], Path]) -> None:
+        self.workdir = workdir
+        self.started: list[ForsundProcess] = []
+
+    def start(self, *args: str, workdir: Path | None = None, **options: Any) -> ForsundProcess:
+        """:func:`start_forsund` with ``args`` in ``workdir``; ``options`` as it takes them."""
+        daemon = start_forsund(args, workdir=workdir or self.workdir(), **options)
+        self.started.append(daemon)
+        return daemon
+
+    def close(self) -> None:
+        for daemon in self.started:
+            daemon.stop()
+        for log_path in dict.fromkeys(daemon.log_path for daemon in self.started):
+            tail = log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:] \
+                if log_path.exists() else []
+            print(f"--- the last lines of {log_path}", *tail, sep="\n")
 
 
 def refused_start(args: Sequence[str] = (), *, workdir: Path) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from forsun.testing.services import in_ci, reachable
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = ("precision", "burst", "create", "bulkload", "memory", "startup", "catchup",
              "redis", "takeover")
 #: Figures that count firings that must not happen (missing, duplicate, early, lost).

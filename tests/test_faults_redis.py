@@ -1,6 +1,6 @@
 """Faults with the redis store, against real processes: a private redis-server per test (on a
-free port, in the test's directory), forsund children and a local HTTP receiver that the
-http action calls for every occurrence (``X-FORSUN-KEY``, ``X-FORSUN-TIMESTAMP``).
+free port, in the test's directory), forsund children and the shared HTTP receiver, which
+the http action calls for every occurrence (``X-FORSUN-KEY``, ``X-FORSUN-TIMESTAMP``).
 
 - Redis killed and restarted (AOF, ``appendfsync always``) while occurrences fire, or its
   connections cut again and again: forsund reconnects and no occurrence is lost.
@@ -17,22 +17,16 @@ import os
 import random
 import re
 import struct
-import subprocess
-import sys
-import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 
 from forsun.testing.process import ForsundProcess, start_forsund
-from forsun.testing.services import free_port, reachable, require_executable
+from forsun.testing.receiver import HttpReceiver
+from forsun.testing.redis_server import RedisServer
 
 #: forsund's action timeout in these tests. An occurrence whose claim reply was lost on a
 #: cut connection fires when its lease (timeout + --lease-margin) ends.
@@ -49,109 +43,8 @@ SHORT_LEASE_MARGIN = 5
 RANDOM_KILLS_NODE_LEASE = 30
 
 
-class RedisServer:
-    """A private redis-server in ``workdir`` on a fixed port, to kill and start again on the
-    same data."""
-
-    def __init__(self, workdir: Path, args: list[str]) -> None:
-        self.executable = require_executable("redis-server")
-        self.workdir = workdir
-        self.port = free_port()
-        self.args = args
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        cmd = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
-               "--dir", str(self.workdir), "--save", "", "--logfile",
-               str(self.workdir / "redis.log"), *self.args]
-        self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not reachable("127.0.0.1", self.port, 0.2):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start:\n"
-                                   + (self.workdir / "redis.log").read_text(errors="replace"))
-            time.sleep(0.02)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def client(self) -> Any:
-        return redis.Redis(port=self.port, socket_timeout=10)
-
-
-@pytest.fixture
-def redis_server(tmp_path) -> Iterator[Any]:
-    """``redis_server(*args)`` starts a private redis-server; all are killed afterwards."""
-    servers: list[RedisServer] = []
-
-    def start(*args: str) -> RedisServer:
-        workdir = tmp_path / f"redis{len(servers)}"
-        workdir.mkdir()
-        server = RedisServer(workdir, list(args))
-        servers.append(server)
-        server.start()
-        return server
-
-    yield start
-    for server in servers:
-        server.kill()
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # 3 nodes open up to 64 connections each at a second boundary
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A killed forsund resets its connections: not worth a traceback."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class Receiver:
-    """A local HTTP server counting the occurrences the http action delivers."""
-
-    def __init__(self) -> None:
-        self.fired: Counter[tuple[str, int]] = Counter()
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                key = self.headers["X-FORSUN-KEY"]
-                ts = int(self.headers["X-FORSUN-TIMESTAMP"])
-                with receiver.lock:
-                    receiver.fired[(key, ts)] += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fire"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def snapshot(self) -> Counter[tuple[str, int]]:
-        with self.lock:
-            return Counter(self.fired)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
+def client_of(server: RedisServer) -> redis.Redis:
+    return redis.Redis(port=server.port, socket_timeout=10)
 
 
 def seeded_rng() -> random.Random:
@@ -197,18 +90,18 @@ def occurrence(raw: bytes) -> tuple[str, int]:
 
 def in_flight(server: RedisServer, prefix: str) -> dict[tuple[str, int], float]:
     """Occurrences claimed and not acknowledged, with their lease end."""
-    with server.client() as client:
+    with client_of(server) as client:
         return {occurrence(raw): score
                 for raw, score in client.zrange(f"{{{prefix}}}:lease", 0, -1, withscores=True)}
 
 
-def wait_for_all(receiver: Receiver, expected: list[tuple[str, int]], until: float,
+def wait_for_all(receiver: HttpReceiver, expected: list[tuple[str, int]], until: float,
                  server: RedisServer, prefix: str) -> list[tuple[str, int]]:
     """Wait until every expected occurrence was delivered or ``until`` (unix time) passed;
     then give those still in flight until their lease ends (a claim whose reply was lost
     on a cut connection fires then: late, not lost). Returns what is still missing."""
     def missing() -> list[tuple[str, int]]:
-        fired = receiver.snapshot()
+        fired = receiver.occurrences()
         return [occ for occ in expected if occ not in fired]
 
     while missing() and time.time() < until:
@@ -235,23 +128,23 @@ def firing_load(daemon: ForsundProcess, url: str, prefix: str) -> list[tuple[str
 
 
 def test_redis_killed_and_restarted_during_firing_loses_nothing(tmp_path, redis_server,
-                                                                receiver):
+                                                                http_receiver):
     server = redis_server("--appendonly", "yes", "--appendfsync", "always")
     workdir = tmp_path / "node"
     workdir.mkdir()
     daemon = start_forsund(node_args(server.port, "restart", 1, "--lease-margin",
                                      str(SHORT_LEASE_MARGIN)), workdir=workdir)
     try:
-        expected = firing_load(daemon, receiver.url, "restart")
+        expected = firing_load(daemon, http_receiver.url("/fire"), "restart")
         time.sleep(3.0)
-        fired_before = sum(receiver.snapshot().values())
+        fired_before = sum(http_receiver.occurrences().values())
         server.kill()
         time.sleep(1.5)
         server.start()
-        missing = wait_for_all(receiver, expected, max(ts for _, ts in expected) + 6,
+        missing = wait_for_all(http_receiver, expected, max(ts for _, ts in expected) + 6,
                                server, "restart")
         assert daemon.proc.poll() is None, "forsund died with Redis"
-        with server.client() as client:
+        with client_of(server) as client:
             plans_left = client.hlen("{restart}:plans")
     finally:
         daemon.stop()
@@ -261,7 +154,7 @@ def test_redis_killed_and_restarted_during_firing_loses_nothing(tmp_path, redis_
     assert plans_left == 0, "finished plans are removed once Redis is back"
 
 
-def test_redis_connections_cut_during_firing_lose_nothing(tmp_path, redis_server, receiver):
+def test_redis_connections_cut_during_firing_lose_nothing(tmp_path, redis_server, http_receiver):
     server = redis_server("--appendonly", "yes", "--appendfsync", "always")
     workdir = tmp_path / "node"
     workdir.mkdir()
@@ -269,13 +162,13 @@ def test_redis_connections_cut_during_firing_lose_nothing(tmp_path, redis_server
                                      str(SHORT_LEASE_MARGIN)), workdir=workdir)
     cuts = 0
     try:
-        expected = firing_load(daemon, receiver.url, "cut")
-        with server.client() as control:
+        expected = firing_load(daemon, http_receiver.url("/fire"), "cut")
+        with client_of(server) as control:
             end = time.time() + 6
             while time.time() < end:
                 cuts += control.client_kill_filter(_type="normal", skipme=True)
                 time.sleep(0.3)
-        missing = wait_for_all(receiver, expected, max(ts for _, ts in expected) + 6,
+        missing = wait_for_all(http_receiver, expected, max(ts for _, ts in expected) + 6,
                                server, "cut")
         assert daemon.proc.poll() is None
     finally:
@@ -287,7 +180,7 @@ def test_redis_connections_cut_during_firing_lose_nothing(tmp_path, redis_server
 # -- three nodes, random kills ----------------------------------------------------------------
 
 
-def test_three_nodes_with_random_kills_miss_nothing(tmp_path, redis_server, receiver):
+def test_three_nodes_with_random_kills_miss_nothing(tmp_path, redis_server, http_receiver):
     rng = seeded_rng()
     server = redis_server("--appendonly", "no")
     prefix = "multi"
@@ -312,9 +205,9 @@ def test_three_nodes_with_random_kills_miss_nothing(tmp_path, redis_server, rece
             return start(node)
 
         try:
-            plans = [delay_plan(f"one:{n}", rng.randint(4, 48), 1, receiver.url)
+            plans = [delay_plan(f"one:{n}", rng.randint(4, 48), 1, http_receiver.url("/fire"))
                      for n in range(2000)]
-            plans += [delay_plan(f"rep:{n}", 2, 20, receiver.url) for n in range(150)]
+            plans += [delay_plan(f"rep:{n}", 2, 20, http_receiver.url("/fire")) for n in range(150)]
             expected = create_plans(nodes[1], plans)
             last_due = max(ts for _, ts in expected)
             while time.time() < last_due - 6:
@@ -327,14 +220,14 @@ def test_three_nodes_with_random_kills_miss_nothing(tmp_path, redis_server, rece
                 victim = rng.choice(up)
                 nodes[victim].kill()
                 kills += 1
-                with server.client() as client:
+                with client_of(server) as client:
                     held = client.smembers(f"{{{prefix}}}:held:{victim}")
                 may_repeat.update(occurrence(raw) for raw in held)
                 restarting[victim] = pool.submit(restart_later, victim, rng.uniform(0.2, 2.0))
             for node, future in restarting.items():
                 nodes[node] = future.result()
-            missing = wait_for_all(receiver, expected, last_due + 6, server, prefix)
-            fired = receiver.snapshot()
+            missing = wait_for_all(http_receiver, expected, last_due + 6, server, prefix)
+            fired = http_receiver.occurrences()
             alive = [node for node, daemon in nodes.items() if daemon.proc.poll() is None]
         finally:
             for future in restarting.values():

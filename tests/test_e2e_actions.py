@@ -1,7 +1,7 @@
 """One plan of each bundled action kind fires through a running forsund (issue 10).
 
 One forsund child process; six plans created over HTTP (``PUT /v1/plan``), all due two
-seconds later: shell writes a file, http calls a local server, redis pushes to a list of its
+seconds later: shell writes a file, http calls the shared receiver, redis pushes to a list of its
 own on 127.0.0.1:6379 db 11, mysql inserts into a table of its own in db ``test``, beanstalk
 puts a job into a tube of its own, thrift calls ``forsun_call`` on a thriftpy2 server run by
 the test. Each effect is read back with an independent client and must carry the plan's key
@@ -16,7 +16,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,43 +28,12 @@ from thriftpy2.thrift import TProcessor
 from thriftpy2.transport import TServerSocket
 
 from forsun.idl import load_idl
-from forsun.testing.process import start_forsund
 from forsun.testing.services import free_port, require_server
 
 HOST = "127.0.0.1"
 REDIS_DB = 11
 #: Seconds from the plans' due second until every effect must have been observed.
 GRACE = 10.0
-
-
-class _Recorder(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    requests: list[tuple[str, str, bytes, str, str]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.requests.append((self.command, self.path, body, self.headers["X-Forsun-Key"],
-                              self.headers["X-Forsun-Timestamp"]))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def http_requests() -> Iterator[tuple[int, list[tuple[str, str, bytes, str, str]]]]:
-    """A real HTTP server on a free port: ``(port, requests)``, each request as
-    ``(method, path, body, X-FORSUN-KEY, X-FORSUN-TIMESTAMP)``."""
-    requests: list[tuple[str, str, bytes, str, str]] = []
-    handler = type("Recorder", (_Recorder,), {"requests": requests})
-    server = ThreadingHTTPServer((HOST, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], requests
-    server.shutdown()
-    server.server_close()
 
 
 class _ForsunCalls:
@@ -125,9 +93,8 @@ def beanstalk() -> Iterator[tuple[greenstalk.Client, str]]:
     client.close()
 
 
-def test_one_plan_of_each_action_fires(tmp_path: Path, http_requests, thrift_calls,
+def test_one_plan_of_each_action_fires(tmp_path: Path, forsunds, http_receiver, thrift_calls,
                                        redis_client, mysql_table, beanstalk):
-    http_port, requests = http_requests
     thrift_port, calls = thrift_calls
     mysql, table = mysql_table
     jobs_client, tube = beanstalk
@@ -140,7 +107,7 @@ def test_one_plan_of_each_action_fires(tmp_path: Path, http_requests, thrift_cal
     params = {
         "shell": {"cmd": f'printf "%s %s" "$FORSUN_KEY" "$FORSUN_TIMESTAMP" '
                          f"> {shlex.quote(str(shell_out))}"},
-        "http": {"url": f"http://{HOST}:{http_port}/e2e", "method": "post", "body": "paid"},
+        "http": {"url": http_receiver.url("/e2e"), "method": "post", "body": "paid"},
         "redis": {"selected_db": str(REDIS_DB), "command": f"RPUSH {redis_list} {key['redis']}"},
         "mysql": {"db": "test", "sql": f"INSERT INTO {table} (plan_key) "
                                        f"VALUES ('{key['mysql']}')"},
@@ -162,14 +129,14 @@ def test_one_plan_of_each_action_fires(tmp_path: Path, http_requests, thrift_cal
             jobs_client.delete(job)
         return {
             "shell": [shell_out.read_text()] if shell_out.exists() else [],
-            "http": list(requests),
+            "http": [(r.method, r.path, r.body, r.key, r.ts) for r in http_receiver.requests],
             "redis": [item.decode() for item in redis_client.lrange(redis_list, 0, -1)],
             "mysql": rows,
             "beanstalk": list(jobs),
             "thrift": list(calls),
         }
 
-    daemon = start_forsund(["--driver-mem-store-file", ""], workdir=tmp_path)
+    daemon = forsunds.start("--driver-mem-store-file", "")
     try:
         created = daemon.api("PUT", "/v1/plan", timeout=30, body=[
             {"key": key[kind], "seconds": 6, "count": 1, "action": kind,
@@ -189,7 +156,7 @@ def test_one_plan_of_each_action_fires(tmp_path: Path, http_requests, thrift_cal
         redis_client.delete(redis_list)
     assert seen == {
         "shell": [f"{key['shell']} {due}"],
-        "http": [("POST", "/e2e", b"paid", key["http"], str(due))],
+        "http": [("POST", "/e2e", b"paid", key["http"], due)],
         "redis": [key["redis"]],
         "mysql": [key["mysql"]],
         "beanstalk": [key["beanstalk"]],
