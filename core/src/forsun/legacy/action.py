@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..action.base import Action as ContractAction
 from ..action.base import ActionError, Firing
+from .plan import Plan as LegacyPlan
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -48,8 +49,8 @@ class ActionExecuteRetry(Exception):
 
 class Action:
     """Base class of legacy actions: ``self.ts`` is the due second, ``self.plan`` the plan
-    (a :class:`forsun.plan.Plan`, same attribute names as the original's), ``self.action``
-    its action name and ``self.params`` its params."""
+    (a :class:`forsun.legacy.plan.Plan`: the original's attribute names and ``dumps()``),
+    ``self.action`` its action name and ``self.params`` its params."""
 
     #: Params a plan naming this action must carry (an addition, see the module docstring).
     required_params: ClassVar[tuple[str, ...]] = ()
@@ -76,7 +77,7 @@ class LegacyActionAdapter(ContractAction):
         self.required_params = tuple(getattr(legacy_cls, "required_params", ()))
 
     async def execute(self, firing: Firing) -> None:
-        legacy = self.legacy_cls(firing.ts, firing.plan, firing.plan.action,
+        legacy = self.legacy_cls(firing.ts, LegacyPlan.of(firing.plan), firing.plan.action,
                                  dict(firing.params))
         legacy.options = self.options
         try:
