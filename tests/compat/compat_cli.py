@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 
 import pytest
-
 from differences import cli_text, exit_status, info_text, left_for_engine_merge, sorted_lines
 
 #: ``(command line, kind of failure or "")``, in the order they run.
@@ -120,9 +119,9 @@ def test_piped_into_the_prompt(pair, original_cli, our_cli):
 
 
 def test_an_unreachable_server(pair, original_cli, our_cli, tmp_path):
-    from forsun.testing.services import free_port
-
     from original import Server
+
+    from forsun.testing.services import free_port
 
     nowhere = Server("nowhere", None, free_port(), 0, tmp_path)  # type: ignore[arg-type]
     shown = [original_cli(nowhere, "ls"), our_cli(nowhere, "ls")]
