@@ -18,6 +18,7 @@ def same_up_to_the_second(reference: Any, other: Any, path: str = "") -> None:
     """``other`` equals ``reference``, except that a delay plan's next_time may be a second
     later or earlier (the two servers created it in different seconds), and ``info`` may
     have more keys (``info-values``)."""
+    assert type(other) is type(reference), f"{path}: {other!r} is not like {reference!r}"
     if isinstance(reference, dict) and "is_time_out" in reference:
         if reference["is_time_out"]:
             assert abs(other["next_time"] - reference["next_time"]) <= 2, path
