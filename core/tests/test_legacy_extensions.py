@@ -76,6 +76,8 @@ class FileAction(Action):
         if self.params.get("details"):
             seen = {"action": self.action, "plan": type(self.plan).__name__,
                     "next_time": self.plan.next_time, "params": self.params,
+                    "current_count": self.plan.current_count,
+                    "last_timeout": self.plan.last_timeout,
                     "options": self.options is not None, "pid": os.getpid()}
             await loop.run_in_executor(None, append, self.params["details"], json.dumps(seen))
         line = json.dumps([self.plan.key, self.ts])
@@ -335,7 +337,9 @@ async def test_the_action_sees_ts_plan_action_params_and_options(legacy, tmp_pat
     await action.execute(firing(params))
     seen = json.loads((tmp_path / "details").read_text())
     assert seen["action"] == "legacy_file"
-    assert (seen["plan"], seen["next_time"]) == ("Plan", 1_700_000_000)
+    # As the original handed it over: after this occurrence (second 0 of every minute).
+    assert (seen["plan"], seen["next_time"], seen["current_count"], seen["last_timeout"]) == (
+        "Plan", 1_700_000_040, 1, 1_700_000_000)
     assert seen["params"] == params
     assert seen["options"] is True
 
