@@ -57,6 +57,11 @@ KEPT_DIFFERENCES: dict[str, str] = {
         "A shell command inherits forsund's environment plus `env`, FORSUN_KEY and "
         "FORSUN_TIMESTAMP; the original gave it FORSUN_TIMESTAMP alone (no PATH), and its "
         "`env` parser set one-letter variables (`a=1` set `a` to `=`)."),
+    "http-headers": (
+        "The http action's requests also carry X-FORSUN-KEY (the plan's key, so a target can "
+        "tell occurrences apart) and the User-Agent forsun/VERSION (the original meant to "
+        "send it, but configured its client after making it, so sent none); they do not "
+        "offer gzip (Accept-Encoding), as the original's did."),
     "required-params": (
         "A plan whose action lacks a required param (`cmd` of shell, `url` of http, ...) is "
         "refused when it is created (1007 naming it); the original stored it and failed at "

@@ -2,11 +2,13 @@
 workspace, and run as its users ran it.
 
 :func:`original_venv` builds ``~/.cache/forsun-compat/forsun-0.1.4-py3.X`` (or under
-``$FORSUN_COMPAT_CACHE``) once: ``pip install forsun==0.1.4 'tornado<6' thriftpy2 tormysql``
-(its mysql action's client; its beanstalk action's, beanstalkt, is on no package index
-any more) and a ``sitecustomize.py`` restoring the ``collections`` aliases Python 3.10
-removed, which the original imports. The build runs under a lock, so runs in parallel share
-one, and writes a marker file last: an interrupted build is started again.
+``$FORSUN_COMPAT_CACHE``) once: ``pip install`` of :data:`REQUIREMENTS` (the original,
+tornado < 6 and thriftpy2, as DESIGN section 8 says, and its mysql action's client tormysql
+with the PyMySQL of its day; its beanstalk action's, beanstalkt, is on no package index any
+more) and a ``sitecustomize.py`` restoring the ``collections`` aliases Python 3.10 removed,
+which the original imports. The build runs under a lock, so runs in parallel share
+one, and writes a marker file last: an interrupted build, or one of other requirements, is
+made again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import attrs
 from forsun.testing.services import free_port, reachable
 
 VERSION = "0.1.4"
-REQUIREMENTS = (f"forsun=={VERSION}", "tornado<6", "thriftpy2", "tormysql")
+REQUIREMENTS = (f"forsun=={VERSION}", "tornado<6", "thriftpy2", "tormysql", "PyMySQL<0.10")
+#: What the marker file of a finished build holds; another content means another build.
+READY = f"{' '.join(REQUIREMENTS)}\n"
 SITECUSTOMIZE = """\
 import collections, collections.abc
 for _n in ('Mapping', 'MutableMapping', 'Sequence', 'Iterable', 'Callable', 'Set',
@@ -53,14 +57,18 @@ def original_venv() -> Path:
     """The cached virtual environment holding the original (built on first use)."""
     target = cache_dir()
     ready = target / "forsun-compat-ready"
-    if ready.exists():
+    if _built(ready):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not ready.exists():
+        if not _built(ready):
             _build(target)
     return target
+
+
+def _built(ready: Path) -> bool:
+    return ready.exists() and ready.read_text() == READY
 
 
 def _build(target: Path) -> None:
@@ -75,7 +83,7 @@ def _build(target: Path) -> None:
     (Path(purelib) / "sitecustomize.py").write_text(SITECUSTOMIZE)
     subprocess.run([str(python), "-c", "import forsun.forsun, forsun.scripts.forsun"],
                    check=True, env={**os.environ, **ENV})
-    (target / "forsun-compat-ready").write_text(f"{' '.join(REQUIREMENTS)}\n")
+    (target / "forsun-compat-ready").write_text(READY)
 
 
 def ours_bin(name: str) -> str:
