@@ -71,10 +71,11 @@ class Script:
     def __init__(self, python: str) -> None:
         self.python = python
 
-    def __call__(self, name: str, *args: Any, timeout: float = 120) -> Any:
+    def __call__(self, name: str, *args: Any, timeout: float = 120,
+                 env: dict[str, str] | None = None) -> Any:
         result = subprocess.run([self.python, str(HERE / "scripts" / name), *map(str, args)],
                                 capture_output=True, text=True, timeout=timeout,
-                                env={**os.environ, **ENV})
+                                env={**os.environ, **ENV, **(env or {})})
         assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
         return json.loads(result.stdout)
 
