@@ -111,6 +111,29 @@ KEPT_DIFFERENCES: dict[str, str] = {
     "weekday": (
         "`week` of a fixed-time plan is the day of the week (0 or 7 Sunday); the original "
         "ignored it."),
+    "timezone": (
+        "Fixed-time plans match in --timezone (default UTC, as the original, which matched "
+        "in UTC only)."),
+    "timing": (
+        "Plans fire at the start of their second and never before it; the original fired "
+        "up to a second late, and sometimes some 30 ms early."),
+    "delivery": (
+        "An occurrence counts as done when its action has finished (with the shell action: "
+        "started) or given up its retries; after a crash, unfinished ones fire again, and "
+        "every plan acknowledged survives (the original saved its mem store on a clean exit "
+        "only)."),
+    "connection-limits": (
+        "Each front end keeps at most --max-connections open and closes one idle for "
+        "--idle-timeout (10 minutes); the original kept every connection until its client "
+        "closed it."),
+    "action-connection-state": (
+        "The redis and mysql actions start every firing on a connection in the state of a "
+        "new one, a redis transaction that did not run fails the firing, and redis commands "
+        "that never worked in a firing (SUBSCRIBE, MONITOR, ...) are refused (1004)."),
+    "data-files": (
+        "The stores' data formats are new: plans are not carried over automatically (a "
+        "script in docs/operations.md re-creates them from the original's session file or "
+        "Redis keys)."),
 }
 
 #: Differences not kept, to be fixed where the code lives (the engine, service and HTTP
