@@ -143,9 +143,11 @@ def test_status_counters_are_the_running_services(bound):
     assert bound.stats.counters["action_retried_count"] == 2
     info = status.forsun_status.get_info()
     assert (info["created_count"], info["my_count"]) == ("3", "5")
-    assert status.forsun_status.customs == {"my_count": 5}
+    status.forsun_status.set_count = 1  # a new attribute is a counter too
+    assert status.forsun_status.customs == {"my_count": 5, "set_count": 1}
+    assert status.forsun_status.get_info()["set_count"] == "1"
     with pytest.raises(AttributeError):
-        status.forsun_status.no_such_counter = 1
+        status.forsun_status.never_set  # noqa: B018
 
 
 def test_timer_current_is_the_services_second(bound):

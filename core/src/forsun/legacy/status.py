@@ -3,7 +3,8 @@ reports, as attributes.
 
 ``forsun_status.created_count`` reads the running service's counter of that name and
 ``forsun_status.action_retried_count += 1`` changes it; ``inc(name, value)`` adds to any
-counter, a new name included, and every counter shows in ``info``. Without a running
+counter, a new name included, and so does setting an attribute of a new name; every
+counter shows in ``info``. Without a running
 service the counters live in this object alone (as in the original before its server
 started).
 """
@@ -50,13 +51,14 @@ class ForsunStatus:
                 if name not in known}
 
     def __getattr__(self, name: str) -> Any:
-        if name in COUNTERS or name in _ORIGINAL_ONLY:
-            return self.stats.counters[name]
+        counters = self.stats.counters
+        if name in COUNTERS or name in _ORIGINAL_ONLY or name in counters:
+            return counters[name]
         raise AttributeError(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name not in COUNTERS and name not in _ORIGINAL_ONLY:
-            raise AttributeError(f"forsun_status has no counter {name!r}; use inc({name!r})")
+        if name.startswith("_"):
+            raise AttributeError(f"forsun_status has no attribute {name!r} to set")
         self.stats.counters[name] = value
 
     def inc(self, key: str, value: int = 1) -> None:
