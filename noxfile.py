@@ -1,5 +1,6 @@
 """Sessions: ``tests`` (one per package, and the workspace's integration tests), ``lint``,
-``conformance``, ``bench``, and for a release ``bump`` and ``dist``.
+``conformance``, ``bench``, ``compat`` (the differential suite against the original forsun
+0.1.4), and for a release ``bump`` and ``dist``.
 
 Every session runs in the workspace's own environment (``uv sync --all-packages``), so
 ``uv run nox`` on a fresh machine needs nothing but uv.
@@ -67,6 +68,22 @@ def conformance(session: nox.Session) -> None:
     paths = [f"{package}/tests" for package in PACKAGES]
     session.run("uv", "run", "--all-packages", "pytest", "-m", "conformance", *paths,
                 *session.posargs, external=True)
+
+
+#: The differential suite (tests/compat): its scenario modules are named compat_*.py, so a
+#: pytest run of the workspace's tests/ never collects them.
+COMPAT = ROOT / "tests" / "compat"
+
+
+@nox.session
+def compat(session: nox.Session) -> None:
+    """The original forsun 0.1.4 (installed once into a cached virtual environment, see
+    tests/compat/original.py) and ours side by side, the same scenarios against both."""
+    _sync(session)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    session.run("uv", "run", "--all-packages", "pytest", "-o", "python_files=compat_*.py",
+                "-p", "no:cacheprovider", str(COMPAT.relative_to(ROOT)),
+                f"--junitxml={RESULTS / 'compat.xml'}", *session.posargs, external=True)
 
 
 @nox.session

@@ -121,13 +121,14 @@ def test_module_runs_as_a_script(forsund, cli_env):
 
 def test_the_design_example_verbatim(forsun):
     before = int(time.time())
-    shown = ok(forsun("set job1 */5/1 * * * * * shell 'cmd=ls'"))
+    shown = ok(forsun("-v", "set job1 */5/1 * * * * * shell 'cmd=ls'"))
     assert shown.splitlines()[0] == "set job1 */5/1 * * * * * shell 'cmd=ls'"
     assert field(shown, "key") == "job1"
     assert field(shown, "is_time_out") == "True"
     assert field(shown, "count") == "1"
     plan = ok_json(forsun("--json", "get", "job1"))
-    assert (plan["second"], plan["minute"], plan["week"]) == (5, -1, -1)
+    # The fields the original's set sent: 0 for no interval (week: -1).
+    assert (plan["second"], plan["minute"], plan["week"]) == (5, 0, -1)
     assert (plan["is_time_out"], plan["count"], plan["action"]) == (True, 1, "shell")
     assert plan["params"] == {"cmd": "ls"}
     assert before + 5 <= plan["next_time"] <= time.time() + 6
@@ -135,7 +136,7 @@ def test_the_design_example_verbatim(forsun):
 
 def test_get_shows_every_field_and_the_set_line(forsun):
     ok(forsun("set get:all 0 30 10 * * 1 http 'url=http://127.0.0.1:9/x;method=post'"))
-    shown = ok(forsun("get", "get:all"))
+    shown = ok(forsun("-v", "get", "get:all"))
     lines = shown.splitlines()
     assert lines[0] == "set get:all 0 30 10 * * 1 http 'url=http://127.0.0.1:9/x;method=post'"
     assert [line.split()[0] for line in lines[1:]] == list(Plan().to_dict())
@@ -166,7 +167,7 @@ def test_set_aliases_bare_strings_and_argv_words(forsun, words, action, params):
 
 def test_rm_shows_the_removed_plan_then_get_fails(forsun):
     ok(forsun("set rm:me */3600 * * * * * sh true"))
-    assert field(ok(forsun("rm rm:me")), "key") == "rm:me"
+    assert field(ok(forsun("-v", "rm rm:me")), "key") == "rm:me"
     failed(forsun("--json", "get", "rm:me"), 1, r"error 1003: .*rm:me.*")
 
 
@@ -176,11 +177,11 @@ def test_rm_shows_the_removed_plan_then_get_fails(forsun):
 def test_ls_with_and_without_prefix(forsun):
     ok(forsun(stdin="set ls:b */3600 * * * * * sh true\nset ls:a */3600 * * * * * sh true\n"
                     "set lsx */3600 * * * * * sh true\n"))
-    assert ok(forsun("ls ls:")) == "ls:a\nls:b\n"
+    assert ok(forsun("-v", "ls ls:")) == "ls:a\nls:b\n"
     everything = ok_json(forsun("--json", "ls"))
     assert {"ls:a", "ls:b", "lsx"} <= set(everything)
     assert everything == sorted(everything)
-    assert ok(forsun("ls", "ls:none:")) == "(no plans)\n"
+    assert ok(forsun("-v", "ls", "ls:none:")) == "(no plans)\n"
 
 
 def test_time_reads_dates_in_the_servers_zone(forsun):
@@ -189,7 +190,7 @@ def test_time_reads_dates_in_the_servers_zone(forsun):
     local = datetime.fromtimestamp(due, ZoneInfo(ZONE))
     assert (local.hour, local.minute, local.second) == (10, 0, 0)
     date = local.strftime("%Y-%m-%d 10:00:00")
-    shown = ok(forsun("time", date))
+    shown = ok(forsun("-v", "time", date))
     assert re.fullmatch(rf"\d+ plan\(s\) due at {re.escape(iso(due))} \({due}\)",
                         shown.splitlines()[0]), shown
     header, *rows = shown.splitlines()[1:]
@@ -206,7 +207,7 @@ def test_current(forsun):
     plans = ok_json(forsun("--json", "current"))
     assert isinstance(plans, list)
     assert all(set(p) == set(Plan().to_dict()) for p in plans)
-    first = ok(forsun("current")).splitlines()[0]
+    first = ok(forsun("-v", "current")).splitlines()[0]
     assert re.fullmatch(r"no plans due now|\d+ plan\(s\) due now", first), first
 
 
@@ -214,7 +215,7 @@ def test_current(forsun):
 
 
 def test_info_sections(forsun, forsund):
-    shown = ok(forsun("info"))
+    shown = ok(forsun("-v", "info"))
     lines = shown.splitlines()
     sections = [line for line in lines if line and not line.startswith(" ")]
     assert sections == ["server", "plugins", "counters"]
@@ -242,7 +243,7 @@ def test_info_json_has_every_key_the_original_printed(forsun):
 
 
 def test_version(forsun):
-    shown = ok(forsun("version"))
+    shown = ok(forsun("-v", "version"))
     assert shown.splitlines()[0] == f"client  forsun {__version__}"
     assert shown.splitlines()[1].startswith(f"server  forsun {__version__} (python ")
     assert ok_json(forsun("--json", "version"))["server"] == __version__
@@ -250,11 +251,11 @@ def test_version(forsun):
 
 def test_help_needs_no_server(forsun):
     unreachable = free_port()
-    shown = ok(forsun("help", port=unreachable))
+    shown = ok(forsun("-v", "help", port=unreachable))
     for usage in ("set KEY S M H D MON W ACTION 'PARAMS'", "get KEY", "rm KEY", "ls [PREFIX]",
                   "current", 'time [TIMESTAMP | "Y-m-d H:M:S"]', "info", "version", "exit"):
         assert usage in shown
-    assert ok(forsun("help set", port=unreachable)).startswith("set KEY S M H D MON W")
+    assert ok(forsun("-v", "help set", port=unreachable)).startswith("set KEY S M H D MON W")
     assert set(ok_json(forsun("--json", "help", port=unreachable))) >= {"set", "get", "exit"}
 
 
@@ -270,7 +271,7 @@ def test_help_needs_no_server(forsun):
     ("time tomorrow", 2, r"error: time: 'tomorrow' is neither .*"),
 ])
 def test_errors_and_exit_status(forsun, line, status, pattern):
-    failed(forsun(line), status, pattern)
+    failed(forsun("-v", line), status, pattern)
 
 
 def test_unknown_option_is_a_usage_error(forsun):
@@ -301,8 +302,8 @@ def test_a_reader_gone_away_is_no_connection_error(forsund, cli_env):
 
 
 def test_piped_lines_run_without_a_prompt(forsun):
-    result = forsun(stdin="set pipe:1 */3600 * * * * * sh true\nget pipe:missing\n\n"
-                          "ls pipe:\n")
+    result = forsun("-v", stdin="set pipe:1 */3600 * * * * * sh true\nget pipe:missing\n\n"
+                                "ls pipe:\n")
     assert result.returncode == 1
     assert "forsun 127.0.0.1" not in result.stdout
     assert field(result.stdout, "key") == "pipe:1"
@@ -325,7 +326,7 @@ def test_interactive_prompt(forsund, cli_env, home):
     prompt = f"forsun 127.0.0.1:{forsund.port}> "
 
     def spawn():
-        child = pexpect.spawn(str(FORSUN), ["--port", str(forsund.port)], env=cli_env,
+        child = pexpect.spawn(str(FORSUN), ["-v", "--port", str(forsund.port)], env=cli_env,
                               encoding="utf-8", timeout=15, dimensions=(40, 250))
         child.expect_exact(prompt)
         return child
@@ -376,3 +377,80 @@ def test_interactive_prompt(forsund, cli_env, home):
     finally:
         child.close()
     assert child.exitstatus == 0
+
+
+# -- the original's output, the default --------------------------------------------------------
+
+
+def local(seconds: int, zone: str = "Asia/Tokyo") -> str:
+    """How the original's plan line writes a time, in the client machine's zone ``zone``."""
+    return str(datetime.fromtimestamp(seconds, ZoneInfo(zone)))
+
+
+@pytest.fixture(scope="module")
+def tokyo(forsund, cli_env):
+    """``forsun`` run in a client zone (Asia/Tokyo) other than the server's."""
+    env = {**cli_env, "TZ": "Asia/Tokyo"}
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(FORSUN), "--port", str(forsund.port), *args], input=stdin,
+                              capture_output=True, text=True, env=env, timeout=30)
+
+    return run
+
+
+def test_plans_print_as_the_original_printed_them(tokyo, forsun):
+    fixed = ok(tokyo("set orig:fixed 0 30 10 * * * http 'url=http://127.0.0.1:9/;method=post'"))
+    due = ok_json(forsun("--json", "get", "orig:fixed"))["next_time"]
+    line = (f"{local(due)} orig:fixed 0 30 10 * * * http "
+            f"\"url='http://127.0.0.1:9/';method='post'\"\n")
+    assert fixed == line
+    assert ok(tokyo("get orig:fixed")) == line
+    delay = ok(tokyo("set orig:delay */60/2 * * * * * sh 'echo hi'"))
+    due = ok_json(forsun("--json", "get", "orig:delay"))["next_time"]
+    assert delay == f"{local(due)} orig:delay */60/2 * * * * * shell \"cmd='echo hi'\"\n"
+    assert ok(tokyo("ls orig:")).splitlines() == sorted([fixed.strip(), delay.strip()])
+    assert delay in ok(tokyo("ls *"))
+    assert ok(tokyo("rm orig:delay")) == "success\n"
+    assert ok(tokyo("version")) == f"{__version__}\n"
+
+
+def test_errors_print_as_the_original_printed_them(tokyo):
+    result = tokyo("get orig:none")
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout == "cmd ForsunPlanError:  1003 plan 'orig:none' not found\n"
+    result = tokyo("frobnicate")
+    assert (result.returncode, result.stdout, result.stderr) == (2, "Unknown cmd  frobnicate\n",
+                                                                "")
+    result = tokyo("get")
+    assert (result.returncode, result.stdout) == (2, "cmd error:  usage: get KEY\n")
+
+
+def test_several_commands_in_one_line_and_exe(tokyo):
+    shown = ok(tokyo("--exe", "set orig:exe */600 * * * * * sh true; get 'orig:exe'"))
+    first, second = shown.splitlines()
+    assert first == second and " orig:exe */600/1 " in first
+    result = tokyo("get orig:none; rm orig:exe")  # stops at the first failure
+    assert result.returncode == 1
+    assert ok(tokyo("rm orig:exe")) == "success\n"
+
+
+def test_piped_lines_get_the_original_banner_and_prompts(tokyo):
+    result = tokyo(stdin="set orig:pipe */600 * * * * * sh true; get orig:none\nrm orig:pipe\n")
+    assert result.returncode == 1
+    plan = result.stdout.split("\n")[3][len("forsun> "):]
+    assert result.stdout == (
+        f"Welcome to the Forsun {__version__}\nType 'help' for help\n\n"
+        f"forsun> {plan}\n\ncmd ForsunPlanError:  1003 plan 'orig:none' not found\n"
+        f"forsun> success\n\nforsun> ")
+
+
+def test_info_prints_as_the_original_printed_it(tokyo, forsund):
+    lines = ok(tokyo("info")).split("\n")
+    assert [line.split(":\t")[0] for line in lines[:9]] == [
+        "python_version", "forsun_version", "start_time", "cpu_user", "cpu_system", "mem_rss",
+        "mem_vms", "current_time", ""]
+    assert re.fullmatch(r"mem_rss:\t\d+\.\d\dM", lines[5]), lines[5]
+    assert re.fullmatch(r"current_time:\t\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+09:00", lines[7])
+    assert f"bind_port:\t127.0.0.1:{forsund.port}" in lines
+    assert lines[-3].startswith("timer_loop_ready_error_count:\t") and lines[-2:] == ["", ""]

@@ -53,13 +53,14 @@ def test_the_tour_runs_as_written(forsunds):
         run = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, f"{line}\n{run.stdout}{run.stderr}"
         outputs.append(run.stdout)
-    assert "job1" in outputs[1]
-    created = json.loads(outputs[2])
+    assert " job1 */5/1 * * * * * shell \"cmd='ls'\"" in outputs[1]  # the original's line
+    assert "next_time" in outputs[2]  # -v: every field
+    created = json.loads(outputs[3])
     assert created["errcode"] == 0, created
     assert (created["data"]["key"], created["data"]["count"]) == ("pay:42", 1)
     assert abs(created["data"]["next_time"] - (time.time() + 1800)) <= 5
-    assert json.loads(outputs[3])["data"] == ["pay:42"]
-    assert "store_mem" in outputs[5]
+    assert json.loads(outputs[4])["data"] == ["pay:42"]
+    assert "store_mem" in outputs[6]
 
 
 def test_the_tour_says_what_count_means():

@@ -290,6 +290,16 @@ def test_get_keys_filters_by_prefix(wire):
         T_LIST, (T_STRING, []))
 
 
+def test_get_keys_star_is_every_key_as_in_the_original(wire):
+    wire.result("createTimeout", create_timeout_args("star:a", 600))
+    _, (_, everything) = wire.result("getKeys", field(T_STRING, 1, string("")))
+    assert "star:a" in everything
+    assert wire.result("getKeys", field(T_STRING, 1, string("*"))) == (
+        T_LIST, (T_STRING, everything))
+    assert wire.result("getKeys", field(T_STRING, 1, string("star:* "))) == (
+        T_LIST, (T_STRING, ["star:a"]))
+
+
 def test_get_time_lists_the_plans_due_at_a_second(wire):
     due = as_plan(wire.result("createTimeout", create_timeout_args("wire:time", 3600)))
     ttype, (etype, plans) = wire.result("getTime", field(T_I32, 1, i32(due["next_time"])))

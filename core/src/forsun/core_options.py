@@ -16,7 +16,13 @@ def register_options(register: Callable[[Option], None]) -> None:
 
 CORE_OPTIONS = (
     Option("log", default="", ini="log_file", metavar="FILE",
-           help="log file; empty logs to stderr"),
+           help="log file; - or empty logs to stderr (with --demon, empty logs to "
+                "/var/log/forsun.log, as the original forsun did)"),
+    Option("log-rotate", default="", ini="log_rotate", metavar="DAY|SIZE",
+           help="rotate the log file at midnight (DAY) or when it reaches a size (a number "
+                "with B, K, M or G: 100M); empty: never"),
+    Option("log-backup-count", type=int, default=64, ini="log_backup_count", metavar="N",
+           help="rotated log files kept with --log-rotate"),
     Option("log-level", default="INFO", ini="log_level",
            choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
     Option("log-format", default="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s",
@@ -26,9 +32,13 @@ CORE_OPTIONS = (
            help="log a line repeated word for word once per this many seconds, then how "
                 "many more came (0: log every line)"),
     Option("demon", type=bool, default=False,
-           help="run in the background (daemon) with a pid file"),
+           help="run in the background (daemon) with a pid file; the original's "
+                "--demon VALUE and --nodemon [VALUE] are read as it read them"),
     Option("pid-file", default="/tmp/forsund.pid", ini="pid_file", metavar="FILE",
            help="pid file written by --demon"),
+    Option("server-mode", default="TIMER", ini="server_mode", metavar="MODE",
+           help="TIMER: serve the API and fire plans; the original forsun's other modes "
+                "(serve without firing) are refused by this release"),
     Option("timezone", default="UTC",
            help="IANA time zone in which fixed-time plans are matched"),
     Option("token", default="", ini="token", secret=True, metavar="TOKEN",

@@ -1,5 +1,7 @@
 """Configuration options: what a plugin declares, what the service reads, and how values
-are resolved: command-line flags > INI file (``--conf``) > declared defaults.
+are resolved: command-line flags > INI file (``--conf``) > environment variables of the
+original forsun (``PORT``, ``STORE_DRIVER``, ...; see :mod:`forsun.legacy.config`) >
+declared defaults.
 
 An :class:`Option` is declared through the ``register_options`` hook. Its ``name`` is the
 command-line flag without dashes (``driver-mem-store-file``), its ``dest`` the attribute
@@ -225,8 +227,10 @@ def install_hint(flag: str) -> str:
 
 
 def resolve(argv: Sequence[str], options_by_plugin: Mapping[str, Sequence[Option]],
-            prog: str = "forsund", description: str = "") -> Options:
-    """Parse ``argv`` and the ``--conf`` file into :class:`Options`.
+            prog: str = "forsund", description: str = "",
+            environ: Mapping[str, Any] | None = None) -> Options:
+    """Parse ``argv`` and the ``--conf`` file into :class:`Options`; ``environ`` holds the
+    values that environment variables set, by option dest, ranked below the file.
 
     Unknown flags raise :class:`ConfigError` with an install hint; unknown INI keys are
     logged and ignored (original conf files list keys of every driver).
@@ -240,7 +244,7 @@ def resolve(argv: Sequence[str], options_by_plugin: Mapping[str, Sequence[Option
                               f"{install_hint(flag)}")
         raise ConfigError(f"unexpected argument {flag!r}")
     declared = [opt for opts in options_by_plugin.values() for opt in opts]
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(environ or {})
     if args.conf:
         values.update(_values_from_ini(read_ini(args.conf), declared, args.conf))
     for opt in declared:

@@ -3,6 +3,12 @@
 The core's own built-ins are listed in :data:`DEFAULT_PLUGINS` as dotted module names and
 are imported and registered exactly like third-party entry points in the ``forsun`` group.
 Nothing is loaded at import time: call :func:`get_plugin_manager`.
+
+A name registered by two plugins is an error naming both, unless one of them is a
+*replacing* plugin (its ``replaces_registrations`` attribute is true: legacy extensions,
+which in the original forsun replaced an action or store of the same name). Its entry then
+wins over the other plugin's, and the later of two replacing plugins wins;
+:attr:`Registry.replaced` records each replacement so forsund can warn about it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "core_options": "forsun.core_options",
     "frontend_thrift": "forsun.frontends.thrift",
     "frontend_http": "forsun.frontends.http",
+    "legacy": "forsun.legacy.plugin",
 }
 #: Built-ins forsund cannot run without (pytest's "essential plugins"): never blockable.
 ESSENTIAL_PLUGINS = frozenset({"core_options"})
@@ -110,11 +117,12 @@ def lazy(target: str) -> Callable[..., Any]:
 
 @attrs.define
 class Registration:
-    """One named thing a plugin registered."""
+    """One named thing a plugin registered; ``replaces``: it came from a replacing plugin."""
 
     name: str
     factory: Callable[..., Any]
     plugin: str
+    replaces: bool = False
 
 
 class Registry:
@@ -123,17 +131,25 @@ class Registry:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.entries: dict[str, Registration] = {}
+        #: ``(name, the plugin replaced, the plugin whose entry won)`` per replacement.
+        self.replaced: list[tuple[str, str, str]] = []
 
-    def add(self, name: str, factory: Callable[..., Any], plugin: str) -> None:
+    def add(self, name: str, factory: Callable[..., Any], plugin: str, *,
+            replaces: bool = False) -> None:
+        """Register ``name``; see the module docstring for a name registered twice."""
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin {plugin!r} registered a {self.kind} with no name")
-        if name in self.entries:
-            first = self.entries[name].plugin
-            raise PluginError(
-                f"{self.kind} {name!r} is registered by both {first!r} and {plugin!r}; "
-                f"block one of them"
-            )
-        self.entries[name] = Registration(name, factory, plugin)
+        entry = Registration(name, factory, plugin, replaces)
+        first = self.entries.get(name)
+        if first is not None:
+            if not (replaces or first.replaces):
+                raise PluginError(
+                    f"{self.kind} {name!r} is registered by both {first.plugin!r} and "
+                    f"{plugin!r}; block one of them")
+            if first.replaces and not replaces:
+                entry, first = first, entry
+            self.replaced.append((name, first.plugin, entry.plugin))
+        self.entries[name] = entry
 
     def names(self) -> list[str]:
         return sorted(self.entries)
@@ -149,8 +165,11 @@ def _collect(pm: pluggy.PluginManager, hook_name: str, kind: str) -> Registry:
     registry = Registry(kind)
     hook = getattr(pm.hook, hook_name)
     for impl in hook.get_hookimpls():  # registration order
-        def register(name: str, factory: Callable[..., Any], _plugin=impl.plugin_name) -> None:
-            registry.add(name, factory, _plugin)
+        replaces = bool(getattr(impl.plugin, "replaces_registrations", False))
+
+        def register(name: str, factory: Callable[..., Any], _plugin=impl.plugin_name,
+                     _replaces=replaces) -> None:
+            registry.add(name, factory, _plugin, replaces=_replaces)
 
         impl.function(**{arg: register for arg in impl.argnames})
     return registry
@@ -218,6 +237,8 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"name": name, "distribution": dist[0], "version": dist[1],
                                "hooks": hooks}
         row.update(registered.get(name, {}))
+        if getattr(plugin, "failure", None):
+            row["failed"] = plugin.failure
         if options.get(name):
             row["options"] = [opt.flag for opt in options[name]]
         rows.append(row)

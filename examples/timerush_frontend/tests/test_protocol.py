@@ -4,6 +4,7 @@ retries, through the front end and the engine."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -94,7 +95,6 @@ async def test_numeric_strings_are_seconds_as_in_timerush(start_service):
     ({**VALID, "callback_cmd": "ftp://127.0.0.1/cb"}, "callback_cmd"),
     ({**VALID, "callback_cmd": "/relative/cb"}, "callback_cmd"),
     ({**VALID, "callback_cmd": 42}, "callback_cmd"),
-    ({**VALID, "callback_data": {"order": 1}}, "callback_data"),
 ])
 async def test_invalid_registrations_answer_ret_1_naming_the_field(start_service, body, field):
     running = await start_service()
@@ -115,12 +115,13 @@ async def test_unregister_answers_the_seconds_left_and_removes_the_timer(start_s
     assert caught.value.code == ErrorCode.NOT_FOUND
 
 
-async def test_unregister_of_an_unknown_key_is_an_error(start_service):
+async def test_unregister_of_an_unknown_or_removed_key_answers_ttl_0(start_service):
+    """As timerush: ``ret`` 0 with ``ttl`` 0 for a key that is no pending timer."""
     running = await start_service()
     key = await running.client.register("http://127.0.0.1:9/cb", "x", 100)
     assert (await running.client.unregister(key))["ret"] == 0
-    again = await running.client.unregister(key)
-    assert again["ret"] == ErrorCode.NOT_FOUND and key in again["msg"]
+    assert await running.client.unregister(key) == {"ret": 0, "data": {"ttl": 0}}
+    assert await running.client.unregister("timerush:never") == {"ret": 0, "data": {"ttl": 0}}
     missing = (await running.client.post("/unregister/", {}))[1]
     assert missing["ret"] == 1 and "key" in missing["msg"]
 
@@ -130,8 +131,17 @@ async def test_unregister_leaves_plans_of_other_actions_alone(start_service):
     await running.service.create(Plan(key="timerush:not-mine", is_time_out=True, second=60,
                                       count=1, action="shell", params={"cmd": "true"}))
     answer = await running.client.unregister("timerush:not-mine")
-    assert answer["ret"] == ErrorCode.NOT_FOUND and "not a timerush timer" in answer["msg"]
+    assert answer == {"ret": 0, "data": {"ttl": 0}}
     assert (await running.service.get("timerush:not-mine")).action == "shell"
+
+
+@pytest.mark.parametrize("data", [{"order": 1}, [1, "a"], 42, None, True])
+async def test_callback_data_that_is_no_string_is_its_json_text(start_service, data):
+    running = await start_service()
+    status, answer = await running.client.post("/register/", {**VALID, "callback_data": data})
+    assert (status, answer["ret"]) == (200, 0), answer
+    plan = await running.service.get(answer["data"]["key"])
+    assert plan.params["callback_data"] == json.dumps(data)
 
 
 async def test_unknown_paths_and_methods_answer_json(start_service, http_session):

@@ -43,7 +43,7 @@ def test_validate_accepts_every_param() -> None:
 
 
 def test_defaults() -> None:
-    assert Job.from_params({}) == Job("127.0.0.1", 11300, "default", b"", 1024, 0, 60)
+    assert Job.from_params({}) == Job("127.0.0.1", 11300, "default", b"", 2**31, 0, 7200)
 
 
 async def test_the_body_arrives_in_the_named_tube(action, fire, tube, watcher) -> None:
@@ -68,8 +68,9 @@ async def test_defaults_reach_the_server(action, fire, private_beanstalkd) -> No
     await fire(action, {"port": str(private_beanstalkd.port)})
     job = private_beanstalkd.client.reserve(timeout=1)
     stats = private_beanstalkd.client.stats_job(job)
+    # The original forsun's priority and time to run.
     assert (job.body, stats["tube"], stats["pri"], stats["delay"], stats["ttr"]) == (
-        "", "default", 1024, 0, 60)
+        "", "default", 2**31, 0, 7200)
 
 
 async def test_tubes_switch_on_a_pooled_connection(action, fire, private_beanstalkd,

@@ -285,6 +285,6 @@ def test_plugin_registers_action_and_options():
     assert {name: (opt.default, opt.section, opt.ini_key) for name, opt in options.items()} == {
         "action-http-max-clients": (64, "action", "http_max_clients"),
         "action-http-connect-timeout": (5.0, "action", "http_connect_timeout"),
-        "action-http-request-timeout": (60.0, "action", "http_request_timeout"),
+        "action-http-request-timeout": (120.0, "action", "http_request_timeout"),
         "action-http-user-agent": ("", "action", "http_user_agent"),
     }

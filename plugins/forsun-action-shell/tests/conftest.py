@@ -55,19 +55,24 @@ def read_pid():
 
 
 class ShellTarget(ActionTarget):
-    """Commands that append ``$FORSUN_KEY $FORSUN_TIMESTAMP`` to ``log``; ``exit CODE``
-    fails. ``retrying``: the action is built with ``action_shell_retry_nonzero``, so a
-    non-zero exit asks for a retry and only a command that cannot start fails for good."""
+    """Commands that append ``$FORSUN_KEY $FORSUN_TIMESTAMP`` to ``log``.
 
-    def __init__(self, log: Path, *, retrying: bool = False) -> None:
+    ``waiting``: the action is built with ``action_shell_wait``, so ``exit CODE`` fails;
+    otherwise (the default) a firing is done once its command started, and only a command
+    that cannot start fails (nothing asks for a retry, nothing is slow). ``retrying`` (with
+    ``waiting``): also ``action_shell_retry_nonzero``, so a non-zero exit asks for a retry
+    and only a command that cannot start fails for good."""
+
+    def __init__(self, log: Path, *, waiting: bool = True, retrying: bool = False) -> None:
         self.log = log
+        self.waiting = waiting
         self.retrying = retrying
 
     def ok_params(self) -> dict[str, str]:
         return {"cmd": f'echo "$FORSUN_KEY $FORSUN_TIMESTAMP" >> {self.log}'}
 
     def failing_params(self) -> dict[str, str] | None:
-        if self.retrying:
+        if self.retrying or not self.waiting:
             return {"cmd": "true", "cwd": str(self.log.parent / "no-such-dir")}
         return {"cmd": "exit 3"}
 
@@ -75,7 +80,7 @@ class ShellTarget(ActionTarget):
         return {"cmd": "exit 75"} if self.retrying else None
 
     def slow_params(self, seconds: float) -> dict[str, str] | None:
-        return {"cmd": f"sleep {seconds:g}"}
+        return {"cmd": f"sleep {seconds:g}"} if self.waiting else None
 
     def missing_params(self) -> dict[str, str] | None:
         return {"env": "A=1"}
@@ -95,3 +100,8 @@ def shell_target(tmp_path) -> ShellTarget:
 @pytest.fixture
 def retrying_shell_target(tmp_path) -> ShellTarget:
     return ShellTarget(tmp_path / "deliveries", retrying=True)
+
+
+@pytest.fixture
+def starting_shell_target(tmp_path) -> ShellTarget:
+    return ShellTarget(tmp_path / "deliveries", waiting=False)

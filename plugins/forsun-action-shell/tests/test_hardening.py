@@ -110,13 +110,13 @@ def attack(request, tmp_path) -> Attack:
 
 async def test_env_runs_code_without_an_allow_list(attack, tmp_path, make_firing):
     """The way in is real: with no allow-list the env param runs the payload."""
-    action = ShellAction(make_options(action_shell_cwd=str(tmp_path)))
+    action = ShellAction(make_options(action_shell_cwd=str(tmp_path), action_shell_wait=True))
     await action.execute(make_firing({"cmd": attack.cmd, "env": attack.env}))
     assert attack.marker.exists()
 
 
 async def test_an_allow_list_refuses_env_that_runs_code(attack, tmp_path, make_firing):
-    action = ShellAction(make_options(action_shell_cwd=str(tmp_path),
+    action = ShellAction(make_options(action_shell_cwd=str(tmp_path), action_shell_wait=True,
                                       action_shell_allow=[attack.prefix]))
     params = {"cmd": attack.cmd, "env": attack.env}
     with pytest.raises(ForsunPlanError) as refused:
@@ -133,7 +133,7 @@ async def test_an_allow_list_refuses_env_that_runs_code(attack, tmp_path, make_f
 
 async def test_listed_env_names_reach_the_command(tmp_path, make_firing, caplog):
     caplog.set_level(logging.INFO)
-    action = ShellAction(make_options(action_shell_cwd=str(tmp_path),
+    action = ShellAction(make_options(action_shell_cwd=str(tmp_path), action_shell_wait=True,
                                       action_shell_allow=["/usr/bin/printenv"],
                                       action_shell_env_allow=["SHOP_ENV", "REGION"]))
     await action.execute(make_firing({"cmd": "/usr/bin/printenv SHOP_ENV REGION",
@@ -163,7 +163,8 @@ def dirs(tmp_path) -> dict[str, Path]:
 
 def cwd_action(dirs: dict[str, Path], *, allow: bool) -> ShellAction:
     return ShellAction(make_options(
-        action_shell_cwd=str(dirs["home"]), action_shell_cwd_allow=[str(dirs["reports"])],
+        action_shell_cwd=str(dirs["home"]), action_shell_wait=True,
+        action_shell_cwd_allow=[str(dirs["reports"])],
         action_shell_allow=[f"{sys.executable} -m job"] if allow else []))
 
 

@@ -9,6 +9,7 @@ import signal
 import time
 
 import pytest
+import pytest_asyncio
 
 from forsun.action import ActionError
 from forsun.errors import ErrorCode, ForsunPlanError
@@ -19,7 +20,86 @@ from forsun_action_shell.action import OUTPUT_LIMIT, ShellAction, parse_env
 
 @pytest.fixture
 def action(tmp_path):
-    return ShellAction(make_options(action_shell_cwd=str(tmp_path)))
+    """The shell action waiting for its commands (``--action-shell-wait``)."""
+    return ShellAction(make_options(action_shell_cwd=str(tmp_path), action_shell_wait=True))
+
+
+@pytest_asyncio.fixture
+async def starting(tmp_path):
+    """The shell action as configured by default: it starts commands and returns."""
+    action = ShellAction(make_options(action_shell_cwd=str(tmp_path)))
+    yield action
+    await action.close()
+
+
+async def appeared(path, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def shell_records(caplog, count: int = 1, seconds: float = 10.0) -> list:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        records = [r for r in caplog.records if r.name.startswith("forsun_action_shell")
+                   and r.levelno >= logging.INFO]
+        if len(records) >= count:
+            return records
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} shell log records within {seconds:g}s")
+
+
+# -- by default, as the original: done once started -------------------------------------------
+
+
+async def test_by_default_a_firing_is_done_once_its_command_started(starting, tmp_path,
+                                                                     make_firing):
+    started, finished = tmp_path / "started", tmp_path / "finished"
+    await starting.execute(make_firing({"cmd": f"touch {started}; sleep 2; touch {finished}"}))
+    assert not finished.exists()  # execute returned while the command runs
+    assert await appeared(started) and await appeared(finished)
+
+
+async def test_by_default_the_exit_status_and_output_are_logged(starting, make_firing,
+                                                                 caplog):
+    caplog.set_level(logging.INFO)
+    await starting.execute(make_firing({"cmd": "echo broken; exit 3"}, key="k-nowait"))
+    [record] = await shell_records(caplog)
+    assert record.levelno == logging.WARNING
+    assert "exited with code 3" in record.getMessage()
+    assert "broken" in record.getMessage() and "k-nowait" in record.getMessage()
+
+
+async def test_by_default_a_command_outlives_the_action_timeout_and_close(starting, tmp_path,
+                                                                          make_firing):
+    finished = tmp_path / "finished"
+    async with asyncio.timeout(0.5):  # the engine's --action-timeout, much shortened
+        await starting.execute(make_firing({"cmd": f"sleep 1; touch {finished}"}))
+    await starting.close()
+    assert await appeared(finished), "the command was killed"
+
+
+async def test_a_command_that_cannot_start_fails_without_retry(starting, make_firing):
+    with pytest.raises(ActionError) as failure:
+        await starting.execute(make_firing({"cmd": "true", "cwd": "does-not-exist"}))
+    assert not failure.value.retry
+    assert "could not start" in str(failure.value)
+
+
+async def test_the_wait_param_overrides_the_option(starting, action, make_firing):
+    with pytest.raises(ActionError, match="exited with code 3"):
+        await starting.execute(make_firing({"cmd": "exit 3", "wait": "1"}))
+    await action.execute(make_firing({"cmd": "exit 3", "wait": "0"}))  # no error: started
+    with pytest.raises(ForsunPlanError) as refused:
+        starting.validate({"cmd": "true", "wait": "maybe"})
+    assert refused.value.code == ErrorCode.STORE_FAILED
+    assert "params.wait" in refused.value.message
+
+
+# -- waiting (--action-shell-wait or the wait param) ------------------------------------------
 
 
 async def test_key_timestamp_and_server_environment(action, tmp_path, make_firing,
@@ -94,7 +174,7 @@ async def test_nonzero_exit_fails_without_retry_by_default(action, make_firing, 
 
 
 async def test_nonzero_exit_retried_with_option(tmp_path, make_firing):
-    action = ShellAction(make_options(action_shell_cwd=str(tmp_path),
+    action = ShellAction(make_options(action_shell_cwd=str(tmp_path), action_shell_wait=True,
                                       action_shell_retry_nonzero=True))
     with pytest.raises(ActionError) as failure:
         await action.execute(make_firing({"cmd": "exit 75"}))
@@ -164,7 +244,7 @@ async def test_background_process_holding_output_does_not_block(action, tmp_path
 
 
 async def test_disabled_refuses_plans_and_firings(tmp_path, make_firing):
-    action = ShellAction(make_options(action_shell_enabled=False))
+    action = ShellAction(make_options(action_shell_enabled=False, action_shell_wait=True))
     with pytest.raises(ForsunPlanError) as refused:
         action.validate({"cmd": "true"})
     assert refused.value.code == ErrorCode.UNKNOWN_ACTION
@@ -178,7 +258,7 @@ async def test_disabled_refuses_plans_and_firings(tmp_path, make_firing):
 
 @pytest.fixture
 def restricted(tmp_path):
-    return ShellAction(make_options(action_shell_cwd=str(tmp_path),
+    return ShellAction(make_options(action_shell_cwd=str(tmp_path), action_shell_wait=True,
                                     action_shell_allow=["/bin/echo", "printf %s"],
                                     action_shell_env_allow=["GREETING"]))
 
@@ -215,7 +295,7 @@ def test_allow_list_refuses_env_names_not_listed(restricted, env):
 
 
 def test_allow_list_without_env_allow_refuses_every_env(tmp_path):
-    action = ShellAction(make_options(action_shell_cwd=str(tmp_path),
+    action = ShellAction(make_options(action_shell_cwd=str(tmp_path), action_shell_wait=True,
                                       action_shell_allow=["/bin/echo"]))
     action.validate({"cmd": "/bin/echo", "env": " ; "})  # sets nothing
     with pytest.raises(ForsunPlanError, match=r"params\.env: GREETING may not be set"):
@@ -246,5 +326,6 @@ def test_plugin_registers_action_and_options():
         "action-shell-env-allow": ([], "action", "shell_env_allow"),
         "action-shell-cwd-allow": ([], "action", "shell_cwd_allow"),
         "action-shell-cwd": ("/tmp", "action", "shell_cwd"),
+        "action-shell-wait": (False, "action", "shell_wait"),
         "action-shell-retry-nonzero": (False, "action", "shell_retry_nonzero"),
     }

@@ -1,20 +1,31 @@
 """``forsun``: the command-line client (DESIGN 3.4), compatible with the original's.
 
-``forsun [--host H] [--port P] [--json] CMD...`` runs one command and exits; with no command
-it opens an interactive prompt (stdlib :mod:`cmd` + :mod:`readline`: line editing, tab
-completion of commands and keys, a history file ``~/.forsun_history``; no extra dependency).
-The command is one argument (``forsun "get job1"``) or several that are taken as its words
-already split (``forsun get "my key"``). ``set`` lines are parsed by :mod:`forsun.setline`, the
-parser the HTTP crontab body uses.
+``forsun [--host H] [--port P] [--json | -v] CMD...`` (or ``--exe CMD``) runs a command line
+and exits; with none it opens an interactive prompt (stdlib :mod:`cmd` + :mod:`readline`: line
+editing, tab completion of commands and keys, a history file ``~/.forsun_history``; no extra
+dependency). The command line is one argument (``forsun "get job1"``) or several that are
+taken as its words already split (``forsun get "my key"``); ``;`` outside quotes separates
+commands (``forsun "set a ...; get a"``). ``set`` lines are parsed by :mod:`forsun.setline`,
+the parser the HTTP crontab body uses.
 
-Output is for people (aligned fields and tables, times in the server's zone as ISO 8601); with
-``--json`` every command prints one JSON document instead (plans as the HTTP API's ``data``).
-Errors go to stderr as ``error CODE: message`` (a code of DESIGN 3.1) or ``error: message``,
-and set the exit status: :data:`EXIT_REFUSED` when a plan operation is refused (by the server,
-or by the set-line parser with the code the server would give), :data:`EXIT_USAGE` for a
-command line that cannot be run, :data:`EXIT_UNREACHABLE` when forsund cannot be reached.
-Piped into the prompt (``forsun < commands``), lines run without a prompt and the exit status
-is that of the last failed line.
+Output comes in three styles:
+
+- by default, the original forsun's, which scripts parse (:mod:`forsun.legacy.cli_output`):
+  one line per plan, ``success`` after ``rm``, the version alone, its ``info`` layout, the
+  prompt ``forsun>`` after a welcome banner (piped input too), and a refusal as
+  ``cmd ForsunPlanError:  CODE MESSAGE`` on stdout;
+- ``-v`` / ``--verbose``: for people (every field, aligned tables, times in the server's zone
+  as ISO 8601, ``info`` grouped), errors on stderr as ``error CODE: message`` or
+  ``error: message``; piped input runs without a prompt;
+- ``--json``: one JSON document per command (plans as the HTTP API's ``data``), errors as
+  with ``-v``.
+
+The exit status: :data:`EXIT_REFUSED` when a plan operation is refused (by the server, or by
+the set-line parser with the code the server would give), :data:`EXIT_USAGE` for a command
+line that cannot be run, :data:`EXIT_UNREACHABLE` when forsund cannot be reached (the
+original said 1 for all three). A command line stops at its first failing command. Piped into
+the prompt (``forsun < commands``), every command runs and the exit status is that of the
+last failed one.
 """
 
 from __future__ import annotations
@@ -37,9 +48,17 @@ import attrs
 from .. import __version__
 from ..client import DEFAULT_PORT, Client
 from ..errors import ForsunPlanError
+from ..legacy import cli_output
 from ..plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING, Plan
 from ..schedule import get_zone
-from ..setline import format_fields, format_set_line, plan_from_words, quote, split_words
+from ..setline import (
+    _split_unquoted,
+    format_fields,
+    format_set_line,
+    plan_from_words,
+    quote,
+    split_words,
+)
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -52,6 +71,8 @@ STATUS_NAMES = {STATUS_WAITING: "waiting", STATUS_EXECUTING: "executing",
 TIME_FIELDS = ("next_time", "last_timeout", "created_time")
 #: Words that leave the prompt.
 EXIT_WORDS = ("exit", "quit")
+#: Output styles (see the module docstring).
+ORIGINAL, VERBOSE, JSON = "original", "verbose", "json"
 
 
 @attrs.frozen
@@ -103,16 +124,49 @@ class UsageError(Exception):
     """A command line the client cannot run."""
 
 
-class Console:
-    """Runs command lines against one server and prints their results."""
+class UnknownCommand(UsageError):
+    """A command name the client does not know: ``name``."""
 
-    def __init__(self, client: Client, *, as_json: bool = False) -> None:
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown command {name!r} (type help)")
+        self.name = name
+
+
+def split_commands(line: str) -> list[str]:
+    """The commands of ``line``: its parts between ``;`` outside quotes."""
+    return [part for part in _split_unquoted(line, ";") if part.strip()]
+
+
+def original_delay_fields(plan: Plan) -> Plan:
+    """A delay plan of a set line with the fields the original's ``set`` sent: a field
+    that is not ``*/N`` is 0 (``week``: -1), where :mod:`forsun.setline` writes -1 (both
+    count as no interval); so the stored plan is the original's."""
+    if plan.is_time_out:
+        for name in ("second", "minute", "hour", "day", "month"):
+            setattr(plan, name, max(getattr(plan, name), 0))
+        plan.week = plan.week if plan.week > 0 else -1
+    return plan
+
+
+class Console:
+    """Runs command lines against one server and prints their results in a ``style``
+    (:data:`ORIGINAL`, :data:`VERBOSE` or :data:`JSON`)."""
+
+    def __init__(self, client: Client, *, style: str = ORIGINAL) -> None:
         self.client = client
-        self.as_json = as_json
+        self.style = style
         self._zone: datetime.tzinfo | None = None
 
+    @property
+    def as_json(self) -> bool:
+        return self.style == JSON
+
+    @property
+    def original(self) -> bool:
+        return self.style == ORIGINAL
+
     def run(self, line: str) -> None:
-        """Run one command line. Raises :class:`ForsunPlanError` (refused),
+        """Run one command. Raises :class:`ForsunPlanError` (refused),
         :class:`UsageError` or :class:`ConnectionError`."""
         words = split_words(line)
         if not words:
@@ -120,7 +174,7 @@ class Console:
         name, args = words[0].lower(), words[1:]
         command = COMMANDS.get(name)
         if command is None:
-            raise UsageError(f"unknown command {words[0]!r} (type help)")
+            raise UnknownCommand(words[0])
         if len(args) < command.min_args or (command.max_args is not None
                                             and len(args) > command.max_args):
             raise UsageError(f"usage: {command.usage}")
@@ -129,6 +183,9 @@ class Console:
     # -- commands ----------------------------------------------------------------------
 
     def do_help(self, args: list[str]) -> None:
+        if self.original:
+            print(cli_output.HELP)
+            return
         names = [args[0].lower()] if args else list(COMMANDS)
         if names[0] not in COMMANDS:
             raise UsageError(f"unknown command {args[0]!r} (type help)")
@@ -141,13 +198,16 @@ class Console:
         """Nothing to leave outside the prompt (the prompt stops before running it)."""
 
     def do_version(self, args: list[str]) -> None:
+        if self.original:
+            print(__version__)
+            return
         info = self.client.info()
         server, python = info.get("forsun_version", "?"), info.get("python_version", "?")
         self._emit({"client": __version__, "server": server, "server_python": python},
                    f"client  forsun {__version__}\nserver  forsun {server} (python {python})")
 
     def do_set(self, args: list[str]) -> None:
-        plan = plan_from_words(args)
+        plan = original_delay_fields(plan_from_words(args))
         fields = dict(second=plan.second, minute=plan.minute, hour=plan.hour, day=plan.day,
                       month=plan.month, week=plan.week, action=plan.action,
                       params=plan.params)
@@ -161,18 +221,28 @@ class Console:
         self._show_plan(self.client.get(args[0]))
 
     def do_rm(self, args: list[str]) -> None:
-        self._show_plan(self.client.remove(args[0]))
+        plan = self.client.remove(args[0])
+        if self.original:
+            print("success")
+        else:
+            self._show_plan(plan)
 
     def do_ls(self, args: list[str]) -> None:
         keys = self.client.get_keys(args[0] if args else "")
+        if self.original:
+            for key in keys:
+                with contextlib.suppress(ForsunPlanError):  # gone since it was listed
+                    print(cli_output.plan_line(self.client.get(key)))
+            return
         self._emit(keys, "\n".join(keys) if keys else "(no plans)")
 
     def do_current(self, args: list[str]) -> None:
         self._show_plans(self.client.get_current(), "due now")
 
     def do_time(self, args: list[str]) -> None:
-        if not args:
-            self.do_current(args)
+        if not args or self.original:
+            timestamp = self.parse_time(" ".join(args)) if args else 0
+            self._show_plans(self.client.get_time(timestamp), "due now")
             return
         timestamp = self.parse_time(" ".join(args))
         self._show_plans(self.client.get_time(timestamp),
@@ -180,6 +250,9 @@ class Console:
 
     def do_info(self, args: list[str]) -> None:
         info = self.client.info()
+        if self.original:
+            print("\n".join(cli_output.info_lines(info)))
+            return
         self._emit(info, self._info_text(info))
 
     # -- times -------------------------------------------------------------------------
@@ -222,6 +295,9 @@ class Console:
     # -- formatting --------------------------------------------------------------------
 
     def _show_plan(self, plan: Plan) -> None:
+        if self.original:
+            print(cli_output.plan_line(plan))
+            return
         data = plan.to_dict()
         if self.as_json:
             self._print_json(data)
@@ -239,6 +315,10 @@ class Console:
         print(f"{format_set_line(plan)}\n{_aligned(shown.items())}")
 
     def _show_plans(self, plans: Sequence[Plan], title: str) -> None:
+        if self.original:
+            for plan in plans:
+                print(cli_output.plan_line(plan))
+            return
         if self.as_json:
             self._print_json([p.to_dict() for p in plans])
             return
@@ -302,50 +382,85 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
                      .rstrip() for row in (header, *rows))
 
 
-def run_reporting(console: Console, line: str) -> int:
-    """Run ``line``; print its error, if any, on stderr and return the exit status."""
+def run_reporting(console: Console, line: str, *, keep_going: bool = False) -> int:
+    """Run the commands of ``line``, printing each error as the console's style does;
+    return the exit status of the first that failed (``keep_going``: of the last, after
+    running them all)."""
+    status = EXIT_OK
+    for command in split_commands(line):
+        failed = _run_reporting_one(console, command)
+        if failed:
+            status = failed
+            if not keep_going:
+                break
+    return status
+
+
+def _run_reporting_one(console: Console, command: str) -> int:
+    original = console.original
     try:
-        console.run(line)
+        console.run(command)
     except ForsunPlanError as exc:
-        print(f"error {exc.code}: {exc.message}", file=sys.stderr)
+        _error(original, cli_output.error_line(exc.code, exc.message),
+               f"error {exc.code}: {exc.message}")
         return EXIT_REFUSED
+    except UnknownCommand as exc:
+        _error(original, f"Unknown cmd  {exc.name}", f"error: {exc}")
+        return EXIT_USAGE
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(original, f"cmd error:  {exc}", f"error: {exc}")
         return EXIT_USAGE
     except BrokenPipeError:
         raise
     except ConnectionError as exc:
         client = console.client
         detail = getattr(exc.__cause__, "message", None) or exc
-        print(f"error: cannot reach forsund at {client.host}:{client.port}: {detail}",
-              file=sys.stderr)
+        _error(original, f"connect forsun server fail:  {detail}",
+               f"error: cannot reach forsund at {client.host}:{client.port}: {detail}")
         return EXIT_UNREACHABLE
     return EXIT_OK
 
 
+def _error(original: bool, original_text: str, text: str) -> None:
+    """Print an error: the original's line on stdout, else ours on stderr."""
+    if original:
+        print(original_text)
+    else:
+        print(text, file=sys.stderr)
+
+
 class Prompt(cmd.Cmd):
     """The interactive prompt: each line runs through :func:`run_reporting`; ``status``
-    is the exit status of the last line that failed."""
+    is the exit status of the last command that failed. In the original style it prints
+    the original's banner and prompt (piped input too) and a blank line after each
+    command that succeeded."""
 
     def __init__(self, console: Console, address: str, *, tty: bool) -> None:
         super().__init__()
         self.console = console
         self.status = EXIT_OK
         self.tty = tty
-        self.prompt = f"forsun {address}> " if tty else ""
-        self.intro = f"forsun {__version__} - type help for commands, exit to leave" \
-            if tty else None
+        if console.original:
+            self.prompt = cli_output.PROMPT
+            self.intro = cli_output.BANNER.format(version=__version__)
+        else:
+            self.prompt = f"forsun {address}> " if tty else ""
+            self.intro = f"forsun {__version__} - type help for commands, exit to leave" \
+                if tty else None
 
     def onecmd(self, line: str) -> bool:
         if line == "EOF":  # what cmd.Cmd reads at end of input (Ctrl-D)
             if self.tty:
                 print()
             return True
-        if line.strip().lower() in EXIT_WORDS:
-            return True
-        status = run_reporting(self.console, line)
-        if status:
-            self.status = status
+        for command in split_commands(line):
+            if command.strip().lower() in EXIT_WORDS:
+                return True
+            status = run_reporting(self.console, command)
+            if status:
+                self.status = status
+            elif self.console.original:
+                print()
         return False
 
     def completenames(self, text: str, *ignored: Any) -> list[str]:
@@ -412,9 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="forsun", description="forsun command-line client: run CMD, or open a prompt.",
         epilog="commands:\n" + "\n".join(f"  {c.usage}" for c in COMMANDS.values())
-               + f"\n\nexit status: {EXIT_OK} ok, {EXIT_REFUSED} refused by the server "
-                 f"(error CODE on stderr), {EXIT_USAGE} usage, {EXIT_UNREACHABLE} server "
-                 f"unreachable",
+               + "\n\ncommands in one line are separated by ';'"
+               + f"\n\nexit status: {EXIT_OK} ok, {EXIT_REFUSED} refused by the server, "
+                 f"{EXIT_USAGE} usage, {EXIT_UNREACHABLE} server unreachable",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default=os.environ.get("FORSUN_HOST", "127.0.0.1"),
                         help="forsund address (default: $FORSUN_HOST or 127.0.0.1)")
@@ -426,7 +541,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default=os.environ.get("FORSUN_TOKEN", ""),
                         help="shared token of a forsund started with --token "
                              "(default: $FORSUN_TOKEN)")
-    parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    style = parser.add_mutually_exclusive_group()
+    style.add_argument("--json", dest="style", action="store_const", const=JSON,
+                       default=ORIGINAL, help="print JSON, for scripts")
+    style.add_argument("-v", "--verbose", dest="style", action="store_const", const=VERBOSE,
+                       help="print every field, for people (the default is the original "
+                            "forsun's output)")
+    parser.add_argument("--exe", default="", metavar="CMD",
+                        help="the command line to run (as the original forsun; CMD "
+                             "arguments win over it)")
     parser.add_argument("--version", action="version", version=f"forsun {__version__}")
     parser.add_argument("command", nargs="*", metavar="CMD", help="a command; see help")
     return parser
@@ -434,12 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    line = command_line(args.command)
+    line = command_line(args.command) if args.command else args.exe
     with Client(args.host, args.port, timeout=args.timeout, max_connections=1,
                 token=args.token) as client:
-        console = Console(client, as_json=args.json)
+        console = Console(client, style=args.style)
         try:
-            if args.command:
+            if line:
                 status = run_reporting(console, line)
             else:
                 status = interactive(console, f"{args.host}:{args.port}")

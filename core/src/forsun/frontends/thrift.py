@@ -347,7 +347,9 @@ class ThriftFrontend(Frontend):
         return [to_thrift_plan(plan) for plan in plans]
 
     async def _get_keys(self, args: Any) -> list[str]:
-        return list(await self.service.keys(args.prefix or ""))
+        # As the original's mem store: trailing blanks and '*' are no part of the prefix,
+        # so getKeys("*") (the original CLI's `ls *`) lists every key.
+        return list(await self.service.keys((args.prefix or "").rstrip("\n\t *")))
 
     async def _info(self, args: Any) -> dict[str, str]:
         return {str(k): str(v) for k, v in (await self.service.info()).items()}

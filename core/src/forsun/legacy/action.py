@@ -9,7 +9,10 @@
 
 A legacy action class is instantiated per firing as ``cls(ts, plan, action, params)`` and
 its ``execute()`` is awaited (a coroutine function, a tornado ``gen.coroutine`` or a plain
-function all work). :class:`LegacyActionAdapter` runs such a class under the action
+function all work). ``plan`` is handed over as the original handed it: as it is after this
+occurrence (``current_count`` counts it, ``last_timeout`` is ``ts``, ``next_time`` is the
+following occurrence, 0 when there is none, where the original said None).
+:class:`LegacyActionAdapter` runs such a class under the action
 contract (:class:`forsun.action.base.Action`); one adapter serves every firing, so a legacy
 class that caches clients does it at class level, as the original's drivers did.
 
@@ -26,12 +29,17 @@ Additions the original did not have (a class written for the original simply ign
 
 from __future__ import annotations
 
+import datetime
 import functools
 import inspect
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import attrs
+
 from ..action.base import Action as ContractAction
 from ..action.base import ActionError, Firing
+from ..schedule import get_zone, next_due
+from .plan import Plan as LegacyPlan
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -48,8 +56,8 @@ class ActionExecuteRetry(Exception):
 
 class Action:
     """Base class of legacy actions: ``self.ts`` is the due second, ``self.plan`` the plan
-    (a :class:`forsun.plan.Plan`, same attribute names as the original's), ``self.action``
-    its action name and ``self.params`` its params."""
+    (a :class:`forsun.legacy.plan.Plan`: the original's attribute names and ``dumps()``),
+    ``self.action`` its action name and ``self.params`` its params."""
 
     #: Params a plan naming this action must carry (an addition, see the module docstring).
     required_params: ClassVar[tuple[str, ...]] = ()
@@ -74,9 +82,21 @@ class LegacyActionAdapter(ContractAction):
         self.legacy_cls = legacy_cls
         self.name = legacy_cls.__name__
         self.required_params = tuple(getattr(legacy_cls, "required_params", ()))
+        self.zone = get_zone(options.timezone) if options is not None else datetime.UTC
+
+    def fired(self, firing: Firing) -> LegacyPlan:
+        """The firing's plan as the original handed it to actions (see the module
+        docstring)."""
+        plan = firing.plan
+        count = plan.current_count + 1
+        following = None
+        if not plan.count or count < plan.count:
+            following = next_due(plan, firing.ts, self.zone)
+        return LegacyPlan.of(attrs.evolve(plan, current_count=count, last_timeout=firing.ts,
+                                          next_time=following or 0))
 
     async def execute(self, firing: Firing) -> None:
-        legacy = self.legacy_cls(firing.ts, firing.plan, firing.plan.action,
+        legacy = self.legacy_cls(firing.ts, self.fired(firing), firing.plan.action,
                                  dict(firing.params))
         legacy.options = self.options
         try:

@@ -24,6 +24,7 @@ whose ``forsun`` entry point names a :class:`LegacyExtensionPlugin` instance::
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -31,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..hookspecs import hookimpl
 from ..plugins import distribution_of
-from .action import adapt_action
-from .store import adapt_store
+from .registry import add, registered, registering
 
 if TYPE_CHECKING:
     from ..options import Option
@@ -52,10 +52,12 @@ class Extension:
     name = ""
 
     def register_action(self, name: str, cls: type) -> bool:
-        return self._add("action", adapt_action, name, cls)
+        with registering(self):
+            return add("action", name, cls)
 
     def register_store(self, name: str, cls: type) -> bool:
-        return self._add("store", adapt_store, name, cls)
+        with registering(self):
+            return add("store", name, cls)
 
     def register(self) -> None:
         pass
@@ -66,21 +68,6 @@ class Extension:
     def uninit(self) -> None:
         pass
 
-    def _add(self, kind: str, adapt: Callable[[type], Any], name: str, cls: type) -> bool:
-        try:
-            factory = adapt(cls)
-        except TypeError as exc:
-            log.warning("extension %s: %s %r not registered: %s", _name(type(self)), kind,
-                        name, exc)
-            return False
-        registered(self, kind)[name] = factory
-        return True
-
-
-def registered(extension: Extension, kind: str) -> dict[str, Callable[..., Any]]:
-    """Factories of the ``kind`` ("action" or "store") an extension registered, by name
-    (kept on the instance, so subclasses need not call ``super().__init__()``)."""
-    return vars(extension).setdefault(f"_forsun_{kind}s", {})
 
 
 def _name(extension_cls: type) -> str:
@@ -93,8 +80,14 @@ class LegacyExtensionPlugin:
     The extension is built and its ``register()`` run on first use of a registration
     hook, not at construction, so a distribution may create the plugin at import time.
     ``options`` are declared through ``register_options`` (an extension cannot declare
-    options itself: the original had none).
+    options itself: the original had none). What it registers replaces an action or store
+    of the same name that another plugin registers (:data:`replaces_registrations`), as a
+    later registration did in the original; forsund warns about it at start-up.
+    ``init()`` and ``uninit()`` failing is logged, and forsund runs on, as in the original.
     """
+
+    #: Read by :func:`forsun.plugins.collect_actions` and ``collect_stores``.
+    replaces_registrations = True
 
     def __init__(self, extension_cls: type[Extension], *, options: Sequence[Option] = ()) -> None:
         self.extension_cls = extension_cls
@@ -117,7 +110,8 @@ class LegacyExtensionPlugin:
     def extension(self) -> Extension:
         if self._extension is None:
             extension = self.extension_cls()
-            extension.register()
+            with registering(extension):
+                extension.register()
             self._extension = extension
         return self._extension
 
@@ -153,8 +147,19 @@ class LegacyExtensionPlugin:
         for kind, names in (("action", self.actions()), ("store", self.stores())):
             for name in names:
                 log.info("extension %s registered %s %s", self.name, kind, name)
-        return self.extension.init()
+        return self._lifecycle("init")
 
     @hookimpl
     def forsun_shutdown(self) -> Any:
-        return self.extension.uninit()
+        return self._lifecycle("uninit")
+
+    async def _lifecycle(self, step: str) -> None:
+        """Run the extension's ``init`` or ``uninit`` (awaited when it returns an
+        awaitable); a failure is logged with the extension's name."""
+        try:
+            result = getattr(self.extension, step)()
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            log.error("extension %s %s error: %s: %s", self.dotted, step,
+                      type(exc).__name__, exc)

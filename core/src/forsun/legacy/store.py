@@ -53,6 +53,7 @@ import attrs
 from ..errors import ErrorCode, ForsunPlanError
 from ..plan import Plan, validate_plan
 from ..store.base import Store as ContractStore
+from .plan import Plan as LegacyPlan
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -134,6 +135,11 @@ def _copy(plan: Plan) -> Plan:
     return attrs.evolve(plan, params=dict(plan.params))
 
 
+def _legacy(plan: Plan) -> LegacyPlan:
+    """A copy of ``plan`` as the original's plan class (with ``dumps()``)."""
+    return LegacyPlan.of(plan)
+
+
 @attrs.define
 class _Lease:
     plan: Plan
@@ -196,7 +202,7 @@ class LegacyStoreAdapter(ContractStore):
         if old is not None:
             await _result(self.legacy.remove_time_plan(old.next_time, old.key))
         await _result(self.legacy.add_time_plan(plan.next_time, plan.key))
-        if await _result(self.legacy.set_plan(_copy(plan))) is False:
+        if await _result(self.legacy.set_plan(_legacy(plan))) is False:
             raise ForsunPlanError(ErrorCode.STORE_FAILED,
                                   f"legacy store {self.name} refused plan {plan.key!r}")
         self._index(plan)

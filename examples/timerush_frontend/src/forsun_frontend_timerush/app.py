@@ -92,16 +92,20 @@ class TimerushApi:
         return _reply(0, data={"key": plan.key})
 
     async def unregister(self, request: web.Request) -> web.Response:
-        """``/unregister/``: remove a timerush timer and answer its remaining seconds."""
+        """``/unregister/``: remove a timerush timer and answer its remaining seconds; a
+        key that is no pending timerush timer (unknown, already fired, or a plan of another
+        action, which is left alone) answers ``ttl`` 0, as timerush did."""
         try:
             key = parse_key(parse_object(await request.read()))
         except ProtocolError as exc:
             return _reply(RET_INVALID, msg=str(exc))
         try:
             if (await self.service.get(key)).action != ACTION:
-                raise ForsunPlanError(ErrorCode.NOT_FOUND, f"{key!r} is not a timerush timer")
+                return _reply(0, data={"ttl": 0})
             plan = await self.service.remove(key)
         except ForsunPlanError as exc:
+            if exc.code == ErrorCode.NOT_FOUND:
+                return _reply(0, data={"ttl": 0})
             return _reply(exc.code, msg=exc.message)
         log.debug("timerush unregistered %s", key)
         return _reply(0, data={"ttl": remaining_seconds(plan, self.service.clock())})

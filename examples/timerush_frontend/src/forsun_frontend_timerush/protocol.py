@@ -101,8 +101,7 @@ def parse_timer(message: Mapping[str, Any], prefix: str = "") -> Timer:
             raise ProtocolError(f"{prefix}{field}: missing")
     data = message["callback_data"]
     if not isinstance(data, str):
-        raise ProtocolError(f"{prefix}callback_data: must be a string (it is sent as the "
-                            f"raw body of the notification)")
+        data = json.dumps(data)  # sent as its JSON text (the raw body of the notification)
     return Timer(callback_cmd=check_callback_url(message["callback_cmd"],
                                                  f"{prefix}callback_cmd"),
                  callback_data=data,

@@ -1,8 +1,9 @@
 """The beanstalk action: puts a plan's ``body`` as a job into a beanstalkd tube.
 
 Params (all strings): ``host`` (127.0.0.1), ``port`` (11300), ``name`` (the tube,
-"default"), ``body`` (empty), ``priority`` (1024; lower is more urgent), ``delay`` (0
-seconds) and ``ttr`` (60 seconds to run once reserved).
+"default"), ``body`` (empty), ``priority`` (2^31, as the original forsun; lower is more
+urgent), ``delay`` (0 seconds) and ``ttr`` (7200 seconds to run once reserved, as the
+original).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from .options import OPTIONS
 from .protocol import TUBE_NAME, BeanstalkConnection, ReplyError
 
 UINT32_MAX = 2**32 - 1
-
+#: The original forsun's job priority and time to run (its client library's defaults).
+DEFAULT_PRIORITY = 2**31
+DEFAULT_TTR = 7200
 
 
 @attrs.frozen
@@ -48,9 +51,9 @@ class Job:
             port=int_param(params, "port", 11300, 1, 65535),
             tube=tube,
             body=params.get("body", "").encode(),
-            priority=int_param(params, "priority", 1024, 0, UINT32_MAX),
+            priority=int_param(params, "priority", DEFAULT_PRIORITY, 0, UINT32_MAX),
             delay=int_param(params, "delay", 0, 0, UINT32_MAX),
-            ttr=int_param(params, "ttr", 60, 0, UINT32_MAX),
+            ttr=int_param(params, "ttr", DEFAULT_TTR, 0, UINT32_MAX),
         )
 
     def __str__(self) -> str:

@@ -18,7 +18,7 @@ def register_options(register):
                          "alive and reused"))
     register(Option("action-http-connect-timeout", type=float, default=5.0, section="action",
                     metavar="SECONDS", help="default of the connect_timeout param"))
-    register(Option("action-http-request-timeout", type=float, default=60.0, section="action",
+    register(Option("action-http-request-timeout", type=float, default=120.0, section="action",
                     metavar="SECONDS", help="default of the request_timeout param"))
     register(Option("action-http-user-agent", default="", section="action", metavar="TEXT",
                     help="default User-Agent header (empty: forsun/VERSION)"))

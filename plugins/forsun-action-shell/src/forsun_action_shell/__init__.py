@@ -42,9 +42,14 @@ def register_options(register):
     register(Option("action-shell-cwd", default="/tmp", section="action", metavar="DIR",
                     help="working directory of commands; a relative cwd param is resolved "
                          "against it"))
+    register(Option("action-shell-wait", type=bool, default=False, section="action",
+                    help="wait for each command to exit: a non-zero exit fails the firing "
+                         "and --action-timeout kills it; by default, as the original forsun, "
+                         "a firing is done once its command has started (its exit status "
+                         "and output are logged); the wait param of a plan overrides this"))
     register(Option("action-shell-retry-nonzero", type=bool, default=False, section="action",
-                    help="retry a command that exits with a non-zero code (by default it is "
-                         "logged as failed and not retried)"))
+                    help="with waiting, retry a command that exits with a non-zero code (by "
+                         "default it is logged as failed and not retried)"))
 
 
 @hookimpl

@@ -1,13 +1,26 @@
 """The shell action: ``/bin/sh -c CMD`` in its own process group.
 
 Params: ``cmd`` (required), ``cwd`` (relative to ``--action-shell-cwd``), ``env``
-(``"a=1;b=c"``). The command inherits the server's environment plus ``env`` plus
-``FORSUN_KEY`` and ``FORSUN_TIMESTAMP`` (the due second). It succeeds when it exits with 0.
-Under ``--action-shell-allow`` every param is held to an allow-list: the command's prefix,
-the names ``env`` may set (``--action-shell-env-allow``, none by default) and the
-directories ``cwd`` may name (``--action-shell-cwd-allow``, besides ``--action-shell-cwd``).
-Cancellation (the engine's action timeout) kills the whole process group, so commands the
-shell started die too. The last :data:`OUTPUT_LIMIT` bytes of stdout and stderr are logged.
+(``"a=1;b=c"``), ``wait`` (``1``/``0``, default ``--action-shell-wait``). The command
+inherits the server's environment plus ``env`` plus ``FORSUN_KEY`` and ``FORSUN_TIMESTAMP``
+(the due second). Under ``--action-shell-allow`` every param is held to an allow-list: the
+command's prefix, the names ``env`` may set (``--action-shell-env-allow``, none by default)
+and the directories ``cwd`` may name (``--action-shell-cwd-allow``, besides
+``--action-shell-cwd``).
+
+Two ways to run it:
+
+- By default, as the original forsun: the firing is done once the command has started (a
+  command that cannot start fails, without a retry). The command runs on; when it exits,
+  its exit status and output are logged. The engine's action timeout never applies to it,
+  and a forsund that stops leaves it running (its output is then no longer read: a command
+  that writes after that gets a broken pipe, so redirect a long job's output).
+- With ``wait`` (the param or ``--action-shell-wait``): the firing succeeds when the command
+  exits with 0; another exit code fails it (asking for a retry with
+  ``--action-shell-retry-nonzero``). Cancellation (the engine's action timeout) kills the
+  whole process group, so commands the shell started die too.
+
+The last :data:`OUTPUT_LIMIT` bytes of stdout and stderr are logged either way.
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 
@@ -40,6 +54,9 @@ CMD_QUOTE_LIMIT = 200
 #: something the allowed prefix does not name.
 SHELL_CONTROL = re.compile(r"[;&|`<>\n\r]|\$\(")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Values of the ``wait`` param.
+WAIT_VALUES = {"1": True, "true": True, "yes": True, "on": True,
+               "0": False, "false": False, "no": False, "off": False}
 
 
 def parse_env(text: str) -> dict[str, str]:
@@ -79,22 +96,37 @@ def prefix_allows(prefix: str, cmd: str) -> bool:
     return not rest or rest[0] in " \t"
 
 
-class _Capture(asyncio.SubprocessProtocol):
-    """Keeps the tail of the child's output; signals its exit and the pipe's closing."""
+class _Tail:
+    """The last ``limit`` bytes of a command's output, and how many were cut."""
 
     def __init__(self, limit: int) -> None:
-        loop = asyncio.get_running_loop()
         self.limit = limit
         self.tail = bytearray()
         self.total = 0
-        self.exited: asyncio.Future[None] = loop.create_future()
-        self.output_closed: asyncio.Future[None] = loop.create_future()
 
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
+    def add(self, data: bytes) -> None:
         self.total += len(data)
         self.tail += data
         if len(self.tail) > self.limit:
             del self.tail[:-self.limit]
+
+    def text(self) -> str:
+        text = self.tail.decode("utf-8", errors="replace").rstrip()
+        cut = self.total - len(self.tail)
+        return f"[{cut} bytes cut] {text}" if cut else text
+
+
+class _Capture(asyncio.SubprocessProtocol):
+    """A waited command's output tail; signals its exit and the pipe's closing."""
+
+    def __init__(self, limit: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.output = _Tail(limit)
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.output_closed: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self.output.add(data)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if not self.output_closed.done():
@@ -104,10 +136,34 @@ class _Capture(asyncio.SubprocessProtocol):
         if not self.exited.done():
             self.exited.set_result(None)
 
-    def output(self) -> str:
-        text = self.tail.decode("utf-8", errors="replace").rstrip()
-        cut = self.total - len(self.tail)
-        return f"[{cut} bytes cut] {text}" if cut else text
+
+class _PipeCapture(asyncio.Protocol):
+    """A started command's output tail, read from its pipe; signals the pipe's closing."""
+
+    def __init__(self, limit: int) -> None:
+        self.output = _Tail(limit)
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.output.add(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+def _await_exit(proc: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop,
+                exited: asyncio.Future[int]) -> None:
+    """In a thread (as asyncio's own child watcher does): wait for ``proc`` and hand its
+    exit code to ``exited``, unless the loop has gone meanwhile (forsund stopped)."""
+    code = proc.wait()
+    with contextlib.suppress(RuntimeError):  # the loop is closed
+        loop.call_soon_threadsafe(_resolve, exited, code)
+
+
+def _resolve(future: asyncio.Future[int], code: int) -> None:
+    if not future.done():
+        future.set_result(code)
 
 
 def _kill_group(pgid: int) -> None:
@@ -128,7 +184,7 @@ class ShellAction(Action):
     Options: ``action_shell_enabled``, ``action_shell_allow`` (command prefixes, empty = all),
     ``action_shell_env_allow`` and ``action_shell_cwd_allow`` (what ``env`` and ``cwd`` may
     name under ``action_shell_allow``), ``action_shell_cwd`` (default working directory),
-    ``action_shell_retry_nonzero``.
+    ``action_shell_wait``, ``action_shell_retry_nonzero``.
     """
 
     name = "shell"
@@ -144,7 +200,10 @@ class ShellAction(Action):
         self.default_cwd = os.path.normpath(options.action_shell_cwd)
         self.cwd_allow = frozenset({self.default_cwd} | {
             self._resolve(entry) for entry in options.action_shell_cwd_allow if entry.strip()})
+        self.wait = bool(options.action_shell_wait)
         self.retry_nonzero = bool(options.action_shell_retry_nonzero)
+        #: Watchers of started commands that were not waited for.
+        self._started: set[asyncio.Task[None]] = set()
 
     def validate(self, params: Mapping[str, str]) -> None:
         """Refuse the plan when the shell action is disabled (1006), a param is missing
@@ -156,9 +215,9 @@ class ShellAction(Action):
         where it leads): the directory a command runs in."""
         return os.path.normpath(os.path.join(self.default_cwd, cwd))
 
-    def _check(self, params: Mapping[str, str]) -> tuple[dict[str, str], str]:
-        """Run :meth:`validate`'s checks; return the parsed ``env`` and the working
-        directory."""
+    def _check(self, params: Mapping[str, str]) -> tuple[dict[str, str], str, bool]:
+        """Run :meth:`validate`'s checks; return the parsed ``env``, the working directory
+        and whether to wait for the command."""
         if not self.enabled:
             raise ForsunPlanError(ErrorCode.UNKNOWN_ACTION,
                                   "action 'shell' is disabled on this server "
@@ -175,7 +234,16 @@ class ShellAction(Action):
         cwd = self._resolve(params.get("cwd") or "")
         if self.allow:
             self._check_allowed(cmd, env, cwd)
-        return env, cwd
+        return env, cwd, self._wait(params)
+
+    def _wait(self, params: Mapping[str, str]) -> bool:
+        """The ``wait`` param, else ``--action-shell-wait``."""
+        text = params.get("wait", "").strip().lower()
+        if not text:
+            return self.wait
+        if text not in WAIT_VALUES:
+            raise ForsunPlanError.invalid("params.wait", f"{params['wait']!r} is not 1 or 0")
+        return WAIT_VALUES[text]
 
     def _check_allowed(self, cmd: str, env: Mapping[str, str], cwd: str) -> None:
         """The allow-list's rules: ``cmd`` starts with an allowed prefix and has no shell
@@ -207,13 +275,20 @@ class ShellAction(Action):
         params = firing.params
         cmd = params.get("cmd", "")
         try:
-            extra_env, cwd = self._check(params)
+            extra_env, cwd, wait = self._check(params)
         except ForsunPlanError as exc:
             raise ActionError(f"shell {quote_cmd(cmd)}: {exc.message}") from None
         env = dict(os.environ)
         env.update(extra_env)
         env["FORSUN_KEY"] = firing.key
         env["FORSUN_TIMESTAMP"] = str(firing.ts)
+        if wait:
+            await self._run(firing, cmd, env, cwd)
+        else:
+            self._start(firing, cmd, env, cwd)
+
+    async def _run(self, firing: Firing, cmd: str, env: dict[str, str], cwd: str) -> None:
+        """Run the command and wait for it: non-zero fails the firing."""
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         try:
@@ -222,9 +297,7 @@ class ShellAction(Action):
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 cwd=cwd, env=env, start_new_session=True)
         except (OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise ActionError(f"shell {quote_cmd(cmd)} could not start in {cwd!r}: "
-                              f"{reason}") from None
+            raise _not_started(cmd, cwd, exc) from None
         try:
             await capture.exited
             await asyncio.wait({capture.output_closed}, timeout=OUTPUT_GRACE)
@@ -233,19 +306,69 @@ class ShellAction(Action):
             raise
         finally:
             transport.close()
-        self._report(firing, cmd, transport.get_returncode(), capture.output(),
-                     time.monotonic() - started)
+        outcome = self._report(firing, cmd, transport.get_returncode(), capture.output.text(),
+                               time.monotonic() - started)
+        if outcome:
+            raise ActionError(f"shell {quote_cmd(cmd)} {outcome}", retry=self.retry_nonzero)
+
+    def _start(self, firing: Firing, cmd: str, env: dict[str, str], cwd: str) -> None:
+        """Start the command and return: its exit status and output are logged when it
+        exits (by a watcher task)."""
+        try:
+            proc = subprocess.Popen(["/bin/sh", "-c", cmd], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd,
+                                    env=env, start_new_session=True)
+        except (OSError, ValueError) as exc:
+            raise _not_started(cmd, cwd, exc) from None
+        log.debug("shell %s (key %s, due %d) started as pid %d", quote_cmd(cmd), firing.key,
+                  firing.ts, proc.pid)
+        task = asyncio.create_task(self._watch(firing, cmd, proc, time.monotonic()),
+                                   name=f"forsun-shell-{proc.pid}")
+        self._started.add(task)
+        task.add_done_callback(self._started.discard)
+
+    async def _watch(self, firing: Firing, cmd: str, proc: subprocess.Popen[bytes],
+                     started: float) -> None:
+        loop = asyncio.get_running_loop()
+        assert proc.stdout is not None
+        transport, capture = await loop.connect_read_pipe(
+            lambda: _PipeCapture(OUTPUT_LIMIT), proc.stdout)
+        exited: asyncio.Future[int] = loop.create_future()
+        threading.Thread(target=_await_exit, args=(proc, loop, exited), daemon=True,
+                         name=f"forsun-shell-wait-{proc.pid}").start()
+        try:
+            code = await exited
+            await asyncio.wait({capture.closed}, timeout=OUTPUT_GRACE)
+        finally:
+            transport.close()  # never kills the command, unlike a subprocess transport
+        self._report(firing, cmd, code, capture.output.text(), time.monotonic() - started)
+
+    async def close(self) -> None:
+        """Stop watching started commands; they run on (see the module docstring)."""
+        running = list(self._started)
+        if running:
+            log.info("%d shell command(s) still running are left running; their exit "
+                     "status and output are not logged", len(running))
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await super().close()
 
     def _report(self, firing: Firing, cmd: str, code: int, output: str,
-                elapsed: float) -> None:
-        """Log the output; raise ActionError unless the command exited with 0."""
+                elapsed: float) -> str:
+        """Log the exit status and output; return what went wrong ("" for exit 0)."""
         if code == 0:
             if output:
                 log.info("shell %s (key %s, due %d) exited with 0 in %.0f ms; output: %s",
                          quote_cmd(cmd), firing.key, firing.ts, elapsed * 1000, output)
-            return
+            return ""
         outcome = (f"was killed by {_signal_name(-code)}" if code < 0
                    else f"exited with code {code}")
         log.warning("shell %s (key %s, due %d) %s; output: %s", quote_cmd(cmd), firing.key,
                     firing.ts, outcome, output or "(none)")
-        raise ActionError(f"shell {quote_cmd(cmd)} {outcome}", retry=self.retry_nonzero)
+        return outcome
+
+
+def _not_started(cmd: str, cwd: str, exc: OSError | ValueError) -> ActionError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+    return ActionError(f"shell {quote_cmd(cmd)} could not start in {cwd!r}: {reason}")
