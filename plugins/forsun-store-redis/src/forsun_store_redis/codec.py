@@ -1,4 +1,4 @@
-"""A compact binary encoding of :class:`Plan`, shared by stores that keep packed records.
+"""The Redis store's record: a :class:`~forsun.plan.Plan` packed as the value of its HASH.
 
 Layout (little-endian): a fixed header ``<BBhhhhhhiiqqdH`` — format version, flags
 (bit 0 ``is_time_out``), the six schedule fields, ``count``, ``current_count``,
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from .plan import Plan
+from forsun.plan import Plan
 
 VERSION = 1
 _HEADER = struct.Struct("<BBhhhhhhiiqqdH")
