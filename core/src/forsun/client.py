@@ -17,7 +17,7 @@ stays 0)::
                                      params={"url": "http://shop/timeout?order=1"})
 
 A server started with ``--token`` needs ``Client(..., token=TOKEN)``: every call then
-carries the token in the reserved argument field of :mod:`forsun.frontends.security`
+carries the token in the reserved argument field :data:`forsun.idl.TOKEN_FIELD_ID`
 (a server without a token, or the original forsun, ignores that field).
 """
 
@@ -35,8 +35,7 @@ from typing import Any
 import attrs
 
 from .errors import ErrorCode, ForsunPlanError
-from .frontends.security import TOKEN_FIELD_ID
-from .idl import load_idl
+from .idl import TOKEN_FIELD_ID, load_idl
 from .plan import Plan
 
 #: forsund's default Thrift port.

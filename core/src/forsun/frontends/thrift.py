@@ -27,18 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorCode, ForsunPlanError
 from ..hookspecs import hookimpl
+from ..idl import TOKEN_FIELD_ID
 from ..options import Option
 from ..plan import Plan
 from .acceptor import Acceptor, connection_limit, idle_timeout
 from .base import Frontend
 from .connections import Connections
-from .security import (
-    TOKEN_FIELD_ID,
-    TOKEN_PARAM,
-    check_token,
-    token_accepted,
-    warn_if_exposed,
-)
+from .security import TOKEN_PARAM, check_token, token_accepted, warn_if_exposed
 
 if TYPE_CHECKING:
     from ..service import Service
