@@ -22,7 +22,8 @@ from tornado.httpclient import AsyncHTTPClient
 from forsun import hookimpl
 from forsun.action.base import Action, Firing
 from forsun.frontends.http import HttpFrontend, parse_bind
-from forsun.frontends.http_handlers import ROUTES, make_application
+from forsun.frontends.http_routes import ROUTES
+from forsun.frontends.http_server import make_application
 from forsun.plan import Plan
 from forsun.plugins import get_plugin_manager, register_plugin
 from forsun.service import Service
@@ -691,7 +692,7 @@ _request_objects = st.dictionaries(
 @settings(max_examples=1000)
 @given(_request_objects, st.booleans())
 def test_the_quick_json_conversion_agrees_with_the_converting_one(obj, is_time_out):
-    from forsun.frontends.http_handlers import _converted_plan, plan_from_json
+    from forsun.frontends.http_decoding import _converted_plan, plan_from_json
 
     def converted(convert):
         try:

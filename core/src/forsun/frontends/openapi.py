@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 description of the HTTP API, built from its route table.
 
 :class:`Route` is one operation of the API: how it is described *and* the coroutine that
-serves it. :mod:`forsun.frontends.http_handlers` serves exactly the routes of its table and
-:func:`document` describes exactly the same table, so the two cannot drift apart.
+serves it. :mod:`forsun.frontends.http_server` serves exactly the routes of the table in
+:mod:`forsun.frontends.http_routes` and :func:`document` describes exactly the same table,
+so the two cannot drift apart.
 """
 
 from __future__ import annotations

@@ -1,0 +1,259 @@
+"""What an HTTP API request says: its body as text or JSON, its JSON objects as plans.
+
+Request bodies are JSON whatever the Content-Type, except ``application/crontab``: one
+``set`` line per line (:func:`forsun.setline.parse_crontab`). A big body is decoded in
+slices, as a job of the service's :class:`~forsun.pacing.Pacer`, so that firing and other
+requests go on meanwhile.
+
+Errors are :class:`~forsun.errors.ForsunPlanError` naming the member at fault (1004,
+``[2].second: must be an integer``), or :class:`BadRequest` for a body that cannot be used
+at all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ErrorCode, ForsunPlanError
+from ..pacing import Pacer, steps
+from ..plan import Plan
+from ..setline import parse_crontab
+from . import jsonbody
+
+#: Defaults of the integer members of a plan request (the original HTTP API's).
+_REQUEST_DEFAULTS = (("minute", -1), ("hour", -1), ("day", -1), ("month", -1), ("week", -1),
+                     ("count", 0))
+#: An integer sent as a string (bounded: Python refuses to convert very long digit strings).
+_INT_TEXT = re.compile(r"\s*[-+]?\d{1,30}\s*")
+
+
+class BadRequest(ForsunPlanError):
+    """A request body that cannot be used at all; answered with HTTP ``status``."""
+
+    def __init__(self, code: int, message: str, status: int = 400) -> None:
+        super().__init__(code, message)
+        self.status = status
+
+
+# -- plans ------------------------------------------------------------------------------------
+
+
+def plan_from_json(obj: Any, *, is_time_out: bool, where: str = "") -> Plan:
+    """The plan a JSON request object describes (members as in DESIGN 3.3; ``seconds`` or
+    ``second``). Raises 1004 naming the member, prefixed by ``where``, for a wrong type.
+
+    The plan owns ``obj``'s params map when it is already a map of strings (bulk creation
+    calls this for every plan, so the common case is one type check per member)."""
+    if type(obj) is dict:
+        get = obj.get
+        key, action, params = get("key"), get("action", "shell"), get("params")
+        second = get("seconds", -1) if "second" not in obj else None
+        minute, hour, day, month, week, count = (get("minute", -1), get("hour", -1),
+                                                 get("day", -1), get("month", -1),
+                                                 get("week", -1), get("count", 0))
+        if (type(key) is str and type(action) is str and type(params) is dict
+                and type(second) is type(minute) is type(hour) is type(day) is type(month)
+                is type(week) is type(count) is int):
+            for value in params.values():
+                if type(value) is not str:
+                    break
+            else:
+                return Plan(key, second, minute, hour, day, month, week, is_time_out, count,
+                            action=action, params=params)
+    return _converted_plan(obj, is_time_out, where)
+
+
+def _converted_plan(obj: Any, is_time_out: bool, where: str) -> Plan:
+    """:func:`plan_from_json` for members that need a default, a conversion (``"90"``,
+    ``3.0``, a number param) or an error naming them."""
+    if not isinstance(obj, dict):
+        raise ForsunPlanError.invalid(where or "body", "must be a JSON object")
+    get = obj.get
+    values = []
+    for member, default in _REQUEST_DEFAULTS:
+        raw = get(member)
+        if raw is None:
+            values.append(default)
+        else:
+            values.append(raw if type(raw) is int else _integer(raw, _name(where, member)))
+    second = _second(get("seconds"), get("second"), where)
+    minute, hour, day, month, week, count = values
+    key, action, params = get("key"), get("action"), get("params")
+    return Plan(key if type(key) is str else _string(key, "", _name(where, "key")),
+                second, minute, hour, day, month, week, is_time_out, count,
+                action=action if type(action) is str else _string(action, "shell",
+                                                                  _name(where, "action")),
+                params=_params(params, _name(where, "params")))
+
+
+def _second(seconds: Any, second: Any, where: str) -> int:
+    """The ``seconds`` or ``second`` member (-1 without either; 1004 if they differ)."""
+    if second is None:
+        if seconds is None:
+            return -1
+        return seconds if type(seconds) is int else _integer(seconds, _name(where, "seconds"))
+    value = _integer(second, _name(where, "second"))
+    if seconds is not None and _integer(seconds, _name(where, "seconds")) != value:
+        raise ForsunPlanError.invalid(_name(where, "second"),
+                                      "differs from seconds; send one of them")
+    return value
+
+
+def _name(where: str, member: str) -> str:
+    return f"{where}.{member}" if where else member
+
+
+def _integer(value: Any, field: str) -> int:
+    if isinstance(value, bool):
+        raise ForsunPlanError.invalid(field, "must be an integer, not a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value):
+        return int(value)
+    raise ForsunPlanError.invalid(field, f"must be an integer, not {_show(value)}")
+
+
+def _string(value: Any, default: str, field: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ForsunPlanError.invalid(field, f"must be a string, not {_show(value)}")
+    return value
+
+
+#: A float param this large may be an integer the JSON reader rounded (orjson keeps
+#: integers exact only in [-2**63, 2**64)); smaller floats are kept as their str().
+_EXACT_FLOAT_LIMIT = float(1 << 63)
+
+
+def _params(value: Any, field: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ForsunPlanError.invalid(field, f"must be a JSON object, not {_show(value)}")
+    for item in value.values():
+        if type(item) is not str:
+            break
+    else:
+        return value  # the usual case: already a map of strings
+    params = {}
+    for key, item in value.items():
+        if isinstance(item, str):
+            params[key] = item
+        elif type(item) is float and abs(item) >= _EXACT_FLOAT_LIMIT:
+            # the JSON reader gives integers past 64 bits as floats: the digits are gone
+            raise ForsunPlanError.invalid(f"{field}.{key}", "a number this large loses digits; "
+                                                           "send it as a string")
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            params[key] = str(item)
+        else:
+            raise ForsunPlanError.invalid(f"{field}.{key}", f"must be a string, not {_show(item)}")
+    return params
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _boolean(value: Any, field: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    raise ForsunPlanError.invalid(field, f"must be true or false, not {_show(value)}")
+
+
+def item_is_time_out(item: Any, where: str) -> bool:
+    """The ``is_time_out`` member of a JSON object (false when absent)."""
+    flag = item.get("is_time_out") if isinstance(item, dict) else None
+    return flag if type(flag) is bool else _boolean(flag, _name(where, "is_time_out"))
+
+
+async def plans_from_json(items: list[Any], pacer: Pacer,
+                          is_time_out: Callable[[Any, str], bool]) -> list[Plan]:
+    """The plans of a JSON array (a job of ``pacer``); an error names the item
+    (``[2].second: ...``). ``is_time_out(item, where)`` says which plans are delay plans."""
+    plans: list[Plan] = []
+    async with pacer.job() as job:
+        for part in steps(items):
+            try:
+                plans += [plan_from_json(item, is_time_out=is_time_out(item, ""))
+                          for item in part]
+            except ForsunPlanError:
+                for index, item in enumerate(part, len(plans)):  # again, naming the item
+                    where = f"[{index}]"
+                    plan_from_json(item, is_time_out=is_time_out(item, where), where=where)
+                raise
+            await job.pause()
+    return plans
+
+
+async def plans_from_crontab(text: str, pacer: Pacer) -> tuple[list[int], list[Plan]]:
+    """The plans of a crontab body and their line numbers, parsed as a job of ``pacer``
+    (:func:`forsun.setline.parse_crontab`; an error names the line)."""
+    numbers: list[int] = []
+    plans: list[Plan] = []
+    async with pacer.job() as job:
+        for part in steps(parse_crontab(text)):
+            numbers += [number for number, _ in part]
+            plans += [plan for _, plan in part]
+            await job.pause()
+    return numbers, plans
+
+
+# -- bodies ----------------------------------------------------------------------------------
+
+
+def body_text(body: bytes | bytearray) -> str:
+    """The body as text (UTF-8, a byte-order mark skipped); 400 if it is not UTF-8."""
+    try:
+        return bytes(body).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(ErrorCode.STORE_FAILED,
+                         f"body: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+async def json_value(body: bytes | bytearray, pacer: Pacer) -> Any:
+    """The body's JSON value. An array is decoded in slices, as a job of ``pacer``; a body
+    orjson refuses is decoded whole, by :mod:`json` if need be."""
+    slices = jsonbody.array_slices(body)
+    if slices is not None:
+        items: list[Any] = []
+        try:
+            async with pacer.job() as job:
+                for part in slices:
+                    items += part
+                    await job.pause()
+            return items
+        except jsonbody.NotParsed:
+            pass  # the rest below reads it whole or explains what is wrong
+    try:
+        return jsonbody.parse(body)
+    except jsonbody.NotParsed:
+        pass  # json may still read it (a BOM, NaN) or explain what is wrong
+    text = body_text(body)
+    if not text.strip():
+        raise BadRequest(ErrorCode.MISSING_ARGUMENT, "body: a JSON plan is required")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(ErrorCode.STORE_FAILED, f"body: invalid JSON: {exc}") from None
+
+
+def query_integer(name: str, value: str, low: int, high: int) -> int:
+    """Query argument ``name`` (text ``value``) as an integer in ``[low, high]`` (0 when
+    empty); 1004 naming it otherwise."""
+    if not value:
+        return 0
+    if not _INT_TEXT.fullmatch(value):
+        raise ForsunPlanError.invalid(name, f"must be an integer, not {value!r}")
+    number = int(value)
+    if not low <= number <= high:
+        raise ForsunPlanError.invalid(name, f"{number} is outside [{low}, {high}]")
+    return number
