@@ -21,6 +21,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from forsun import hookimpl
 from forsun.action.base import Action, Firing
+from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.frontends.http import HttpFrontend, parse_bind
 from forsun.frontends.http_routes import ROUTES
 from forsun.frontends.http_server import make_application
@@ -691,14 +692,19 @@ _request_objects = st.dictionaries(
 
 @settings(max_examples=1000)
 @given(_request_objects, st.booleans())
-def test_the_quick_json_conversion_agrees_with_the_converting_one(obj, is_time_out):
-    from forsun.frontends.http_decoding import _converted_plan, plan_from_json
+def test_any_json_object_is_a_plan_or_a_1004_naming_a_member(obj, is_time_out):
+    from forsun.frontends.http_decoding import plan_from_json
 
-    def converted(convert):
-        try:
-            return convert()
-        except Exception as exc:
-            return type(exc), str(exc)
-
-    assert converted(lambda: plan_from_json(obj, is_time_out=is_time_out)) == \
-        converted(lambda: _converted_plan(obj, is_time_out, ""))
+    try:
+        plan = plan_from_json(obj, is_time_out=is_time_out, where="[3]")
+    except ForsunPlanError as exc:
+        assert exc.code == ErrorCode.STORE_FAILED
+        member = exc.message.partition(":")[0]
+        assert member.startswith("[3].") and member[4:].partition(".")[0] in obj
+    else:
+        assert plan.is_time_out is is_time_out
+        assert type(plan.key) is str and type(plan.action) is str
+        numbers = (plan.second, plan.minute, plan.hour, plan.day, plan.month, plan.week,
+                   plan.count)
+        assert all(type(number) is int for number in numbers)
+        assert all(type(value) is str for value in plan.params.values())

@@ -42,33 +42,11 @@ class BadRequest(ForsunPlanError):
 
 
 def plan_from_json(obj: Any, *, is_time_out: bool, where: str = "") -> Plan:
-    """The plan a JSON request object describes (members as in DESIGN 3.3; ``seconds`` or
-    ``second``). Raises 1004 naming the member, prefixed by ``where``, for a wrong type.
-
-    The plan owns ``obj``'s params map when it is already a map of strings (bulk creation
-    calls this for every plan, so the common case is one type check per member)."""
-    if type(obj) is dict:
-        get = obj.get
-        key, action, params = get("key"), get("action", "shell"), get("params")
-        second = get("seconds", -1) if "second" not in obj else None
-        minute, hour, day, month, week, count = (get("minute", -1), get("hour", -1),
-                                                 get("day", -1), get("month", -1),
-                                                 get("week", -1), get("count", 0))
-        if (type(key) is str and type(action) is str and type(params) is dict
-                and type(second) is type(minute) is type(hour) is type(day) is type(month)
-                is type(week) is type(count) is int):
-            for value in params.values():
-                if type(value) is not str:
-                    break
-            else:
-                return Plan(key, second, minute, hour, day, month, week, is_time_out, count,
-                            action=action, params=params)
-    return _converted_plan(obj, is_time_out, where)
-
-
-def _converted_plan(obj: Any, is_time_out: bool, where: str) -> Plan:
-    """:func:`plan_from_json` for members that need a default, a conversion (``"90"``,
-    ``3.0``, a number param) or an error naming them."""
+    """The plan a JSON request object describes (members as in DESIGN 3.3: ``seconds`` or
+    ``second``, integers also as ``"90"`` or ``3.0``, number params as their text; absent
+    members take the original API's defaults). Raises 1004 naming the member, prefixed by
+    ``where``, for a wrong type. The plan owns ``obj``'s params map when it is already a
+    map of strings."""
     if not isinstance(obj, dict):
         raise ForsunPlanError.invalid(where or "body", "must be a JSON object")
     get = obj.get
@@ -182,16 +160,14 @@ async def plans_from_json(items: list[Any], pacer: Pacer,
     plans: list[Plan] = []
     async with pacer.job() as job:
         for part in steps(items):
-            try:
-                plans += [plan_from_json(item, is_time_out=is_time_out(item, ""))
-                          for item in part]
-            except ForsunPlanError:
-                for index, item in enumerate(part, len(plans)):  # again, naming the item
-                    where = f"[{index}]"
-                    plan_from_json(item, is_time_out=is_time_out(item, where), where=where)
-                raise
+            plans += [_item_plan(item, f"[{index}]", is_time_out)
+                      for index, item in enumerate(part, len(plans))]
             await job.pause()
     return plans
+
+
+def _item_plan(item: Any, where: str, is_time_out: Callable[[Any, str], bool]) -> Plan:
+    return plan_from_json(item, is_time_out=is_time_out(item, where), where=where)
 
 
 async def plans_from_crontab(text: str, pacer: Pacer) -> tuple[list[int], list[Plan]]:
@@ -221,20 +197,10 @@ def body_text(body: bytes | bytearray) -> str:
 
 async def json_value(body: bytes | bytearray, pacer: Pacer) -> Any:
     """The body's JSON value. An array is decoded in slices, as a job of ``pacer``; a body
-    orjson refuses is decoded whole, by :mod:`json` if need be."""
-    slices = jsonbody.array_slices(body)
-    if slices is not None:
-        items: list[Any] = []
-        try:
-            async with pacer.job() as job:
-                for part in slices:
-                    items += part
-                    await job.pause()
-            return items
-        except jsonbody.NotParsed:
-            pass  # the rest below reads it whole or explains what is wrong
+    orjson refuses is decoded by :mod:`json`, which reads a few more (a byte-order mark,
+    ``NaN``) and explains what is wrong with the rest (400)."""
     try:
-        return jsonbody.parse(body)
+        return await _orjson_value(body, pacer)
     except jsonbody.NotParsed:
         pass  # json may still read it (a BOM, NaN) or explain what is wrong
     text = body_text(body)
@@ -244,6 +210,20 @@ async def json_value(body: bytes | bytearray, pacer: Pacer) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise BadRequest(ErrorCode.STORE_FAILED, f"body: invalid JSON: {exc}") from None
+
+
+async def _orjson_value(body: bytes | bytearray, pacer: Pacer) -> Any:
+    """The body's JSON value read by orjson, an array in slices (:data:`jsonbody.NotParsed`
+    when orjson refuses it: the slices of an array decode exactly when the whole does)."""
+    slices = jsonbody.array_slices(body)
+    if slices is None:
+        return jsonbody.parse(body)
+    items: list[Any] = []
+    async with pacer.job() as job:
+        for part in slices:
+            items += part
+            await job.pause()
+    return items
 
 
 def query_integer(name: str, value: str, low: int, high: int) -> int:
