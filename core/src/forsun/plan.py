@@ -6,7 +6,7 @@ Field meanings and defaults follow the original forsun (DESIGN 3.1). ``status`` 
 
 from __future__ import annotations
 
-import struct
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -84,7 +84,10 @@ class Plan:
         return (self.key, self.next_time)
 
 
+#: The fields validate_plan checks are INT16 integers, and getters of their values.
 _INT_FIELDS = (*SCHEDULE_FIELDS, "count", "current_count", "status")
+_int_values = operator.attrgetter(*_INT_FIELDS)
+_schedule_values = operator.attrgetter(*SCHEDULE_FIELDS)
 _FIXED_RANGES = tuple(FIXED_RANGES.items())
 
 
@@ -92,12 +95,29 @@ def validate_plan(plan: Plan) -> None:
     """Raise :class:`ForsunPlanError` (1004, naming the field) unless ``plan`` can be stored.
 
     The service calls this for every plan it creates and stores before writing anything
-    (see :func:`validated_list`), so bad input never reaches their data. A plan of plain
-    ASCII text and in-range integers is accepted by one quick test; anything else gets the
-    field-by-field check that names what is wrong.
+    (see :func:`validated_list`), so bad input never reaches their data.
     """
-    if not _plainly_valid(plan):
-        _check_fields(plan)
+    _check_key(plan.key)
+    low, high = INT16
+    for name, value in zip(_INT_FIELDS, _int_values(plan), strict=True):
+        if type(value) is not int:
+            raise ForsunPlanError.invalid(name, f"must be an integer, not {type(value).__name__}")
+        if not low <= value <= high:
+            raise ForsunPlanError.invalid(name, f"{value} is outside [{low}, {high}]")
+    if not plan.is_time_out:
+        for (name, (first, last)), value in zip(_FIXED_RANGES, _schedule_values(plan),
+                                                strict=True):
+            if value != -1 and not first <= value <= last:
+                raise ForsunPlanError.invalid(name, f"{value} is outside -1 or [{first}, {last}]")
+    if plan.count < 0:
+        raise ForsunPlanError.invalid("count", "must not be negative")
+    if type(plan.next_time) is not int:
+        raise ForsunPlanError.invalid("next_time", "must be an integer number of seconds")
+    if type(plan.last_timeout) is not int:
+        raise ForsunPlanError.invalid("last_timeout", "must be an integer number of seconds")
+    if type(plan.action) is not str or not plan.action:
+        raise ForsunPlanError.invalid("action", "must be a non-empty string")
+    _check_params(plan.params)
 
 
 class ValidatedPlans(list[Plan]):
@@ -116,84 +136,26 @@ def validated_list(plans: Iterable[Plan]) -> list[Plan]:
     return plans
 
 
-#: Packs (so range-checks) the nine INT16 fields at once.
-_INT16S = struct.Struct("9h")
-
-
-def _plainly_valid(plan: Plan) -> bool:
-    """True only for a valid plan whose text is ASCII (False says nothing either way)."""
-    key, action, params = plan.key, plan.action, plan.params
-    second, minute, hour, day, month, week = (plan.second, plan.minute, plan.hour, plan.day,
-                                              plan.month, plan.week)
-    count, current_count, status = plan.count, plan.current_count, plan.status
-    if not (type(key) is str and type(action) is str and type(params) is dict
-            and type(second) is type(minute) is type(hour) is type(day) is type(month)
-            is type(week) is type(count) is type(current_count) is type(status)
-            is type(plan.next_time) is type(plan.last_timeout) is int
-            and 0 < len(key) <= MAX_KEY_BYTES and key.isascii() and action
-            and "\x00" not in key and "\r" not in key and "\n" not in key and count >= 0):
-        return False
-    try:
-        _INT16S.pack(second, minute, hour, day, month, week, count, current_count, status)
-    except struct.error:  # one is outside INT16
-        return False
-    if not plan.is_time_out and not (
-            (second == -1 or 0 <= second <= 59) and (minute == -1 or 0 <= minute <= 59)
-            and (hour == -1 or 0 <= hour <= 23) and (day == -1 or 1 <= day <= 31)
-            and (month == -1 or 1 <= month <= 12) and (week == -1 or 0 <= week <= 7)):
-        return False
-    try:
-        text = "".join([*params, *params.values()])
-    except TypeError:  # a name or value that is not a string
-        return False
-    return text.isascii() and len(text) <= MAX_PARAMS_BYTES
-
-
-def _check_fields(plan: Plan) -> None:
-    """:func:`validate_plan`, one field at a time."""
-    key = plan.key
+def _check_key(key: object) -> None:
     if type(key) is not str or not key:
         raise ForsunPlanError.invalid("key", "must be a non-empty string")
     if "\x00" in key or "\r" in key or "\n" in key:
         raise ForsunPlanError.invalid("key", "must not contain NUL, CR or LF")
-    if len(_utf8("key", key)) > MAX_KEY_BYTES:
+    if len(key if key.isascii() else _utf8("key", key)) > MAX_KEY_BYTES:
         raise ForsunPlanError.invalid("key", f"longer than {MAX_KEY_BYTES} bytes")
-    low, high = INT16
-    for name in _INT_FIELDS:
-        value = getattr(plan, name)
-        if type(value) is not int:
-            raise ForsunPlanError.invalid(name, f"must be an integer, not {type(value).__name__}")
-        if not low <= value <= high:
-            raise ForsunPlanError.invalid(name, f"{value} is outside [{low}, {high}]")
-    if not plan.is_time_out:
-        for name, (first, last) in _FIXED_RANGES:
-            value = getattr(plan, name)
-            if value != -1 and not first <= value <= last:
-                raise ForsunPlanError.invalid(name, f"{value} is outside -1 or [{first}, {last}]")
-    if plan.count < 0:
-        raise ForsunPlanError.invalid("count", "must not be negative")
-    if type(plan.next_time) is not int:
-        raise ForsunPlanError.invalid("next_time", "must be an integer number of seconds")
-    if type(plan.last_timeout) is not int:
-        raise ForsunPlanError.invalid("last_timeout", "must be an integer number of seconds")
-    if type(plan.action) is not str or not plan.action:
-        raise ForsunPlanError.invalid("action", "must be a non-empty string")
-    params = plan.params
+
+
+def _check_params(params: object) -> None:
     if type(params) is not dict:
         raise ForsunPlanError.invalid("params", "must be a map of strings")
-    parts = []
-    for k, v in params.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise ForsunPlanError.invalid(f"params[{k!r}]", "keys and values must be strings")
-        parts.append(k)
-        parts.append(v)
-    try:
-        size = len("".join(parts).encode("utf-8"))
-    except UnicodeEncodeError:
-        for k, v in params.items():
-            _utf8(f"params[{k!r}]", k + v)
-        raise
-    if size > MAX_PARAMS_BYTES:
+    for name, value in params.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ForsunPlanError.invalid(f"params[{name!r}]", "keys and values must be strings")
+    text: str | bytes = "".join([*params, *params.values()])
+    if not text.isascii():
+        text = b"".join([_utf8(f"params[{name!r}]", name + value)
+                         for name, value in params.items()])
+    if len(text) > MAX_PARAMS_BYTES:
         raise ForsunPlanError.invalid("params", f"larger than {MAX_PARAMS_BYTES} bytes")
 
 
