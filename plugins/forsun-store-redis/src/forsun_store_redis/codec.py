@@ -4,6 +4,8 @@ Layout (little-endian): a fixed header ``<BBhhhhhhiiqqdH`` — format version, f
 (bit 0 ``is_time_out``), the six schedule fields, ``count``, ``current_count``,
 ``next_time``, ``last_timeout``, ``created_time``, ``status`` — then ``action``, ``key``
 and each params pair as varint-length-prefixed UTF-8. Round trips every valid plan exactly.
+The Lua scripts read ``next_time`` and ``created_time`` at their fixed offsets in the
+header (:mod:`.layout`). The mem store packs plans its own way (its ``record.py`` says why).
 """
 
 from __future__ import annotations
