@@ -575,6 +575,14 @@ async def test_openapi_document_is_valid_openapi_3_1(api):
     validate(document)
 
 
+def test_the_plan_schema_names_every_field_of_a_plan():
+    from forsun.frontends.openapi import SCHEMAS
+
+    schema = SCHEMAS["Plan"]
+    assert list(schema["properties"]) == schema["required"] == [
+        field.name for field in attrs.fields(Plan)]
+
+
 async def test_every_route_in_the_spec_is_served_and_nothing_else(api):
     _, document = await api.call("GET", "/v1/openapi.json")
     described = {(path, method.upper()) for path, ops in document["paths"].items()

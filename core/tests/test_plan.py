@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from forsun.errors import ErrorCode, ForsunPlanError
-from forsun.plan import MAX_KEY_BYTES, Plan, validate_plan
+from forsun.plan import MAX_KEY_BYTES, PLAN_FIELDS, Plan, evolved, validate_plan
 
 
 def test_defaults_follow_the_original():
@@ -80,6 +80,13 @@ maybe_bad_plans = st.builds(
 
 
 @given(maybe_bad_plans)
+def test_the_fast_path_accepts_only_what_the_field_by_field_check_accepts(plan):
+    from forsun.plan import _accepted_by_fast_path, _check_fields
+    if _accepted_by_fast_path(plan):
+        _check_fields(plan)
+
+
+@given(maybe_bad_plans)
 def test_a_refusal_names_a_field_at_fault(plan):
     """validate_plan refuses with 1004 naming a field; that field, set to a valid value,
     is not refused any more (another one may be)."""
@@ -119,8 +126,19 @@ valid_plans = st.builds(
                  st.builds(attrs.evolve, valid_plans, is_time_out=st.just(True),
                            second=int16, minute=int16, hour=int16, day=int16, month=int16,
                            week=int16)))
-def test_every_valid_plan_passes(plan):
+def test_every_valid_plan_passes_and_an_ascii_one_by_the_fast_path(plan):
+    from forsun.plan import _accepted_by_fast_path
     validate_plan(plan)
+    text = "".join([plan.key, plan.action, *plan.params, *plan.params.values()])
+    assert _accepted_by_fast_path(plan) == text.isascii()
+
+
+@given(valid_plans, st.dictionaries(st.sampled_from(PLAN_FIELDS), st.integers() | st.text()))
+def test_evolved_copies_as_attrs_evolve_does(plan, changes):
+    before = attrs.evolve(plan)
+    copy = evolved(plan, **changes)
+    assert copy == attrs.evolve(plan, **changes) and copy is not plan
+    assert plan == before
 
 
 def test_validated_list_checks_plain_lists_and_trusts_the_services_marker():

@@ -81,13 +81,12 @@ def _by_name(method: str, args: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip(_argument_names(method), args, strict=False))
 
 
-def _to_plan(plan: Any) -> Plan:
-    return Plan(key=plan.key, second=plan.second, minute=plan.minute, hour=plan.hour,
-                day=plan.day, month=plan.month, week=plan.week,
-                is_time_out=bool(plan.is_time_out), count=plan.count,
-                current_count=plan.current_count, status=plan.status,
-                next_time=plan.next_time, last_timeout=plan.last_timeout,
-                action=plan.action, params=dict(plan.params or {}))
+def _to_plan(wire: Any) -> Plan:
+    """The IDL's ``ForsunPlan`` (every field of :class:`Plan` but ``created_time``)."""
+    plan = Plan.from_dict(vars(wire))
+    plan.is_time_out = bool(plan.is_time_out)
+    plan.params = dict(plan.params or {})
+    return plan
 
 
 def _server_error(exc: Exception) -> ForsunPlanError:
