@@ -41,47 +41,36 @@ class BadRequest(ForsunPlanError):
 # -- plans ------------------------------------------------------------------------------------
 
 
-def plan_from_json(obj: Any, *, is_time_out: bool, where: str = "") -> Plan:
+def plan_from_json(obj: dict[str, Any], *, is_time_out: bool) -> Plan:
     """The plan a JSON request object describes (members as in DESIGN 3.3: ``seconds`` or
     ``second``, integers also as ``"90"`` or ``3.0``, number params as their text; absent
-    members take the original API's defaults). Raises 1004 naming the member, prefixed by
-    ``where``, for a wrong type. The plan owns ``obj``'s params map when it is already a
-    map of strings."""
-    if not isinstance(obj, dict):
-        raise ForsunPlanError.invalid(where or "body", "must be a JSON object")
+    members take the original API's defaults). Raises 1004 naming the member for a wrong
+    type. The plan owns ``obj``'s params map when it is already a map of strings."""
     get = obj.get
     values = []
     for member, default in _REQUEST_DEFAULTS:
         raw = get(member)
-        if raw is None:
-            values.append(default)
-        else:
-            values.append(raw if type(raw) is int else _integer(raw, _name(where, member)))
-    second = _second(get("seconds"), get("second"), where)
+        values.append(default if raw is None else raw if type(raw) is int
+                      else _integer(raw, member))
     minute, hour, day, month, week, count = values
-    key, action, params = get("key"), get("action"), get("params")
-    return Plan(key if type(key) is str else _string(key, "", _name(where, "key")),
+    second, key, action = _second(obj), get("key"), get("action")
+    return Plan(key if type(key) is str else _string(key, "", "key"),
                 second, minute, hour, day, month, week, is_time_out, count,
-                action=action if type(action) is str else _string(action, "shell",
-                                                                  _name(where, "action")),
-                params=_params(params, _name(where, "params")))
+                action=action if type(action) is str else _string(action, "shell", "action"),
+                params=_params(get("params")))
 
 
-def _second(seconds: Any, second: Any, where: str) -> int:
+def _second(obj: dict[str, Any]) -> int:
     """The ``seconds`` or ``second`` member (-1 without either; 1004 if they differ)."""
+    seconds, second = obj.get("seconds"), obj.get("second")
     if second is None:
         if seconds is None:
             return -1
-        return seconds if type(seconds) is int else _integer(seconds, _name(where, "seconds"))
-    value = _integer(second, _name(where, "second"))
-    if seconds is not None and _integer(seconds, _name(where, "seconds")) != value:
-        raise ForsunPlanError.invalid(_name(where, "second"),
-                                      "differs from seconds; send one of them")
+        return seconds if type(seconds) is int else _integer(seconds, "seconds")
+    value = _integer(second, "second")
+    if seconds is not None and _integer(seconds, "seconds") != value:
+        raise ForsunPlanError.invalid("second", "differs from seconds; send one of them")
     return value
-
-
-def _name(where: str, member: str) -> str:
-    return f"{where}.{member}" if where else member
 
 
 def _integer(value: Any, field: str) -> int:
@@ -109,11 +98,11 @@ def _string(value: Any, default: str, field: str) -> str:
 _EXACT_FLOAT_LIMIT = float(1 << 63)
 
 
-def _params(value: Any, field: str) -> dict[str, str]:
+def _params(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ForsunPlanError.invalid(field, f"must be a JSON object, not {_show(value)}")
+        raise ForsunPlanError.invalid("params", f"must be a JSON object, not {_show(value)}")
     for item in value.values():
         if type(item) is not str:
             break
@@ -125,12 +114,12 @@ def _params(value: Any, field: str) -> dict[str, str]:
             params[key] = item
         elif type(item) is float and abs(item) >= _EXACT_FLOAT_LIMIT:
             # the JSON reader gives integers past 64 bits as floats: the digits are gone
-            raise ForsunPlanError.invalid(f"{field}.{key}", "a number this large loses digits; "
-                                                           "send it as a string")
+            raise ForsunPlanError.invalid(f"params.{key}", "a number this large loses digits; "
+                                                          "send it as a string")
         elif isinstance(item, int | float) and not isinstance(item, bool):
             params[key] = str(item)
         else:
-            raise ForsunPlanError.invalid(f"{field}.{key}", f"must be a string, not {_show(item)}")
+            raise ForsunPlanError.invalid(f"params.{key}", f"must be a string, not {_show(item)}")
     return params
 
 
@@ -139,35 +128,30 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _boolean(value: Any, field: str) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, bool) or value in (0, 1):
-        return bool(value)
-    raise ForsunPlanError.invalid(field, f"must be true or false, not {_show(value)}")
-
-
-def item_is_time_out(item: Any, where: str) -> bool:
+def item_is_time_out(item: dict[str, Any]) -> bool:
     """The ``is_time_out`` member of a JSON object (false when absent)."""
-    flag = item.get("is_time_out") if isinstance(item, dict) else None
-    return flag if type(flag) is bool else _boolean(flag, _name(where, "is_time_out"))
+    flag = item.get("is_time_out")
+    if flag is None or flag in (0, 1):  # also False and True
+        return bool(flag)
+    raise ForsunPlanError.invalid("is_time_out", f"must be true or false, not {_show(flag)}")
 
 
 async def plans_from_json(items: list[Any], pacer: Pacer,
-                          is_time_out: Callable[[Any, str], bool]) -> list[Plan]:
+                          is_time_out: Callable[[dict[str, Any]], bool]) -> list[Plan]:
     """The plans of a JSON array (a job of ``pacer``); an error names the item
-    (``[2].second: ...``). ``is_time_out(item, where)`` says which plans are delay plans."""
+    (``[2].second: ...``). ``is_time_out(item)`` says which plans are delay plans."""
     plans: list[Plan] = []
     async with pacer.job() as job:
         for part in steps(items):
-            plans += [_item_plan(item, f"[{index}]", is_time_out)
-                      for index, item in enumerate(part, len(plans))]
+            for index, item in enumerate(part, len(plans)):
+                if not isinstance(item, dict):
+                    raise ForsunPlanError.invalid(f"[{index}]", "must be a JSON object")
+                try:
+                    plans.append(plan_from_json(item, is_time_out=is_time_out(item)))
+                except ForsunPlanError as exc:
+                    raise ForsunPlanError(exc.code, f"[{index}].{exc.message}") from exc
             await job.pause()
     return plans
-
-
-def _item_plan(item: Any, where: str, is_time_out: Callable[[Any, str], bool]) -> Plan:
-    return plan_from_json(item, is_time_out=is_time_out(item, where), where=where)
 
 
 async def plans_from_crontab(text: str, pacer: Pacer) -> tuple[list[int], list[Plan]]:

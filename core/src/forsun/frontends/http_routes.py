@@ -72,7 +72,7 @@ async def _create(handler: ApiHandler, *, is_time_out: bool) -> Any:
     body = await handler.json_body()
     if isinstance(body, list):
         return await _create_many(handler, await plans_from_json(
-            _non_empty(body), handler.service.pacer, lambda item, where: is_time_out))
+            _non_empty(body), handler.service.pacer, lambda item: is_time_out))
     if not isinstance(body, dict):
         raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON object or array")
     handler.reply_mode()  # refuse a bad ?reply= even where one plan answers itself
