@@ -141,9 +141,9 @@ _INT16S = struct.Struct("9h")
 
 def _accepted_by_fast_path(plan: Plan) -> bool:
     """The fast path of :func:`validate_plan`: True only for a valid plan whose key and
-    params are ASCII (False says nothing either way), by one chain of comparisons. Without it bulk
-    creation over HTTP is 15 % slower (the bench's create rows, JSON ``?reply=keys``:
-    74,000 instead of 87,000 plans/s on the same machine)."""
+    params are ASCII (False says nothing either way), by one chain of comparisons. Without
+    it bulk creation over HTTP is 15 % slower (bench create, JSON ``?reply=keys``: 74,000
+    instead of 87,000 plans/s on the same machine)."""
     key, action, params = plan.key, plan.action, plan.params
     second, minute, hour, day, month, week = (plan.second, plan.minute, plan.hour, plan.day,
                                               plan.month, plan.week)

@@ -7,11 +7,11 @@ nothing and serves health checks):
   ``GET /v1/openapi.json`` are open.
 - Thrift, without a handshake, in one of two places:
 
-  * the reserved argument field :data:`forsun.idl.TOKEN_FIELD_ID` (a string) that any call may add
-    to its arguments struct. It works for every method; ``forsun.client.Client(token=)``
-    sends it. A client generated from an IDL adds ``32767: optional string token`` to the
-    arguments of each method it calls (old clients never send that id, so the IDL stays
-    compatible);
+  * the reserved argument field :data:`forsun.idl.TOKEN_FIELD_ID` (a string) that any
+    call may add to its arguments struct. It works for every method;
+    ``forsun.client.Client(token=)`` sends it. A client generated from an IDL adds
+    ``32767: optional string token`` to the arguments of each method it calls (old
+    clients never send that id, so the IDL stays compatible);
   * for ``create`` and ``createTimeout`` only, the params entry :data:`TOKEN_PARAM`, which
     any existing client can send without regenerating code.
 
