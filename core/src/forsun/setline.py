@@ -60,10 +60,11 @@ def split_words(line: str) -> list[str]:
 
 
 def _split_words_fast(line: str) -> list[str] | None:
-    """The fast path of :func:`split_words`, by str methods (20x faster than :mod:`shlex`;
-    it keeps bulk crontab bodies near the bench's creation goal): the words of a line
-    without backslashes whose quotes, if any, are one pair of ``'`` or ``"`` around its
-    last word (``... http 'url=...'``). None for any other line."""
+    """The fast path of :func:`split_words`, by str methods: the words of a line without
+    backslashes whose quotes, if any, are one pair of ``'`` or ``"`` around its last word
+    (``... http 'url=...'``); None for any other line. It is 20 times faster than
+    :mod:`shlex`: without it crontab bodies are created 4 times slower (bench create,
+    crontab ``?reply=keys``: 12,800 instead of 60,600 plans/s)."""
     if "\\" in line:
         return None
     quote = "'" if "'" in line else '"'
