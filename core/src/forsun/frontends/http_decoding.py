@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 from ..errors import ErrorCode, ForsunPlanError
@@ -128,7 +127,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def item_is_time_out(item: dict[str, Any]) -> bool:
+def _item_is_time_out(item: dict[str, Any]) -> bool:
     """The ``is_time_out`` member of a JSON object (false when absent)."""
     flag = item.get("is_time_out")
     if flag is None or flag in (0, 1):  # also False and True
@@ -137,9 +136,10 @@ def item_is_time_out(item: dict[str, Any]) -> bool:
 
 
 async def plans_from_json(items: list[Any], pacer: Pacer,
-                          is_time_out: Callable[[dict[str, Any]], bool]) -> list[Plan]:
-    """The plans of a JSON array (a job of ``pacer``); an error names the item
-    (``[2].second: ...``). ``is_time_out(item)`` says which plans are delay plans."""
+                          is_time_out: bool | None) -> list[Plan]:
+    """The plans of a JSON array (a job of ``pacer``): delay plans if ``is_time_out``,
+    fixed-time plans if false, and as each item's ``is_time_out`` member says if None. An
+    error names the item (``[2].second: ...``)."""
     plans: list[Plan] = []
     async with pacer.job() as job:
         for part in steps(items):
@@ -147,7 +147,8 @@ async def plans_from_json(items: list[Any], pacer: Pacer,
                 if not isinstance(item, dict):
                     raise ForsunPlanError.invalid(f"[{index}]", "must be a JSON object")
                 try:
-                    plans.append(plan_from_json(item, is_time_out=is_time_out(item)))
+                    plans.append(plan_from_json(item, is_time_out=_item_is_time_out(item)
+                                                if is_time_out is None else is_time_out))
                 except ForsunPlanError as exc:
                     raise ForsunPlanError(exc.code, f"[{index}].{exc.message}") from exc
             await job.pause()

@@ -25,13 +25,7 @@ from ..errors import ErrorCode
 from ..pacing import steps
 from ..plan import Plan
 from . import jsonbody
-from .http_decoding import (
-    BadRequest,
-    item_is_time_out,
-    plan_from_json,
-    plans_from_crontab,
-    plans_from_json,
-)
+from .http_decoding import BadRequest, plan_from_json, plans_from_crontab, plans_from_json
 from .openapi import CRONTAB, JSON, Param, Route, document, ref
 
 if TYPE_CHECKING:
@@ -72,7 +66,7 @@ async def _create(handler: ApiHandler, *, is_time_out: bool) -> Any:
     body = await handler.json_body()
     if isinstance(body, list):
         return await _create_many(handler, await plans_from_json(
-            _non_empty(body), handler.service.pacer, lambda item: is_time_out))
+            _non_empty(body), handler.service.pacer, is_time_out))
     if not isinstance(body, dict):
         raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON object or array")
     handler.reply_mode()  # refuse a bad ?reply= even where one plan answers itself
@@ -86,7 +80,7 @@ async def create_batch(handler: ApiHandler) -> Any:
     if not isinstance(body, list):
         raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON array of plans")
     return await _create_many(handler, await plans_from_json(
-        _non_empty(body), handler.service.pacer, item_is_time_out))
+        _non_empty(body), handler.service.pacer, None))
 
 
 def _non_empty(plans: list[Any]) -> list[Any]:
