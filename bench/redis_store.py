@@ -5,7 +5,7 @@ the end).
 - create: ``RedisStore.put_many`` in the bench process, and forsund with ``--driver redis``
   fed over ``POST /v1/plans``, each against raw pipelined ``HSET`` (packed plan) + ``ZADD``
   (due second) with :data:`RAW_PIPELINE` commands per round trip. Both encode the plans
-  with :mod:`forsun.codec`.
+  with :mod:`forsun_store_redis.codec`.
 - firing: forsund on the Redis store fires ``redis_fire_plans`` plans due in one second with
   the ``noop`` action (time until ``action_executed_count`` counted them); baseline: a raw
   claim loop (``ZRANGEBYSCORE`` 5 000 due keys, ``HMGET`` and decode them, pipelined
@@ -20,7 +20,6 @@ import math
 import time
 from typing import Any
 
-from forsun.codec import decode_plan, encode_plan
 from forsun.plan import Plan
 from forsun.testing.services import reachable
 
@@ -76,6 +75,8 @@ def make_plans(prefix: str, count: int, due: int) -> list[Plan]:
 
 async def raw_put(client: Any, prefix: str, plans: list[Plan]) -> float:
     """Seconds to put ``plans`` as raw HSET + ZADD, pipelined."""
+    from forsun_store_redis.codec import encode_plan
+
     plans_key, due_key = f"{{{prefix}}}:plans", f"{{{prefix}}}:due"
     started = time.perf_counter()
     pipe = client.pipeline(transaction=False)
@@ -90,6 +91,8 @@ async def raw_put(client: Any, prefix: str, plans: list[Plan]) -> float:
 
 async def raw_claim(client: Any, prefix: str, up_to: int) -> tuple[int, float]:
     """Claim every raw plan due up to ``up_to`` in batches; (plans, seconds)."""
+    from forsun_store_redis.codec import decode_plan
+
     plans_key, due_key = f"{{{prefix}}}:plans", f"{{{prefix}}}:due"
     claimed = 0
     started = time.perf_counter()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +32,16 @@ def connections_made(port: int) -> int:
     """The server's connected_count, read over a connection of its own (counted too)."""
     with Client("127.0.0.1", port) as reader:
         return int(reader.info()["connected_count"])
+
+
+def test_the_client_does_not_import_the_servers_front_ends():
+    """A program that only calls forsund loads no part of its front ends (tornado, the
+    HTTP routes, the Thrift server)."""
+    probe = ("import sys, forsun.client; "
+             "print(sorted(m for m in sys.modules if m.startswith('forsun.frontends')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "[]"
 
 
 # -- the blocking client ---------------------------------------------------------------------

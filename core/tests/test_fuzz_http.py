@@ -1,5 +1,5 @@
 """Schemathesis against the OpenAPI document a real forsund serves (``/v1/openapi.json``;
-loaded from :func:`forsun.frontends.http_handlers.openapi_document`, the same document, so
+loaded from :func:`forsun.frontends.http_routes.openapi_document`, the same document, so
 that the operations are known when tests are collected): data that fits the schema and
 data that does not, for every operation. No reply may be a
 5xx, every reply but the document itself is the ``{errcode, errmsg, data}`` envelope with
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from forsun.errors import ErrorCode
-from forsun.frontends.http_handlers import openapi_document
+from forsun.frontends.http_routes import openapi_document
 from forsun.frontends.openapi import CRONTAB
 from forsun.testing.process import ForsundProcess
 from forsun.testing.services import in_ci

@@ -21,8 +21,10 @@ from tornado.httpclient import AsyncHTTPClient
 
 from forsun import hookimpl
 from forsun.action.base import Action, Firing
+from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.frontends.http import HttpFrontend, parse_bind
-from forsun.frontends.http_handlers import ROUTES, make_application
+from forsun.frontends.http_routes import ROUTES
+from forsun.frontends.http_server import make_application
 from forsun.plan import Plan
 from forsun.plugins import get_plugin_manager, register_plugin
 from forsun.service import Service
@@ -572,6 +574,14 @@ async def test_openapi_document_is_valid_openapi_3_1(api):
     validate(document)
 
 
+def test_the_plan_schema_names_every_field_of_a_plan():
+    from forsun.frontends.openapi import SCHEMAS
+
+    schema = SCHEMAS["Plan"]
+    assert list(schema["properties"]) == schema["required"] == [
+        field.name for field in attrs.fields(Plan)]
+
+
 async def test_every_route_in_the_spec_is_served_and_nothing_else(api):
     _, document = await api.call("GET", "/v1/openapi.json")
     described = {(path, method.upper()) for path, ops in document["paths"].items()
@@ -686,14 +696,18 @@ _request_objects = st.dictionaries(
 
 @settings(max_examples=1000)
 @given(_request_objects, st.booleans())
-def test_the_quick_json_conversion_agrees_with_the_converting_one(obj, is_time_out):
-    from forsun.frontends.http_handlers import _converted_plan, plan_from_json
+def test_any_json_object_is_a_plan_or_a_1004_naming_a_member(obj, is_time_out):
+    from forsun.frontends.http_decoding import plan_from_json
 
-    def converted(convert):
-        try:
-            return convert()
-        except Exception as exc:
-            return type(exc), str(exc)
-
-    assert converted(lambda: plan_from_json(obj, is_time_out=is_time_out)) == \
-        converted(lambda: _converted_plan(obj, is_time_out, ""))
+    try:
+        plan = plan_from_json(obj, is_time_out=is_time_out)
+    except ForsunPlanError as exc:
+        assert exc.code == ErrorCode.STORE_FAILED
+        assert exc.message.partition(":")[0].partition(".")[0] in obj
+    else:
+        assert plan.is_time_out is is_time_out
+        assert type(plan.key) is str and type(plan.action) is str
+        numbers = (plan.second, plan.minute, plan.hour, plan.day, plan.month, plan.week,
+                   plan.count)
+        assert all(type(number) is int for number in numbers)
+        assert all(type(value) is str for value in plan.params.values())

@@ -3,9 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from forsun.codec import decode_plan, encode_plan
 from forsun.errors import ErrorCode, ForsunPlanError
-from forsun.plan import MAX_KEY_BYTES, Plan, validate_plan
+from forsun.plan import MAX_KEY_BYTES, PLAN_FIELDS, Plan, evolved, validate_plan
 
 
 def test_defaults_follow_the_original():
@@ -53,35 +52,6 @@ def test_delay_mode_accepts_any_int16_interval():
     validate_plan(Plan(key="k", is_time_out=True, second=3600, minute=100))
 
 
-texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
-plans = st.builds(
-    Plan,
-    key=texts.filter(lambda k: k and not set(k) & {"\x00", "\r", "\n"}),
-    second=st.integers(-1, 59), minute=st.integers(-1, 59), hour=st.integers(-1, 23),
-    day=st.integers(-1, 31), month=st.integers(-1, 12), week=st.integers(-1, 7),
-    is_time_out=st.booleans(), count=st.integers(0, 32767),
-    current_count=st.integers(0, 1 << 30), status=st.integers(0, 2),
-    next_time=st.integers(0, 1 << 40), last_timeout=st.integers(0, 1 << 40),
-    created_time=st.floats(0, 1e11), action=texts.filter(bool),
-    params=st.dictionaries(texts, texts, max_size=5),
-)
-
-
-@given(plans)
-def test_codec_round_trips_every_valid_plan(plan):
-    assert decode_plan(encode_plan(plan)) == plan
-
-
-@given(st.binary(max_size=80))
-def test_codec_rejects_garbage_with_value_error(data):
-    try:
-        plan = decode_plan(data)
-    except ValueError as exc:
-        assert "plan record" in str(exc)
-    else:
-        assert isinstance(plan, Plan)
-
-
 def test_the_original_error_module_still_imports():
     from forsun.error import ActionExecuteRetry, NotFoundPlanError, RequiredArgumentError
 
@@ -110,15 +80,30 @@ maybe_bad_plans = st.builds(
 
 
 @given(maybe_bad_plans)
-def test_the_quick_check_accepts_only_what_the_full_check_accepts(plan):
-    """validate_plan trusts _plainly_valid; it must never pass a plan the field-by-field
-    check refuses."""
-    from forsun.plan import _check_fields, _plainly_valid
-    if _plainly_valid(plan):
+def test_the_fast_path_accepts_only_what_the_field_by_field_check_accepts(plan):
+    from forsun.plan import _accepted_by_fast_path, _check_fields
+    if _accepted_by_fast_path(plan):
         _check_fields(plan)
 
 
-ascii_texts = st.text(st.characters(max_codepoint=127), max_size=30)
+@given(maybe_bad_plans)
+def test_a_refusal_names_a_field_at_fault(plan):
+    """validate_plan refuses with 1004 naming a field; that field, set to a valid value,
+    is not refused any more (another one may be)."""
+    try:
+        validate_plan(plan)
+    except ForsunPlanError as exc:
+        assert exc.code == ErrorCode.STORE_FAILED
+        field = exc.message.partition(":")[0].partition("[")[0]
+        assert field in attrs.fields_dict(Plan)
+        repaired = attrs.evolve(plan, **{field: getattr(Plan(key="k"), field)})
+        try:
+            validate_plan(repaired)
+        except ForsunPlanError as again:
+            assert again.message.partition(":")[0].partition("[")[0] != field
+
+
+valid_texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 int16 = st.integers(-(1 << 15), (1 << 15) - 1)
 
 
@@ -126,25 +111,34 @@ def fixed(low, high):
     return st.one_of(st.just(-1), st.integers(low, high))
 
 
-valid_ascii_plans = st.builds(
+valid_plans = st.builds(
     Plan,
-    key=ascii_texts.filter(lambda k: k and not set(k) & {"\x00", "\r", "\n"}),
+    key=valid_texts.filter(lambda k: k and not set(k) & {"\x00", "\r", "\n"}),
     second=fixed(0, 59), minute=fixed(0, 59), hour=fixed(0, 23), day=fixed(1, 31),
     month=fixed(1, 12), week=fixed(0, 7), is_time_out=st.booleans(),
     count=st.integers(0, (1 << 15) - 1), current_count=int16, status=st.integers(0, 2),
     next_time=st.integers(0, 1 << 40), last_timeout=st.integers(0, 1 << 40),
-    action=ascii_texts.filter(bool), params=st.dictionaries(ascii_texts, ascii_texts, max_size=5),
+    action=valid_texts.filter(bool), params=st.dictionaries(valid_texts, valid_texts, max_size=5),
 )
 
 
-@given(st.one_of(valid_ascii_plans,
-                 st.builds(attrs.evolve, valid_ascii_plans, is_time_out=st.just(True),
+@given(st.one_of(valid_plans,
+                 st.builds(attrs.evolve, valid_plans, is_time_out=st.just(True),
                            second=int16, minute=int16, hour=int16, day=int16, month=int16,
                            week=int16)))
-def test_the_quick_check_accepts_every_valid_ascii_plan(plan):
-    from forsun.plan import _plainly_valid
+def test_every_valid_plan_passes_and_an_ascii_one_by_the_fast_path(plan):
+    from forsun.plan import _accepted_by_fast_path
     validate_plan(plan)
-    assert _plainly_valid(plan)
+    text = "".join([plan.key, *plan.params, *plan.params.values()])
+    assert _accepted_by_fast_path(plan) == text.isascii()
+
+
+@given(valid_plans, st.dictionaries(st.sampled_from(PLAN_FIELDS), st.integers() | st.text()))
+def test_evolved_copies_as_attrs_evolve_does(plan, changes):
+    before = attrs.evolve(plan)
+    copy = evolved(plan, **changes)
+    assert copy == attrs.evolve(plan, **changes) and copy is not plan
+    assert plan == before
 
 
 def test_validated_list_checks_plain_lists_and_trusts_the_services_marker():

@@ -10,6 +10,7 @@ from forsun import setline
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.plan import INT16, SCHEDULE_FIELDS, Plan
 from forsun.setline import (
+    format_params,
     format_set_line,
     parse_crontab,
     parse_params,
@@ -285,36 +286,47 @@ _shell_pieces = st.sampled_from(["a", "bc", "=", ";", "'", '"', "\\", " ", "\t",
 
 @settings(max_examples=2000)
 @given(st.one_of(st.lists(_shell_pieces, max_size=16).map("".join), st.text(max_size=30)))
-def test_the_fast_split_agrees_with_shlex(line):
-    """split_words skips shlex for lines without backslashes whose quotes close; both ways
-    must give the same words (or the same refusal)."""
+def test_split_words_agrees_with_shlex(line):
+    """split_words reads lines as shlex does (with the additions of the module docstring),
+    whichever of its two paths a line takes."""
     assert _words_or_code(split_words, line) == _words_or_code(setline._shell_words, line)
 
 
 _plain_pieces = st.sampled_from(["set", "k1", "*", "*/5/1", "-1", "http", " ", "  ", "\t", "\r",
-                                 "\x0b", "\xa0", "é", "'", "url=http://a/b;method=post",
+                                 "\x0b", "\xa0", "é", "'", '"', "url=http://a/b;method=post",
                                  "a b", ";", "="])
 
 
 @settings(max_examples=2000)
 @given(st.lists(_plain_pieces, max_size=12).map("".join))
-def test_the_str_split_of_plain_lines_agrees_with_shlex(line):
-    """Lines whose only quotes wrap the last word are split with str methods."""
-    assert _words_or_code(split_words, line) == _words_or_code(setline._shell_words, line)
+def test_the_fast_path_of_split_words_agrees_with_shlex(line):
+    """The lines the fast path takes (their only quotes wrap the last word) it splits as
+    shlex does."""
+    words = setline._split_words_fast(line)
+    if words is not None:
+        assert words == _words_or_code(setline._shell_words, line)
+
+
+@pytest.mark.parametrize("line", [
+    "set k1 * */5/1 * * * * http 'url=http://a/b;method=post'",
+    'k1 0 30 16 * * * shell "cmd=ls -la"',
+    "k1 * * * * * * shell",
+])
+def test_the_fast_path_takes_the_usual_lines(line):
+    assert setline._split_words_fast(line) == setline._shell_words(line)
 
 
 _param_pieces = st.sampled_from(["a", "url", "x.y-z", "=", "==", ";", ";;", " ", "\t", "é",
-                                 "a b", "http://h/p?q=1", "\xa0", "1"])
+                                 "a b", "http://h/p?q=1", "\xa0", "1", "'", '"', "'a;b'", "\\"])
 
 
 @settings(max_examples=2000)
 @given(st.lists(_param_pieces, max_size=12).map("".join),
        st.sampled_from([None, "url", "cmd"]))
-def test_plain_params_parse_as_the_general_path_does(text, bare_param):
-    def parsed(parse):
-        try:
-            return parse(text, bare_param)
-        except ForsunPlanError as exc:
-            return exc.code, exc.message
-
-    assert parsed(parse_params) == parsed(setline._params)
+def test_params_read_back_as_format_params_writes_them(text, bare_param):
+    try:
+        params = parse_params(text, bare_param)
+    except ForsunPlanError as exc:
+        assert exc.code == ErrorCode.STORE_FAILED
+    else:
+        assert parse_params(format_params(params)) == params

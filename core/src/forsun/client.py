@@ -17,7 +17,7 @@ stays 0)::
                                      params={"url": "http://shop/timeout?order=1"})
 
 A server started with ``--token`` needs ``Client(..., token=TOKEN)``: every call then
-carries the token in the reserved argument field of :mod:`forsun.frontends.security`
+carries the token in the reserved argument field :data:`forsun.idl.TOKEN_FIELD_ID`
 (a server without a token, or the original forsun, ignores that field).
 """
 
@@ -35,8 +35,7 @@ from typing import Any
 import attrs
 
 from .errors import ErrorCode, ForsunPlanError
-from .frontends.security import TOKEN_FIELD_ID
-from .idl import load_idl
+from .idl import TOKEN_FIELD_ID, load_idl
 from .plan import Plan
 
 #: forsund's default Thrift port.
@@ -82,13 +81,12 @@ def _by_name(method: str, args: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip(_argument_names(method), args, strict=False))
 
 
-def _to_plan(plan: Any) -> Plan:
-    return Plan(key=plan.key, second=plan.second, minute=plan.minute, hour=plan.hour,
-                day=plan.day, month=plan.month, week=plan.week,
-                is_time_out=bool(plan.is_time_out), count=plan.count,
-                current_count=plan.current_count, status=plan.status,
-                next_time=plan.next_time, last_timeout=plan.last_timeout,
-                action=plan.action, params=dict(plan.params or {}))
+def _to_plan(wire: Any) -> Plan:
+    """The IDL's ``ForsunPlan`` (every field of :class:`Plan` but ``created_time``)."""
+    plan = Plan.from_dict(vars(wire))
+    plan.is_time_out = bool(plan.is_time_out)
+    plan.params = dict(plan.params or {})
+    return plan
 
 
 def _server_error(exc: Exception) -> ForsunPlanError:

@@ -6,6 +6,7 @@ Field meanings and defaults follow the original forsun (DESIGN 3.1). ``status`` 
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -64,7 +65,9 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field by its protocol name (the HTTP ``data`` of a plan); params copied."""
-        # written out, not looped over attrs.fields(): bulk replies call this per plan
+        # A dict display, not built from PLAN_FIELDS: that takes twice as long, and the
+        # reply to a bulk creation calls this per plan (bench create, JSON arrays
+        # answering every plan: 57,000 instead of 64,000 plans/s).
         return {"key": self.key, "second": self.second, "minute": self.minute,
                 "hour": self.hour, "day": self.day, "month": self.month, "week": self.week,
                 "is_time_out": self.is_time_out, "count": self.count,
@@ -84,7 +87,25 @@ class Plan:
         return (self.key, self.next_time)
 
 
+#: The names of a plan's fields, in order (the protocol names: DESIGN 3.1).
+PLAN_FIELDS: tuple[str, ...] = tuple(field.name for field in attrs.fields(Plan))
+_field_values = operator.attrgetter(*PLAN_FIELDS)
+
+
+def evolved(plan: Plan, **changes: Any) -> Plan:
+    """A copy of ``plan`` with the fields ``changes`` names set to its values, as
+    :func:`attrs.evolve` does in more than twice the time (the engine makes one per
+    firing). The params map is shared, not copied."""
+    copy = Plan(*_field_values(plan))
+    for name, value in changes.items():
+        setattr(copy, name, value)
+    return copy
+
+
+#: The fields validate_plan checks are INT16 integers, and getters of their values.
 _INT_FIELDS = (*SCHEDULE_FIELDS, "count", "current_count", "status")
+_int_values = operator.attrgetter(*_INT_FIELDS)
+_schedule_values = operator.attrgetter(*SCHEDULE_FIELDS)
 _FIXED_RANGES = tuple(FIXED_RANGES.items())
 
 
@@ -92,11 +113,9 @@ def validate_plan(plan: Plan) -> None:
     """Raise :class:`ForsunPlanError` (1004, naming the field) unless ``plan`` can be stored.
 
     The service calls this for every plan it creates and stores before writing anything
-    (see :func:`validated_list`), so bad input never reaches their data. A plan of plain
-    ASCII text and in-range integers is accepted by one quick test; anything else gets the
-    field-by-field check that names what is wrong.
+    (see :func:`validated_list`), so bad input never reaches their data.
     """
-    if not _plainly_valid(plan):
+    if not _accepted_by_fast_path(plan):
         _check_fields(plan)
 
 
@@ -120,8 +139,11 @@ def validated_list(plans: Iterable[Plan]) -> list[Plan]:
 _INT16S = struct.Struct("9h")
 
 
-def _plainly_valid(plan: Plan) -> bool:
-    """True only for a valid plan whose text is ASCII (False says nothing either way)."""
+def _accepted_by_fast_path(plan: Plan) -> bool:
+    """The fast path of :func:`validate_plan`: True only for a valid plan whose key and
+    params are ASCII (False says nothing either way), by one chain of comparisons. Without
+    it bulk creation over HTTP is 15 % slower (bench create, JSON ``?reply=keys``: 74,000
+    instead of 87,000 plans/s on the same machine)."""
     key, action, params = plan.key, plan.action, plan.params
     second, minute, hour, day, month, week = (plan.second, plan.minute, plan.hour, plan.day,
                                               plan.month, plan.week)
@@ -151,23 +173,16 @@ def _plainly_valid(plan: Plan) -> bool:
 
 def _check_fields(plan: Plan) -> None:
     """:func:`validate_plan`, one field at a time."""
-    key = plan.key
-    if type(key) is not str or not key:
-        raise ForsunPlanError.invalid("key", "must be a non-empty string")
-    if "\x00" in key or "\r" in key or "\n" in key:
-        raise ForsunPlanError.invalid("key", "must not contain NUL, CR or LF")
-    if len(_utf8("key", key)) > MAX_KEY_BYTES:
-        raise ForsunPlanError.invalid("key", f"longer than {MAX_KEY_BYTES} bytes")
+    _check_key(plan.key)
     low, high = INT16
-    for name in _INT_FIELDS:
-        value = getattr(plan, name)
+    for name, value in zip(_INT_FIELDS, _int_values(plan), strict=True):
         if type(value) is not int:
             raise ForsunPlanError.invalid(name, f"must be an integer, not {type(value).__name__}")
         if not low <= value <= high:
             raise ForsunPlanError.invalid(name, f"{value} is outside [{low}, {high}]")
     if not plan.is_time_out:
-        for name, (first, last) in _FIXED_RANGES:
-            value = getattr(plan, name)
+        for (name, (first, last)), value in zip(_FIXED_RANGES, _schedule_values(plan),
+                                                strict=True):
             if value != -1 and not first <= value <= last:
                 raise ForsunPlanError.invalid(name, f"{value} is outside -1 or [{first}, {last}]")
     if plan.count < 0:
@@ -178,22 +193,29 @@ def _check_fields(plan: Plan) -> None:
         raise ForsunPlanError.invalid("last_timeout", "must be an integer number of seconds")
     if type(plan.action) is not str or not plan.action:
         raise ForsunPlanError.invalid("action", "must be a non-empty string")
-    params = plan.params
+    _check_params(plan.params)
+
+
+def _check_key(key: object) -> None:
+    if type(key) is not str or not key:
+        raise ForsunPlanError.invalid("key", "must be a non-empty string")
+    if "\x00" in key or "\r" in key or "\n" in key:
+        raise ForsunPlanError.invalid("key", "must not contain NUL, CR or LF")
+    if len(key if key.isascii() else _utf8("key", key)) > MAX_KEY_BYTES:
+        raise ForsunPlanError.invalid("key", f"longer than {MAX_KEY_BYTES} bytes")
+
+
+def _check_params(params: object) -> None:
     if type(params) is not dict:
         raise ForsunPlanError.invalid("params", "must be a map of strings")
-    parts = []
-    for k, v in params.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise ForsunPlanError.invalid(f"params[{k!r}]", "keys and values must be strings")
-        parts.append(k)
-        parts.append(v)
-    try:
-        size = len("".join(parts).encode("utf-8"))
-    except UnicodeEncodeError:
-        for k, v in params.items():
-            _utf8(f"params[{k!r}]", k + v)
-        raise
-    if size > MAX_PARAMS_BYTES:
+    for name, value in params.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ForsunPlanError.invalid(f"params[{name!r}]", "keys and values must be strings")
+    text: str | bytes = "".join([*params, *params.values()])
+    if not text.isascii():
+        text = b"".join([_utf8(f"params[{name!r}]", name + value)
+                         for name, value in params.items()])
+    if len(text) > MAX_PARAMS_BYTES:
         raise ForsunPlanError.invalid("params", f"larger than {MAX_PARAMS_BYTES} bytes")
 
 

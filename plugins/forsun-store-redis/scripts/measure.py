@@ -28,10 +28,10 @@ from contextlib import contextmanager
 
 import redis.asyncio as aioredis
 
-from forsun.codec import encode_plan
 from forsun.engine import CLAIM_BATCH
 from forsun.plan import Plan
 from forsun.testing.options import make_options
+from forsun_store_redis.codec import encode_plan
 from forsun_store_redis.store import RedisStore
 
 BASE = 1_700_000_000

@@ -9,12 +9,12 @@ import attrs
 import pytest
 
 import forsun_store_redis
-from forsun.codec import encode_plan
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING, Plan
 from forsun.plugins import collect_options, collect_stores, get_plugin_manager
 from forsun.testing.options import make_options
 from forsun_store_redis import layout
+from forsun_store_redis.codec import encode_plan
 from forsun_store_redis.store import PUT_BATCH, RedisStore
 
 

@@ -1,9 +1,10 @@
 """HTTP JSON front end (DESIGN 3.3), on when ``--http=HOST:PORT`` (or ``:PORT``) is given.
 
-The routes, the reply envelope and the HTTP statuses are described in
-:mod:`forsun.frontends.http_handlers` (imported when the server starts, so that listing
-plugins does not load tornado.web); the server also serves its own OpenAPI description at
-``GET /v1/openapi.json``.
+The routes are in :mod:`forsun.frontends.http_routes`, the reply envelope and the HTTP
+statuses in :mod:`forsun.frontends.http_server` (both imported when the server starts, so
+that listing plugins does not load tornado.web), how request bodies are read in
+:mod:`forsun.frontends.http_decoding`; the server also serves its own OpenAPI description
+at ``GET /v1/openapi.json``.
 
 At most ``--max-connections`` connections are open: at the cap a new one is accepted and
 closed at once. A connection waiting ``--idle-timeout`` seconds for a request is closed.
@@ -25,7 +26,7 @@ from .security import check_token, warn_if_exposed
 
 if TYPE_CHECKING:
     from ..service import Service
-    from .http_handlers import ApiServer
+    from .http_server import ApiServer
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class HttpFrontend(Frontend):
     async def start(self) -> None:
         import tornado.netutil
 
-        from .http_handlers import make_server
+        from .http_server import make_server
 
         host, port = parse_bind(self.bind)
         check_token(self.token)

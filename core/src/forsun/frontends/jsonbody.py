@@ -6,7 +6,7 @@ byte-order mark, ``NaN``, a lone surrogate, an empty body) or a reply value (a n
 key, a lone surrogate, an integer past 64 bits), the caller or :func:`dumps` falls back to
 :mod:`json`, so the API accepts, refuses and explains what it did with :mod:`json` alone.
 One difference remains: orjson reads an integer past 64 bits as a float, so the front end
-refuses such a number where it would have kept its digits (see ``http_handlers._params``).
+refuses such a number where it would have kept its digits (see ``http_decoding._params``).
 
 A big array is decoded in slices (:func:`array_slices`) and a big reply encoded in slices
 (:class:`Fragment`), so that the caller can give the event loop a turn between them.

@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 description of the HTTP API, built from its route table.
 
 :class:`Route` is one operation of the API: how it is described *and* the coroutine that
-serves it. :mod:`forsun.frontends.http_handlers` serves exactly the routes of its table and
-:func:`document` describes exactly the same table, so the two cannot drift apart.
+serves it. :mod:`forsun.frontends.http_server` serves exactly the routes of the table in
+:mod:`forsun.frontends.http_routes` and :func:`document` describes exactly the same table,
+so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import attrs
 
 from ..errors import ErrorCode
-from ..plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING
+from ..plan import PLAN_FIELDS, STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING
 
 OPENAPI_VERSION = "3.1.0"
 #: Media type of a body holding one ``set`` line per line.
@@ -72,9 +73,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Plan": {
         "type": "object",
         "description": "A plan as stored (DESIGN 3.1 field names).",
-        "required": ["key", "second", "minute", "hour", "day", "month", "week",
-                     "is_time_out", "count", "current_count", "status", "next_time",
-                     "last_timeout", "created_time", "action", "params"],
+        "required": list(PLAN_FIELDS),
         "properties": {
             "key": {"type": "string"},
             **{name: {**_INT, "description": doc} for name, doc in _FIELD_DOC.items()},

@@ -7,11 +7,11 @@ nothing and serves health checks):
   ``GET /v1/openapi.json`` are open.
 - Thrift, without a handshake, in one of two places:
 
-  * the reserved argument field :data:`TOKEN_FIELD_ID` (a string) that any call may add
-    to its arguments struct. It works for every method; ``forsun.client.Client(token=)``
-    sends it. A client generated from an IDL adds ``32767: optional string token`` to the
-    arguments of each method it calls (old clients never send that id, so the IDL stays
-    compatible);
+  * the reserved argument field :data:`forsun.idl.TOKEN_FIELD_ID` (a string) that any
+    call may add to its arguments struct. It works for every method;
+    ``forsun.client.Client(token=)`` sends it. A client generated from an IDL adds
+    ``32767: optional string token`` to the arguments of each method it calls (old
+    clients never send that id, so the IDL stays compatible);
   * for ``create`` and ``createTimeout`` only, the params entry :data:`TOKEN_PARAM`, which
     any existing client can send without regenerating code.
 
@@ -30,9 +30,6 @@ import logging
 
 log = logging.getLogger(__name__)
 
-#: Field id of the token in a Thrift call's arguments struct (the largest i16: no method
-#: of forsun.thrift will ever number an argument so).
-TOKEN_FIELD_ID = 32767
 #: The params entry carrying the token in Thrift ``create``/``createTimeout``.
 TOKEN_PARAM = "__token"
 

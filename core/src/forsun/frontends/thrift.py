@@ -27,18 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorCode, ForsunPlanError
 from ..hookspecs import hookimpl
+from ..idl import TOKEN_FIELD_ID
 from ..options import Option
 from ..plan import Plan
 from .acceptor import Acceptor, connection_limit, idle_timeout
 from .base import Frontend
 from .connections import Connections
-from .security import (
-    TOKEN_FIELD_ID,
-    TOKEN_PARAM,
-    check_token,
-    token_accepted,
-    warn_if_exposed,
-)
+from .security import TOKEN_PARAM, check_token, token_accepted, warn_if_exposed
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -94,15 +89,27 @@ def to_thrift_plan(plan: Plan) -> Any:
     ``current_count`` of a forever plan outgrows i16, ``next_time`` may outgrow i32."""
     from ..idl import load_idl
 
-    return load_idl().ForsunPlan(
-        is_time_out=bool(plan.is_time_out), key=plan.key,
-        second=_clamp(plan.second, _I16), minute=_clamp(plan.minute, _I16),
-        hour=_clamp(plan.hour, _I16), day=_clamp(plan.day, _I16),
-        month=_clamp(plan.month, _I16), week=_clamp(plan.week, _I16),
-        next_time=_clamp(plan.next_time, _I32), status=_clamp(plan.status, _I16),
-        count=_clamp(plan.count, _I16), current_count=_clamp(plan.current_count, _I16),
-        last_timeout=_clamp(plan.last_timeout, _I32), action=plan.action,
-        params=dict(plan.params))
+    return load_idl().ForsunPlan(**{name: convert(getattr(plan, name))
+                                    for name, convert in _wire_fields()})
+
+
+@functools.cache
+def _wire_fields() -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """``(name, conversion to its wire type)`` of each field of the IDL's ``ForsunPlan``."""
+    from thriftpy2.thrift import TType
+
+    from ..idl import load_idl
+
+    conversions: dict[int, Callable[[Any], Any]] = {
+        TType.BOOL: bool, TType.MAP: dict,
+        TType.I16: functools.partial(_clamp, bounds=_I16),
+        TType.I32: functools.partial(_clamp, bounds=_I32)}
+    return tuple((name, conversions.get(ttype, _as_is))
+                 for ttype, name, *_ in load_idl().ForsunPlan.thrift_spec.values())
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 class ThriftFrontend(Frontend):

@@ -22,7 +22,8 @@ from thriftpy2.protocol import TBinaryProtocol
 from thriftpy2.thrift import TApplicationException, TMessageType, TType
 from thriftpy2.transport import TMemoryBuffer
 
-from .security import TOKEN_FIELD_ID, token_accepted
+from ..idl import TOKEN_FIELD_ID
+from .security import token_accepted
 
 #: Largest request accepted (plans carry at most 1 MiB of params).
 MAX_MESSAGE_BYTES = 8 << 20
@@ -73,7 +74,7 @@ class BufferFull(MalformedMessage):
 class Call:
     """One decoded call. ``args`` is the method's thriftpy2 args struct, or None when the
     service has no method ``name`` (its arguments were read and discarded). ``token`` is
-    the string in the reserved argument field :data:`~.security.TOKEN_FIELD_ID`, if the
+    the string in the reserved argument field :data:`~forsun.idl.TOKEN_FIELD_ID`, if the
     caller sent one."""
 
     name: str
@@ -130,7 +131,7 @@ class Limits:
     Each call may take ``free_bytes`` without asking ``budget``; beyond them it reserves
     from ``budget`` until it has been read. While the server has a ``token`` and no call
     of the connection has carried it, a call may not grow beyond ``free_bytes`` unless
-    the token field (:data:`~.security.TOKEN_FIELD_ID`) already came in that call.
+    the token field (:data:`~forsun.idl.TOKEN_FIELD_ID`) already came in that call.
     """
 
     free_bytes: int

@@ -4,7 +4,7 @@ scripts read.
 Every key is ``{PREFIX}:NAME``: the braces are a Redis Cluster hash tag, so all keys of one
 prefix live in one slot and a script may touch any of them atomically.
 
-Plans are stored packed by :func:`forsun.codec.encode_plan`. The scripts never decode a
+Plans are stored packed by :func:`.codec.encode_plan`. The scripts never decode a
 record; they only read the fixed-offset header fields below (codec version 1), which
 :func:`check_codec_layout` verifies against the codec before the store is used.
 """
@@ -15,8 +15,9 @@ import struct
 
 import attrs
 
-from forsun.codec import encode_plan
 from forsun.plan import Plan
+
+from .codec import encode_plan
 
 #: Byte ranges (Python slices) of header fields in a packed plan.
 NEXT_TIME = slice(22, 30)  # int64, little-endian
@@ -36,7 +37,7 @@ def check_codec_layout() -> None:
     )
     for where, raw in expected:
         if record[where] != raw:
-            raise RuntimeError("forsun.codec changed its record header; update "
+            raise RuntimeError("forsun_store_redis.codec changed its record header; update "
                                "forsun_store_redis.layout and its Lua scripts")
 
 

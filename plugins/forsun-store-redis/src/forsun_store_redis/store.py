@@ -15,12 +15,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from forsun.codec import decode_plan, encode_plan
 from forsun.errors import ForsunPlanError
 from forsun.plan import STATUS_EXECUTING, Plan, validate_plan, validated_list
 from forsun.store.base import DURABLE, HEARTBEAT, MULTI_NODE, PERSISTENT, Store
 
 from . import scripts
+from .codec import decode_plan, encode_plan
 from .connection import build_client
 from .layout import CREATED_TIME, NEXT_TIME, Layout, check_codec_layout, lex_range, occurrence_id
 

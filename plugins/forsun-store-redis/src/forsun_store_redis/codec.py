@@ -1,16 +1,18 @@
-"""A compact binary encoding of :class:`Plan`, shared by stores that keep packed records.
+"""The Redis store's record: a :class:`~forsun.plan.Plan` packed as the value of its HASH.
 
 Layout (little-endian): a fixed header ``<BBhhhhhhiiqqdH`` — format version, flags
 (bit 0 ``is_time_out``), the six schedule fields, ``count``, ``current_count``,
 ``next_time``, ``last_timeout``, ``created_time``, ``status`` — then ``action``, ``key``
 and each params pair as varint-length-prefixed UTF-8. Round trips every valid plan exactly.
+The Lua scripts read ``next_time`` and ``created_time`` at their fixed offsets in the
+header (:mod:`.layout`). The mem store packs plans its own way (its ``record.py`` says why).
 """
 
 from __future__ import annotations
 
 import struct
 
-from .plan import Plan
+from forsun.plan import Plan
 
 VERSION = 1
 _HEADER = struct.Struct("<BBhhhhhhiiqqdH")
