@@ -28,7 +28,7 @@ from .errors import ErrorCode, ForsunPlanError
 from .frontends.base import Frontend
 from .options import Options
 from .pacing import Pacer, steps
-from .plan import STATUS_WAITING, Plan, ValidatedPlans, validate_plan
+from .plan import STATUS_WAITING, Plan, ValidatedPlans, evolved, validate_plan
 from .plugins import (
     DEFAULT_PLUGINS,
     collect_actions,
@@ -143,21 +143,16 @@ class Service:
         """
         now = self.clock() if now is None else now
         action = "shell" if plan.action in ("sh", "bash") else plan.action
-        if owned:
-            plan.key = plan.key or uuid.uuid4().hex
-            plan.action = action
-            plan.count = plan.count or 0
-            plan.current_count = plan.next_time = plan.last_timeout = 0
-            plan.status = STATUS_WAITING
-            plan.created_time = now
-            if plan.params is None:
-                plan.params = {}
-        else:
-            plan = Plan(key=plan.key or uuid.uuid4().hex, second=plan.second,
-                        minute=plan.minute, hour=plan.hour, day=plan.day, month=plan.month,
-                        week=plan.week, is_time_out=plan.is_time_out, count=plan.count or 0,
-                        status=STATUS_WAITING, created_time=now, action=action,
-                        params=dict(plan.params or {}))
+        if not owned:
+            plan = evolved(plan, params=dict(plan.params or {}))
+        plan.key = plan.key or uuid.uuid4().hex
+        plan.action = action
+        plan.count = plan.count or 0
+        plan.current_count = plan.next_time = plan.last_timeout = 0
+        plan.status = STATUS_WAITING
+        plan.created_time = now
+        if plan.params is None:
+            plan.params = {}
         self.action(plan.action).validate(plan.params)
         validate_plan(plan)
         plan.next_time = schedule.first_due(plan, now, self.tz)
