@@ -224,7 +224,7 @@ def parse_params(text: str, bare_param: str | None = None) -> dict[str, str]:
     """
     quoted = "'" in text or '"' in text
     params: dict[str, str] = {}
-    for item in _split_quoted(text, ";") if quoted else text.split(";"):
+    for item in split_quoted(text, ";") if quoted else text.split(";"):
         name, equals, value = _partition_quoted(item) if quoted else item.partition("=")
         name = name.strip()
         if equals and name and (params or name[0] in _QUOTES or _NAME.fullmatch(name)):
@@ -260,11 +260,11 @@ def _unquote(text: str, field: str) -> str:
 
 def _partition_quoted(item: str) -> tuple[str, str, str]:
     """``item.partition("=")`` at the first ``=`` outside quotes."""
-    name, *rest = _split_quoted(item, "=", maxsplit=1)
+    name, *rest = split_quoted(item, "=", maxsplit=1)
     return (name, "=", rest[0]) if rest else (item, "", "")
 
 
-def _split_quoted(text: str, sep: str, maxsplit: int = -1) -> Iterator[str]:
+def split_quoted(text: str, sep: str, maxsplit: int = -1) -> Iterator[str]:
     """``text`` split at ``sep`` characters outside quotes (quotes kept); inside quotes a
     backslash escapes the next character, as in :func:`split_words`."""
     start = 0

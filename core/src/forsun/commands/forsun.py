@@ -52,11 +52,11 @@ from ..legacy import cli_output
 from ..plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING, Plan
 from ..schedule import get_zone
 from ..setline import (
-    _split_unquoted,
     format_fields,
     format_set_line,
     plan_from_words,
     quote,
+    split_quoted,
     split_words,
 )
 
@@ -134,7 +134,7 @@ class UnknownCommand(UsageError):
 
 def split_commands(line: str) -> list[str]:
     """The commands of ``line``: its parts between ``;`` outside quotes."""
-    return [part for part in _split_unquoted(line, ";") if part.strip()]
+    return [part for part in split_quoted(line, ";") if part.strip()]
 
 
 def original_delay_fields(plan: Plan) -> Plan:

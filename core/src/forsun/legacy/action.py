@@ -29,7 +29,6 @@ Additions the original did not have (a class written for the original simply ign
 
 from __future__ import annotations
 
-import datetime
 import functools
 import inspect
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -82,7 +81,7 @@ class LegacyActionAdapter(ContractAction):
         self.legacy_cls = legacy_cls
         self.name = legacy_cls.__name__
         self.required_params = tuple(getattr(legacy_cls, "required_params", ()))
-        self.zone = get_zone(options.timezone) if options is not None else datetime.UTC
+        self.zone = get_zone((options or {}).get("timezone") or "UTC")
 
     def fired(self, firing: Firing) -> LegacyPlan:
         """The firing's plan as the original handed it to actions (see the module
