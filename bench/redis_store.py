@@ -18,6 +18,7 @@ import asyncio
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from forsun.plan import Plan
@@ -41,14 +42,23 @@ DAY = 86_400
 
 
 def run(ctx: Context) -> None:
+    def measure(prefix: str) -> None:
+        raw_put_rate, raw_claim_rate = asyncio.run(in_process(ctx, prefix))
+        with_forsund(ctx, prefix, raw_put_rate, raw_claim_rate)
+
+    run_on_redis(ctx, "redis", measure)
+
+
+def run_on_redis(ctx: Context, scenario: str, measure: Callable[[str], None]) -> None:
+    """``measure(prefix)`` with this run's key prefix, or a skipped row naming what is
+    missing; every key under the prefix is deleted afterwards."""
     missing = why_not(ctx)
     if missing:
-        ctx.add(Row("redis", "skipped", None, "", note=missing))
+        ctx.add(Row(scenario, "skipped", None, "", note=missing))
         return
     prefix = f"forsun-bench-{ctx.tag}"
     try:
-        raw_put_rate, raw_claim_rate = asyncio.run(in_process(ctx, prefix))
-        with_forsund(ctx, prefix, raw_put_rate, raw_claim_rate)
+        measure(prefix)
     finally:
         asyncio.run(clean(prefix))
 

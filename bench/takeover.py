@@ -15,7 +15,6 @@ baseline: the node lease (5 s) is the floor by design.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 
@@ -25,7 +24,7 @@ from .context import Context
 from .delivery import create_in_time
 from .plans import fixed, key
 from .precision import ZERO
-from .redis_store import DB, HOST, PORT, clean, why_not
+from .redis_store import DB, HOST, PORT, run_on_redis
 from .report import Goal, Row
 from .target import Forsund, next_second, sleep_until
 
@@ -38,15 +37,7 @@ DEADLINE = 60.0
 
 
 def run(ctx: Context) -> None:
-    missing = why_not(ctx)
-    if missing:
-        ctx.add(Row("takeover", "skipped", None, "", note=missing))
-        return
-    run_prefix = f"forsun-bench-{ctx.tag}"
-    try:
-        measure(ctx, f"{run_prefix}-takeover")
-    finally:
-        asyncio.run(clean(run_prefix))
+    run_on_redis(ctx, "takeover", lambda prefix: measure(ctx, f"{prefix}-takeover"))
 
 
 def measure(ctx: Context, prefix: str) -> None:

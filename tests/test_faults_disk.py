@@ -22,7 +22,13 @@ import pytest
 from forsun.client import Client
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.service import STORE_STEP
-from forsun.testing.process import refused_start, start_forsund
+from forsun.testing.process import (
+    ForsundProcess,
+    flip_bit,
+    leave_files,
+    refused_start,
+    start_forsund,
+)
 
 #: Size of the test filesystem; big enough for the log's header and a few dozen plans.
 DISK_SIZE = 256 << 10
@@ -142,18 +148,16 @@ def test_recovering_on_a_full_disk_is_refused_in_one_line_and_changes_nothing(
         tmp_path, small_disk):
     args = ["--driver-mem-store-file", str(small_disk / "forsun.db"),
             "--driver-mem-store-fsync", "always"]
-    daemon = start_forsund(args, workdir=tmp_path)
-    try:
+    keys = [f"a{number}" for number in range(30)]
+
+    def create_keys(daemon: ForsundProcess) -> None:
         with Client("127.0.0.1", daemon.port) as client:
-            keys = [f"a{number}" for number in range(30)]
             for key in keys:
                 create(client, key)
-    finally:
-        daemon.kill()
+
+    leave_files(args, workdir=tmp_path, create=create_keys)
     log_file = small_disk / "forsun.db.log"
-    damaged = bytearray(log_file.read_bytes())
-    damaged[len(damaged) // 2] ^= 0x08
-    log_file.write_bytes(damaged)
+    damaged = flip_bit(log_file, mask=0x08)
     filler = small_disk / "filler"
     fill_up(filler)
 

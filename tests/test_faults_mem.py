@@ -24,7 +24,13 @@ from pathlib import Path
 import attrs
 
 from forsun.client import Client
-from forsun.testing.process import ForsundProcess, refused_start, start_forsund
+from forsun.testing.process import (
+    ForsundProcess,
+    flip_bit,
+    leave_files,
+    refused_start,
+    start_forsund,
+)
 
 #: Client threads creating plans during a round.
 CLIENTS = 6
@@ -208,15 +214,9 @@ def stored_keys(args: list[str], workdir: Path) -> list[str]:
 def test_a_flipped_bit_in_the_log_stops_forsund_until_it_is_told_to_recover(tmp_path):
     args = ["--driver-mem-store-fsync", "always"]
     keys = [f"plan{i:04d}" for i in range(400)]
-    daemon = start_forsund(args, workdir=tmp_path)
-    try:
-        create_plans(daemon, keys)
-    finally:
-        daemon.kill()
+    leave_files(args, workdir=tmp_path, create=lambda daemon: create_plans(daemon, keys))
     log_file = tmp_path / "forsun.db.log"
-    damaged = bytearray(log_file.read_bytes())
-    damaged[len(damaged) // 2] ^= 0x20
-    log_file.write_bytes(damaged)
+    damaged = flip_bit(log_file, mask=0x20)
 
     line = refused_start(args, workdir=tmp_path)
     assert f"forsund failed: {log_file} is damaged: " in line and "between offsets" in line
@@ -234,11 +234,7 @@ def test_a_flipped_bit_in_the_log_stops_forsund_until_it_is_told_to_recover(tmp_
 
 def test_a_torn_tail_is_dropped_and_forsund_starts(tmp_path):
     keys = [f"plan{i}" for i in range(20)]
-    daemon = start_forsund([], workdir=tmp_path)
-    try:
-        create_plans(daemon, keys)
-    finally:
-        daemon.kill()
+    leave_files([], workdir=tmp_path, create=lambda daemon: create_plans(daemon, keys))
     with open(tmp_path / "forsun.db.log", "ab") as log_file:
         log_file.write(b"\x30\x00\x00")  # the first bytes of a record's header
     assert stored_keys([], tmp_path) == sorted(keys)
@@ -248,15 +244,11 @@ def test_a_torn_tail_is_dropped_and_forsund_starts(tmp_path):
 
 def test_a_damaged_snapshot_stops_forsund_until_it_is_told_to_recover(tmp_path):
     keys = [f"plan{i:04d}" for i in range(1500)]
-    daemon = start_forsund([], workdir=tmp_path)
-    try:
-        create_plans(daemon, keys)
-    finally:
-        assert daemon.stop() == 0  # the snapshot: blocks of 1000 and 500 plans
+    # A clean stop writes the snapshot: blocks of 1000 and 500 plans.
+    leave_files([], workdir=tmp_path, create=lambda daemon: create_plans(daemon, keys),
+                clean_stop=True)
     snapshot = tmp_path / "forsun.db.snapshot"
-    damaged = bytearray(snapshot.read_bytes())
-    damaged[1000] ^= 0x01  # inside the first block of plans
-    snapshot.write_bytes(damaged)
+    damaged = flip_bit(snapshot, 1000)  # inside the first block of plans
 
     line = refused_start([], workdir=tmp_path)
     assert f"{snapshot} is damaged: " in line
@@ -268,16 +260,11 @@ def test_a_damaged_snapshot_stops_forsund_until_it_is_told_to_recover(tmp_path):
 
 def test_a_deleted_log_stops_forsund_until_it_is_told_to_start_from_the_snapshot(tmp_path):
     compacted = [f"old{i:02d}" for i in range(30)]
-    daemon = start_forsund([], workdir=tmp_path)
-    try:
-        create_plans(daemon, compacted)
-    finally:
-        assert daemon.stop() == 0  # a clean stop compacts them into the snapshot
-    daemon = start_forsund([], workdir=tmp_path)
-    try:
-        create_plans(daemon, ["new0", "new1"])
-    finally:
-        daemon.kill()
+    # A clean stop compacts them into the snapshot.
+    leave_files([], workdir=tmp_path, create=lambda daemon: create_plans(daemon, compacted),
+                clean_stop=True)
+    leave_files([], workdir=tmp_path,
+                create=lambda daemon: create_plans(daemon, ["new0", "new1"]))
     (tmp_path / "forsun.db.log").unlink()
 
     line = refused_start([], workdir=tmp_path)

@@ -29,7 +29,6 @@ Additions the original did not have (a class written for the original simply ign
 
 from __future__ import annotations
 
-import functools
 import inspect
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -39,6 +38,7 @@ from ..action.base import Action as ContractAction
 from ..action.base import ActionError, Firing
 from ..schedule import get_zone, next_due
 from .plan import Plan as LegacyPlan
+from .registry import factory_for
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -116,9 +116,5 @@ def adapt_action(cls: type) -> Any:
     """The action factory (``factory(options)``) for a class given to ``register_action``:
     a contract action class is its own factory, a legacy one is wrapped in
     :class:`LegacyActionAdapter`."""
-    if isinstance(cls, type) and issubclass(cls, ContractAction):
-        return cls
-    if isinstance(cls, type) and issubclass(cls, Action):
-        return functools.partial(LegacyActionAdapter, cls)
-    raise TypeError(f"{cls!r} is neither a forsun.action.action.Action nor a "
-                    f"forsun.action.base.Action subclass")
+    return factory_for(cls, ContractAction, Action, LegacyActionAdapter,
+                       "forsun.action.action.Action")

@@ -16,6 +16,7 @@ service (those registered here before it runs).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -43,6 +44,19 @@ def registering(extension: object) -> Iterator[None]:
         yield
     finally:
         _registering.pop()
+
+
+def factory_for(cls: type, contract: type, legacy: type, adapter: Callable[..., Any],
+                legacy_path: str) -> Any:
+    """The factory (``factory(options)``) for a class given to a legacy ``register_*``: a
+    ``contract`` subclass is its own factory, a ``legacy`` one (the class the original's
+    ``legacy_path`` names) is wrapped in ``adapter``; anything else is a TypeError."""
+    if isinstance(cls, type) and issubclass(cls, contract):
+        return cls
+    if isinstance(cls, type) and issubclass(cls, legacy):
+        return functools.partial(adapter, cls)
+    raise TypeError(f"{cls!r} is neither a {legacy_path} nor a "
+                    f"{contract.__module__}.{contract.__name__} subclass")
 
 
 def add(kind: str, name: str, cls: type) -> bool:

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import functools
 import inspect
 import time
 from typing import TYPE_CHECKING, Any
@@ -54,6 +53,7 @@ from ..errors import ErrorCode, ForsunPlanError
 from ..plan import Plan, validate_plan
 from ..store.base import Store as ContractStore
 from .plan import Plan as LegacyPlan
+from .registry import factory_for
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -118,12 +118,8 @@ def adapt_store(cls: type) -> Any:
     """The store factory (``factory(options)``) for a class given to ``register_store``:
     a contract store class is its own factory, a legacy one is wrapped in
     :class:`LegacyStoreAdapter`."""
-    if isinstance(cls, type) and issubclass(cls, ContractStore):
-        return cls
-    if isinstance(cls, type) and issubclass(cls, Store):
-        return functools.partial(LegacyStoreAdapter, cls)
-    raise TypeError(f"{cls!r} is neither a forsun.store.store.Store nor a "
-                    f"forsun.store.base.Store subclass")
+    return factory_for(cls, ContractStore, Store, LegacyStoreAdapter,
+                       "forsun.store.store.Store")
 
 
 async def _result(value: Any) -> Any:

@@ -158,3 +158,27 @@ def refused_start(args: Sequence[str] = (), *, workdir: Path) -> str:
 
 def _limit_files(count: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+
+def leave_files(args: Sequence[str], *, workdir: Path,
+                create: Callable[[ForsundProcess], object], clean_stop: bool = False) -> None:
+    """Run ``forsund`` with ``args`` in ``workdir``, ``create(daemon)``, then kill it with
+    SIGKILL (a crash) or, with ``clean_stop``, stop it with SIGTERM and assert it exited 0:
+    the store files such a run leaves behind."""
+    daemon = start_forsund(args, workdir=workdir)
+    try:
+        create(daemon)
+    finally:
+        if clean_stop:
+            assert daemon.stop() == 0
+        else:
+            daemon.kill()
+
+
+def flip_bit(path: Path, offset: int | None = None, mask: int = 0x01) -> bytes:
+    """Flip the bits ``mask`` of the byte at ``offset`` (the middle one by default) of the
+    file ``path``; its new content."""
+    damaged = bytearray(path.read_bytes())
+    damaged[len(damaged) // 2 if offset is None else offset] ^= mask
+    path.write_bytes(damaged)
+    return bytes(damaged)
