@@ -164,3 +164,13 @@ def test_help_shows_the_version_flag_and_every_subcommand(tmp_path):
     listed = result.stdout.split("\nsubcommands:\n", 1)[1].splitlines()
     assert [line.split()[1] for line in listed] == list(SUBCOMMANDS)
     assert {"plugins", "sample-conf"} <= set(SUBCOMMANDS)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--http", "nonsense"], "--http 'nonsense': expected HOST:PORT or :PORT"),
+    (["--timezone", "Nowhere/X"], "unknown time zone 'Nowhere/X'"),
+])
+def test_a_setting_refused_while_starting(tmp_path, args, message):
+    line = refused(forsund(*served_args(tmp_path), *args, cwd=tmp_path))
+    assert line == f"forsund: error: {message}"
+    assert last_logged(tmp_path).endswith(f"CRITICAL forsun forsund failed: {message}")

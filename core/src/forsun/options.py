@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 
@@ -167,7 +167,7 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors (a flag without its value, ...) are a
     :class:`ConfigError`, reported in one line like every other start-up failure."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise ConfigError(message)
 
 

@@ -142,12 +142,16 @@ async def serve(options: Options, pm: pluggy.PluginManager) -> None:
     """Run a service until SIGTERM, SIGINT or SIGHUP."""
     from ..service import Service
 
-    service = Service(options, pm)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
-    await service.start()
+    try:
+        service = Service(options, pm)
+        await service.start()
+    except ValueError as exc:  # a setting the store, engine or a front end cannot use
+        log.debug("start-up refused", exc_info=True)
+        raise ConfigError(str(exc)) from exc
     collector = Collector(options.gc_interval)
     collector.start()
     log.info("forsund %s started: store %s, node %s, actions %s", __version__, options.driver,
@@ -225,11 +229,12 @@ def refuse(message: str) -> int:
 
 def failure_line(exc: BaseException) -> str | None:
     """The one line that says why forsund stopped, for a failure of its surroundings (an
-    ``OSError``: a port in use, a file it may not write) or one that carries an error
-    code; None for anything else (a bug, logged with its traceback)."""
+    ``OSError``: a port in use, a file it may not write), a setting refused at start-up or
+    an error that carries a code; None for anything else (a bug, logged with its
+    traceback)."""
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
-    if hasattr(exc, "code"):
+    if isinstance(exc, ConfigError) or hasattr(exc, "code"):
         return str(exc)
     return None
 
