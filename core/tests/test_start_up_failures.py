@@ -88,11 +88,17 @@ def test_data_files_locked_by_another_forsund_name_its_pid(tmp_path, forsunds):
 @pytest.mark.parametrize(("conf", "message"), [
     ("directory", "Is a directory"),
     ("absent.conf", "No such file or directory"),
-    ("twice.conf", "option 'port' in section 'forsun' already exists"),
+    ("twice.conf", "line 2: port is set twice in the top level"),
+    ("sections.conf", "line 3: section [store] appears twice"),
+    ("no-key.conf", "line 2 cannot be read: '= 7001'"),
+    ("indented.conf", "an indented line follows a key without a value"),
 ])
 def test_an_unreadable_conf_file(tmp_path, conf, message):
     (tmp_path / "directory").mkdir()
     (tmp_path / "twice.conf").write_text("port = 7000\nport = 7001\n")
+    (tmp_path / "sections.conf").write_text("[store]\n[action]\n[store]\n")
+    (tmp_path / "no-key.conf").write_text("port = 7000\n= 7001\nbind_address = ::1\n")
+    (tmp_path / "indented.conf").write_text("[store\n  driver = mem\n")
     line = refused(forsund("--conf", str(tmp_path / conf), cwd=tmp_path))
     assert line.startswith(f"forsund: error: --conf {tmp_path / conf}: ") and message in line
 

@@ -16,6 +16,7 @@ forsun.conf: top-level keys, then ``[store]``, ``[action]`` and ``[extension]`` 
 from __future__ import annotations
 
 import argparse
+import ast
 import configparser
 import difflib
 import logging
@@ -225,7 +226,10 @@ def read_ini(path: str | Path) -> dict[str, dict[str, str]]:
     try:
         parser.read_string(f"[{TOP_SECTION}]\n" + text, source=str(path))
     except configparser.Error as exc:
-        raise ConfigError(f"--conf {path}: {exc}") from exc
+        raise ConfigError(f"--conf {path}: {_ini_error(exc)}") from exc
+    except AttributeError:  # CPython gh-107625 (fixed in 3.13 as a ParsingError)
+        raise ConfigError(f"--conf {path}: an indented line follows a key without a value "
+                          f"(an indented line continues the value above it)") from None
     return {section: dict(parser.items(section)) for section in parser.sections()}
 
 
@@ -236,6 +240,27 @@ def unknown_flag_hint(flag: str, known: Iterable[str]) -> str:
     if close:
         return f"did you mean {close[0]}?"
     return f"no installed plugin declares it; {install_hint(flag)}"
+
+
+def _ini_error(exc: configparser.Error) -> str:
+    """What is wrong in the file, in one line, with the file's own line numbers (the
+    reader counts the ``[forsun]`` header put before the top-level keys)."""
+    top = "the top level" if getattr(exc, "section", None) == TOP_SECTION else None
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"line {exc.lineno - 1}: {exc.option} is set twice in {top or exc.section}"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"line {exc.lineno - 1}: section [{exc.section}] appears twice"
+    if isinstance(exc, configparser.ParsingError):  # its lines come as repr() strings
+        return "; ".join(f"line {lineno - 1} cannot be read: {_unrepr(line).strip()!r}"
+                         for lineno, line in exc.errors)
+    return str(exc)
+
+
+def _unrepr(text: str) -> str:
+    try:
+        return str(ast.literal_eval(text))
+    except (ValueError, SyntaxError):
+        return text
 
 
 def install_hint(flag: str) -> str:
