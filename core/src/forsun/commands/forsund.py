@@ -27,12 +27,12 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from pathlib import Path
 from typing import Any
 
 import pluggy
 
 from .. import __version__
+from ..daemon import IN_FOREGROUND, daemonize
 from ..gc_schedule import Collector
 from ..legacy import config as legacy_config
 from ..legacy.argv import daemon_flags
@@ -138,8 +138,10 @@ def subcommands_help() -> str:
     return "subcommands:\n" + "\n".join(lines)
 
 
-async def serve(options: Options, pm: pluggy.PluginManager) -> None:
-    """Run a service until SIGTERM, SIGINT or SIGHUP."""
+async def serve(options: Options, pm: pluggy.PluginManager,
+                on_started: Callable[[], None] = lambda: None) -> None:
+    """Run a service until SIGTERM, SIGINT or SIGHUP; ``on_started`` is called once it
+    serves."""
     from ..service import Service
 
     stop = asyncio.Event()
@@ -156,6 +158,7 @@ async def serve(options: Options, pm: pluggy.PluginManager) -> None:
     collector.start()
     log.info("forsund %s started: store %s, node %s, actions %s", __version__, options.driver,
              service.node_id, ", ".join(service.action_registry.names()))
+    on_started()
     try:
         await stop.wait()
     finally:
@@ -163,21 +166,6 @@ async def serve(options: Options, pm: pluggy.PluginManager) -> None:
         await collector.stop()
         await service.stop()
         log.info("forsund stopped")
-
-
-def daemonize(pid_file: str) -> None:
-    """Detach (double fork), say ``forsund started by pid N`` (as the original did),
-    redirect stdio to /dev/null and write ``pid_file``."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)
-    print(f"forsund started by pid {os.getpid()}", flush=True)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    Path(pid_file).write_text(f"{os.getpid()}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,21 +185,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = log_file(options) if options is not None else ""
         return refuse(f"cannot open the log file {where}: {exc.strerror or exc} "
                       f"(give a writable one with --log FILE)")
-    if options.demon:
-        daemonize(options.pid_file)
+    report = daemonize(options.pid_file) if options.demon else IN_FOREGROUND
     repeats = setup_logging(options, handler)
     _log_start_up_habits(options, environment)
     try:
-        run_loop(serve(options, pm))
+        run_loop(serve(options, pm, report.started))
     except KeyboardInterrupt:
         pass
     except Exception as exc:
         line = failure_line(exc)
         log.critical("forsund failed: %s", line or exc, exc_info=line is None)
+        report.failed(line or f"forsund failed: {exc} (its log: {log_file(options)})")
         if line is not None and log_file(options) and not options.demon:
             return refuse(line)  # the log is elsewhere: say it where it was started too
         return 1
     finally:
+        report.failed("forsund stopped before it started")  # unless it said already
         if repeats is not None:
             repeats.flush()
         if options.demon:
