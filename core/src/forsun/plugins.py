@@ -93,8 +93,8 @@ def _load_entrypoints(pm: pluggy.PluginManager) -> None:
 
 
 def _import_failure(pm: pluggy.PluginManager, exc: ImportError) -> str:
-    """Say which entry point failed with ``exc``: the first not registered whose import
-    fails again (the others are imported already, so trying them costs nothing)."""
+    """Say which entry point failed with ``exc``: the first, in pluggy's order, that is
+    not registered and whose import fails again (those before it are imported already)."""
     for dist in importlib.metadata.distributions():
         for ep in dist.entry_points:
             if ep.group != GROUP or pm.get_plugin(ep.name) or pm.is_blocked(ep.name):

@@ -7,7 +7,9 @@ exit status 1, never a traceback.
 
 Start-up order: bootstrap flags (``--conf``, ``--block-plugin``) → plugin manager (built-ins,
 entry points, legacy ``--extension`` classes) → every declared option resolved (flags >
-INI > the original forsun's environment variables > defaults) → logging → service start.
+INI > the original forsun's environment variables > defaults) → log file opened → with
+``--demon``, detached (:mod:`forsun.daemon`: the launcher waits for the start) → logging →
+service start.
 SIGTERM, SIGINT and SIGHUP (as in the original) stop it cleanly.
 
 The original's habits it keeps: ``--demon VALUE`` / ``--nodemon VALUE``
