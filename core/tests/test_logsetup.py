@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import datetime
 
 import pytest
@@ -58,6 +59,9 @@ def test_forsund_logs_json_lines_at_a_level_given_in_any_case(forsunds):
 def test_a_log_file_moved_away_is_written_anew_without_a_signal(forsunds):
     """What logrotate does (rename, then nothing: no copytruncate, no postrotate)."""
     daemon = forsunds.start()
+    deadline = time.monotonic() + 10  # it listens a moment before it logs "started"
+    while " started: store mem" not in daemon.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
     rotated = daemon.log_path.with_name("forsund.log.1")
     daemon.log_path.rename(rotated)
     assert daemon.stop() == 0
