@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import time
 from datetime import datetime
@@ -68,3 +69,13 @@ def test_a_log_file_moved_away_is_written_anew_without_a_signal(forsunds):
     assert "forsund stopped" in daemon.log_text()
     assert "forsund stopped" not in rotated.read_text()
     assert " started: store mem" in rotated.read_text()
+
+
+def test_sigusr1_sent_out_of_habit_does_not_stop_forsund(forsunds):
+    daemon = forsunds.start()
+    daemon.proc.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while "SIGUSR1 ignored" not in daemon.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert daemon.proc.poll() is None and "SIGUSR1 ignored" in daemon.log_text()
+    assert daemon.api("GET", "/v1/ping") is not None

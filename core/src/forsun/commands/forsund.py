@@ -142,7 +142,8 @@ def subcommands_help() -> str:
 
 async def serve(options: Options, pm: pluggy.PluginManager,
                 on_started: Callable[[], None] = lambda: None) -> None:
-    """Run a service until SIGTERM, SIGINT or SIGHUP; ``on_started`` is called once it
+    """Run a service until SIGTERM, SIGINT or SIGHUP (SIGUSR1, which a logrotate
+    configuration may send out of habit, is ignored); ``on_started`` is called once it
     serves."""
     from ..service import Service
 
@@ -150,6 +151,8 @@ async def serve(options: Options, pm: pluggy.PluginManager,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, log.info, "SIGUSR1 ignored: a log file moved "
+                            "away is written anew at the next line, without a signal")
     try:
         service = Service(options, pm)
         await service.start()
