@@ -23,12 +23,12 @@ from tornado.ioloop import IOLoop
 import forsun
 import forsun.clients
 from forsun import config, status, timer
-from forsun.commands.forsund import log_file, log_handler
 from forsun.errors import ForsunPlanError
 from forsun.legacy import config as legacy_config
 from forsun.legacy import running
 from forsun.legacy.argv import daemon_flags
 from forsun.legacy.config import environment_values
+from forsun.logsetup import log_file, log_handler
 from forsun.options import ConfigError, resolve
 from forsun.plan import Plan as ModernPlan
 from forsun.plugins import (
@@ -264,7 +264,7 @@ def test_start_up_refusals_are_one_line(tmp_path, args, env, message):
     result = subprocess.run([sys.executable, "-m", "forsun.commands.forsund", *args],
                             capture_output=True, text=True, timeout=60, cwd=tmp_path,
                             env={**os.environ, **env})
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert result.stderr.startswith(f"forsund: error: {message}")
     assert len(result.stderr.splitlines()) == 1
 

@@ -90,3 +90,12 @@ def test_ini_keys_follow_sections():
         Option("x", type=int).convert("nope")
     assert Option("x", type=list).convert("a;b; c") == ["a", "b", "c"]
     assert Option("x", type=bool).convert("off") is False
+
+
+def test_choices_match_in_any_case_and_take_the_declared_spelling(declared, tmp_path):
+    assert resolve(["--log-level", "debug"], declared).log_level == "DEBUG"
+    conf = tmp_path / "forsun.conf"
+    conf.write_text("log_level = Info\n")
+    assert resolve(["--conf", str(conf)], declared).log_level == "INFO"
+    with pytest.raises(ConfigError, match="--log-level: 'verbose' is not one of DEBUG, INFO"):
+        resolve(["--log-level", "verbose"], declared)

@@ -9,6 +9,7 @@ rootdir and configuration are the example's own (pytest-asyncio strict mode).
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from forsun.options import read_ini
 from forsun.testing.services import free_port
 
 PLUGINS = ["forsun-action-tcpline", "forsun-store-journal"]
@@ -143,3 +145,15 @@ def test_the_last_step_runs_both_plugins_in_forsund(example, plugin_authors_doc,
         target.wait()
     line = json.loads(received.read_text())
     assert (line["key"], line["body"]) == ("hello", "hi")
+
+
+def test_sample_conf_lists_the_plugins_options_under_their_sections(example):
+    root, env = example
+    run = subprocess.run([sys.executable, "-m", "forsun.commands.forsund", "sample-conf"],
+                         env=env, cwd=root, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    (root / "sample.conf").write_text(re.sub(r"^#(?=\S)", "", run.stdout, flags=re.M))
+    sections = read_ini(root / "sample.conf")
+    assert "tcpline_connect_timeout" in sections["action"]
+    assert "journal_file" in sections["store"]
+    assert "(plugin action_tcpline)" in run.stdout and "(plugin store_journal)" in run.stdout

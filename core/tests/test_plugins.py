@@ -48,7 +48,7 @@ def test_the_essential_plugin_cannot_be_blocked(argv):
     """Blocking the core's options used to die later with an AttributeError."""
     proc = subprocess.run([sys.executable, "-m", "forsun.commands.forsund", *argv],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "forsund: error: --block-plugin core_options: the plugin is essential (it declares "
         "the core's own options) and cannot be blocked"]
@@ -99,5 +99,5 @@ def test_forsund_help_groups_plugin_options():
 def test_forsund_unknown_plugin_flag_exits_with_install_hint():
     proc = subprocess.run([sys.executable, "-m", "forsun.commands.forsund",
                            "--driver-nosuch-host=x"], capture_output=True, text=True)
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert "forsun-store-nosuch" in proc.stderr

@@ -24,9 +24,12 @@ CORE_OPTIONS = (
     Option("log-backup-count", type=int, default=64, ini="log_backup_count", metavar="N",
            help="rotated log files kept with --log-rotate"),
     Option("log-level", default="INFO", ini="log_level",
-           choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+           choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+           help="the least severe level logged (in any case: info, Info)"),
     Option("log-format", default="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s",
-           ini="log_format", help="logging format string"),
+           ini="log_format", metavar="FORMAT|json",
+           help="a Python logging format string, or json: one JSON object per line (time, "
+                "level, logger, message, pid, exc_info)"),
     Option("log-repeat-window", type=float, default=10.0, ini="log_repeat_window",
            metavar="SECONDS",
            help="log a line repeated word for word once per this many seconds, then how "

@@ -16,12 +16,14 @@ forsun.conf: top-level keys, then ``[store]``, ``[action]`` and ``[extension]`` 
 from __future__ import annotations
 
 import argparse
+import ast
 import configparser
+import difflib
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 
@@ -48,8 +50,9 @@ class Option:
     """One configuration option.
 
     ``type`` is ``str``, ``int``, ``float``, ``bool`` or ``list`` (a list accepts a
-    repeated flag or a ``;``-separated INI value). ``choices`` restricts the value.
-    ``secret`` options are masked in logs and ``info``.
+    repeated flag or a ``;``-separated INI value). ``choices`` restricts the value; a
+    string matches a choice in any case and takes the choice's own spelling
+    (``debug`` is ``DEBUG``). ``secret`` options are masked in logs and ``info``.
     """
 
     name: str
@@ -93,6 +96,9 @@ class Option:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{self.flag}: {exc}") from exc
         if self.choices is not None and value not in self.choices:
+            spelled = {str(choice).lower(): choice for choice in self.choices}
+            if isinstance(value, str) and value.lower() in spelled:
+                return spelled[value.lower()]
             choices = ", ".join(map(str, self.choices))
             raise ValueError(f"{self.flag}: {value!r} is not one of {choices}")
         return value
@@ -158,8 +164,16 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names the flag, key or file."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors (a flag without its value, ...) are a
+    :class:`ConfigError`, reported in one line like every other start-up failure."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
 def bootstrap_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = _Parser(add_help=False)
     parser.add_argument("--conf", metavar="FILE", help="INI configuration file")
     parser.add_argument("--block-plugin", action="append", default=[], metavar="NAME",
                         help="do not load the plugin of this name (repeatable)")
@@ -167,13 +181,20 @@ def bootstrap_parser() -> argparse.ArgumentParser:
 
 
 def build_parser(options_by_plugin: Mapping[str, Sequence[Option]],
-                 prog: str = "forsund", description: str = "") -> argparse.ArgumentParser:
-    """An argparse parser with one group per plugin holding the options it declared.
+                 prog: str = "forsund", description: str = "", epilog: str = "",
+                 version: str = "") -> argparse.ArgumentParser:
+    """An argparse parser with one group per plugin holding the options it declared;
+    ``epilog`` is shown as written at the end of ``--help``; ``version``, when given, is
+    what ``--version`` prints after ``prog``.
 
     Defaults are left unset (``SUPPRESS``) so only flags really given override the file.
+    Choices are checked by :meth:`Option.convert` (in any case), not by argparse.
     """
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     parents=[bootstrap_parser()])
+    parser = _Parser(prog=prog, description=description, epilog=epilog,
+                     parents=[bootstrap_parser()],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    if version:
+        parser.add_argument("--version", action="version", version=f"{prog} {version}")
     for plugin, options in options_by_plugin.items():
         if not options:
             continue
@@ -188,8 +209,8 @@ def build_parser(options_by_plugin: Mapping[str, Sequence[Option]],
                 kwargs["action"] = argparse.BooleanOptionalAction
             elif opt.type is list:
                 kwargs["action"] = "append"
-            if opt.choices:
-                kwargs["choices"] = opt.choices
+            if opt.choices and kwargs.get("metavar") is None and opt.type is not bool:
+                kwargs["metavar"] = "{" + ",".join(map(str, opt.choices)) + "}"
             group.add_argument(opt.flag, **kwargs)
     return parser
 
@@ -205,8 +226,41 @@ def read_ini(path: str | Path) -> dict[str, dict[str, str]]:
     try:
         parser.read_string(f"[{TOP_SECTION}]\n" + text, source=str(path))
     except configparser.Error as exc:
-        raise ConfigError(f"--conf {path}: {exc}") from exc
+        raise ConfigError(f"--conf {path}: {_ini_error(exc)}") from exc
+    except AttributeError:  # CPython gh-107625 (fixed in 3.13 as a ParsingError)
+        raise ConfigError(f"--conf {path}: an indented line follows a key without a value "
+                          f"(an indented line continues the value above it)") from None
     return {section: dict(parser.items(section)) for section in parser.sections()}
+
+
+def unknown_flag_hint(flag: str, known: Iterable[str]) -> str:
+    """What to say about an unknown ``flag``: the known flag it is close to (a typo), else
+    :func:`install_hint`."""
+    close = difflib.get_close_matches(flag, list(known), n=1, cutoff=0.8)
+    if close:
+        return f"did you mean {close[0]}?"
+    return f"no installed plugin declares it; {install_hint(flag)}"
+
+
+def _ini_error(exc: configparser.Error) -> str:
+    """What is wrong in the file, in one line, with the file's own line numbers (the
+    reader counts the ``[forsun]`` header put before the top-level keys)."""
+    top = "the top level" if getattr(exc, "section", None) == TOP_SECTION else None
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"line {exc.lineno - 1}: {exc.option} is set twice in {top or exc.section}"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"line {exc.lineno - 1}: section [{exc.section}] appears twice"
+    if isinstance(exc, configparser.ParsingError):  # its lines come as repr() strings
+        return "; ".join(f"line {lineno - 1} cannot be read: {_unrepr(line).strip()!r}"
+                         for lineno, line in exc.errors)
+    return str(exc)
+
+
+def _unrepr(text: str) -> str:
+    try:
+        return str(ast.literal_eval(text))
+    except (ValueError, SyntaxError):
+        return text
 
 
 def install_hint(flag: str) -> str:
@@ -228,20 +282,22 @@ def install_hint(flag: str) -> str:
 
 def resolve(argv: Sequence[str], options_by_plugin: Mapping[str, Sequence[Option]],
             prog: str = "forsund", description: str = "",
-            environ: Mapping[str, Any] | None = None) -> Options:
+            environ: Mapping[str, Any] | None = None, epilog: str = "",
+            version: str = "") -> Options:
     """Parse ``argv`` and the ``--conf`` file into :class:`Options`; ``environ`` holds the
     values that environment variables set, by option dest, ranked below the file.
 
-    Unknown flags raise :class:`ConfigError` with an install hint; unknown INI keys are
-    logged and ignored (original conf files list keys of every driver).
+    Unknown flags raise :class:`ConfigError` naming the close known flag or, failing
+    that, the plugin to install; unknown INI keys are logged and ignored (original conf
+    files list keys of every driver).
     """
-    parser = build_parser(options_by_plugin, prog, description)
+    parser = build_parser(options_by_plugin, prog, description, epilog, version)
     args, unknown = parser.parse_known_args(list(argv))
     if unknown:
         flag = next((u for u in unknown if u.startswith("--")), unknown[0]).split("=", 1)[0]
         if flag.startswith("-"):
-            raise ConfigError(f"unknown option {flag}: no installed plugin declares it; "
-                              f"{install_hint(flag)}")
+            hint = unknown_flag_hint(flag, _flags(options_by_plugin))
+            raise ConfigError(f"unknown option {flag}: {hint}")
         raise ConfigError(f"unexpected argument {flag!r}")
     declared = [opt for opts in options_by_plugin.values() for opt in opts]
     values: dict[str, Any] = dict(environ or {})
@@ -260,6 +316,16 @@ def resolve(argv: Sequence[str], options_by_plugin: Mapping[str, Sequence[Option
     resolved["conf"] = args.conf
     resolved["block_plugin"] = list(args.block_plugin)
     return Options(declared, resolved)
+
+
+def _flags(options_by_plugin: Mapping[str, Sequence[Option]]) -> list[str]:
+    """Every flag the parser of :func:`build_parser` knows."""
+    flags = ["--help", "--version", *BOOTSTRAP_FLAGS]
+    for opt in (opt for opts in options_by_plugin.values() for opt in opts):
+        flags.append(opt.flag)
+        if opt.type is bool:
+            flags.append(f"--no-{opt.name}")
+    return flags
 
 
 def _values_from_ini(sections: dict[str, dict[str, str]], declared: Sequence[Option],

@@ -14,6 +14,7 @@ wins over the other plugin's, and the later of two replacing plugins wins;
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 from collections.abc import Callable, Iterable
 from types import ModuleType
@@ -77,9 +78,34 @@ def get_plugin_manager(
                 if not pm.is_blocked(name):
                     pm.register(importlib.import_module(module), name=name)
         if entrypoints:
-            pm.load_setuptools_entrypoints(GROUP)
+            _load_entrypoints(pm)
     pm.check_pending()
     return pm
+
+
+def _load_entrypoints(pm: pluggy.PluginManager) -> None:
+    """Register the ``forsun`` entry points; :class:`PluginError` naming the plugin, its
+    distribution and what is missing when one cannot be imported."""
+    try:
+        pm.load_setuptools_entrypoints(GROUP)
+    except ImportError as exc:
+        raise PluginError(_import_failure(pm, exc)) from exc
+
+
+def _import_failure(pm: pluggy.PluginManager, exc: ImportError) -> str:
+    """Say which entry point failed with ``exc``: the first, in pluggy's order, that is
+    not registered and whose import fails again (those before it are imported already)."""
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != GROUP or pm.get_plugin(ep.name) or pm.is_blocked(ep.name):
+                continue
+            try:
+                ep.load()
+            except ImportError as failure:
+                return (f"plugin {ep.name} ({dist.metadata['name']} {dist.version}) cannot "
+                        f"be imported: {failure}; install what it needs, or start forsund "
+                        f"with --block-plugin {ep.name}")
+    return f"a plugin cannot be imported: {exc}"
 
 
 def register_plugin(pm: pluggy.PluginManager, plugin: str | ModuleType | object,

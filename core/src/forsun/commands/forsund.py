@@ -1,8 +1,15 @@
-"""``forsund``: the server. ``forsund [options]`` runs it; ``forsund plugins`` lists plugins.
+"""``forsund``: the server. ``forsund [options]`` runs it; ``forsund SUBCOMMAND`` runs one
+of :data:`SUBCOMMANDS` (``plugins``, ``sample-conf``, ...).
+
+A start-up failure (a bad option, an unreadable file, a port in use, a locked data file,
+a plugin that cannot be imported) is one line on stderr, ``forsund: error: ...``, and
+exit status 1, never a traceback.
 
 Start-up order: bootstrap flags (``--conf``, ``--block-plugin``) → plugin manager (built-ins,
 entry points, legacy ``--extension`` classes) → every declared option resolved (flags >
-INI > the original forsun's environment variables > defaults) → logging → service start.
+INI > the original forsun's environment variables > defaults) → log file opened → with
+``--demon``, detached (:mod:`forsun.daemon`: the launcher waits for the start) → logging →
+service start.
 SIGTERM, SIGINT and SIGHUP (as in the original) stop it cleanly.
 
 The original's habits it keeps: ``--demon VALUE`` / ``--nodemon VALUE``
@@ -17,31 +24,29 @@ import asyncio
 import contextlib
 import json
 import logging
-import logging.handlers
 import os
+import re
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
-from pathlib import Path
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import pluggy
 
 from .. import __version__
+from ..daemon import IN_FOREGROUND, daemonize
 from ..gc_schedule import Collector
 from ..legacy import config as legacy_config
 from ..legacy.argv import daemon_flags
 from ..legacy.loading import ExtensionError, load_extensions
-from ..logfilter import RepeatFilter
+from ..logsetup import log_file, log_handler, setup_logging
 from ..options import ConfigError, Options, bootstrap_parser, read_ini, resolve
 from ..plugins import PluginError, collect_options, describe_plugins, get_plugin_manager
+from ..sample_conf import render
 
 log = logging.getLogger("forsun")
 
 DESCRIPTION = "High-precision timed-task service (forsun)."
-
-#: Units of ``--log-rotate`` sizes, as the original read them.
-SIZE_UNITS = {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
 def load(argv: Sequence[str]) -> tuple[pluggy.PluginManager, Options,
@@ -55,7 +60,8 @@ def load(argv: Sequence[str]) -> tuple[pluggy.PluginManager, Options,
     environment = legacy_config.environment_values(
         opt for options in declared.values() for opt in options)
     options = resolve(argv, declared, prog="forsund", description=DESCRIPTION,
-                      environ=environment.values)
+                      environ=environment.values, epilog=subcommands_help(),
+                      version=__version__)
     if options.server_mode.upper() not in ("", "TIMER"):
         raise ConfigError(f"server_mode {options.server_mode!r}: a node that serves the API "
                           f"without firing is not supported by this release; remove the "
@@ -85,58 +91,20 @@ def _extension_args(argv: Sequence[str], conf: str | None) -> tuple[str, list[st
     return path or "", names
 
 
-def log_file(options: Options) -> str:
-    """Where forsund logs: ``--log``; ``-`` or nothing is stderr (``""``), except that
-    with ``--demon`` nothing is the original's log file."""
-    if options.log == "-":
-        return ""
-    if not options.log and options.demon:
-        return legacy_config.DEFAULT_CONFIG["LOG_FILE"]
-    return options.log
+def plugins_only(argv: Sequence[str]) -> tuple[pluggy.PluginManager, list[str]]:
+    """The plugin manager of ``argv`` (``--conf``, ``--block-plugin``, extensions) and the
+    arguments left, for a subcommand that needs the plugins but not a service."""
+    boot, rest = bootstrap_parser().parse_known_args(list(argv))
+    pm = get_plugin_manager(block=boot.block_plugin)
+    load_extensions(pm, *_extension_args(rest, boot.conf))
+    return pm, rest
 
 
-def log_handler(options: Options) -> logging.Handler:
-    """The handler of :func:`log_file`, rotating as ``--log-rotate`` says (the original's
-    rules: ``DAY`` at midnight, a size such as ``100M`` by size, keeping
-    ``--log-backup-count`` files)."""
-    path = log_file(options)
-    if not path:
-        return logging.StreamHandler()
-    rotate = options.log_rotate.strip().upper()
-    if not rotate:
-        return logging.FileHandler(path)
-    if rotate == "DAY":
-        return logging.handlers.TimedRotatingFileHandler(
-            path, when="MIDNIGHT", backupCount=options.log_backup_count)
-    try:
-        size = int(float(rotate[:-1]) * SIZE_UNITS[rotate[-1]])
-    except (KeyError, ValueError):
-        raise ConfigError(f"--log-rotate {options.log_rotate!r}: expected DAY or a size "
-                          f"such as 100M (B, K, M or G)") from None
-    return logging.handlers.RotatingFileHandler(path, maxBytes=size,
-                                                backupCount=options.log_backup_count)
-
-
-def setup_logging(options: Options, handler: logging.Handler | None = None
-                  ) -> RepeatFilter | None:
-    """Log to ``handler`` (default: :func:`log_handler`); lines repeated word for word are
-    rate-limited by the returned filter (None with ``--log-repeat-window 0``), whose
-    ``flush()`` writes the counts still pending."""
-    handler = handler or log_handler(options)
-    handler.setFormatter(logging.Formatter(options.log_format))
-    repeats = None
-    if options.log_repeat_window > 0:
-        repeats = RepeatFilter(handler, options.log_repeat_window)
-        handler.addFilter(repeats)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(options.log_level)
-    return repeats
-
-
-def print_plugins(pm: pluggy.PluginManager, as_json: bool) -> None:
+def print_plugins(argv: Sequence[str]) -> None:
+    """``forsund plugins [--json]``: each plugin, its distribution and what it registers."""
+    pm, rest = plugins_only(argv)
     rows = describe_plugins(pm)
-    if as_json:
+    if "--json" in rest:
         print(json.dumps(rows, indent=2))
         return
     for row in rows:
@@ -150,20 +118,52 @@ def print_plugins(pm: pluggy.PluginManager, as_json: bool) -> None:
         print(f"    hooks: {', '.join(row['hooks'])}")
 
 
-async def serve(options: Options, pm: pluggy.PluginManager) -> None:
-    """Run a service until SIGTERM, SIGINT or SIGHUP."""
+def print_sample_conf(argv: Sequence[str]) -> None:
+    """``forsund sample-conf``: an INI file with every option of the installed plugins,
+    its help and default, commented out."""
+    pm, _ = plugins_only(argv)
+    sys.stdout.write(render(collect_options(pm)))
+
+
+#: ``forsund NAME ...``: the function given the arguments after NAME (it returns the exit
+#: status, None for 0), and its help line. Adding a subcommand is adding a line here.
+SUBCOMMANDS: dict[str, tuple[Callable[[Sequence[str]], int | None], str]] = {
+    "plugins": (print_plugins, "list the plugins and what they register (--json)"),
+    "sample-conf": (print_sample_conf, "print an INI file of every option and its default"),
+}
+
+
+def subcommands_help() -> str:
+    """The subcommand list that ends ``forsund --help``."""
+    width = max(map(len, SUBCOMMANDS))
+    lines = [f"  forsund {name:<{width}}  {about}" for name, (_, about) in SUBCOMMANDS.items()]
+    return "subcommands:\n" + "\n".join(lines)
+
+
+async def serve(options: Options, pm: pluggy.PluginManager,
+                on_started: Callable[[], None] = lambda: None) -> None:
+    """Run a service until SIGTERM, SIGINT or SIGHUP (SIGUSR1, which a logrotate
+    configuration may send out of habit, is ignored); ``on_started`` is called once it
+    serves."""
     from ..service import Service
 
-    service = Service(options, pm)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
-    await service.start()
+    loop.add_signal_handler(signal.SIGUSR1, log.info, "SIGUSR1 ignored: a log file moved "
+                            "away is written anew at the next line, without a signal")
+    try:
+        service = Service(options, pm)
+        await service.start()
+    except ValueError as exc:  # a setting the store, engine or a front end cannot use
+        log.debug("start-up refused", exc_info=True)
+        raise ConfigError(str(exc)) from exc
     collector = Collector(options.gc_interval)
     collector.start()
     log.info("forsund %s started: store %s, node %s, actions %s", __version__, options.driver,
              service.node_id, ", ".join(service.action_registry.names()))
+    on_started()
     try:
         await stop.wait()
     finally:
@@ -173,60 +173,64 @@ async def serve(options: Options, pm: pluggy.PluginManager) -> None:
         log.info("forsund stopped")
 
 
-def daemonize(pid_file: str) -> None:
-    """Detach (double fork), say ``forsund started by pid N`` (as the original did),
-    redirect stdio to /dev/null and write ``pid_file``."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)
-    print(f"forsund started by pid {os.getpid()}", flush=True)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    Path(pid_file).write_text(f"{os.getpid()}\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = daemon_flags(sys.argv[1:] if argv is None else argv)
     if "--version" in argv:
         print(f"forsund {__version__}")
         return 0
+    options: Options | None = None
     try:
-        if argv[:1] == ["plugins"]:
-            boot, rest = bootstrap_parser().parse_known_args(argv[1:])
-            pm = get_plugin_manager(block=boot.block_plugin)
-            load_extensions(pm, *_extension_args(rest, boot.conf))
-            print_plugins(pm, "--json" in rest)
-            return 0
+        if argv[:1] and argv[0] in SUBCOMMANDS:
+            return SUBCOMMANDS[argv[0]][0](argv[1:]) or 0
         pm, options, environment = load(argv)
         handler = log_handler(options)  # opened here, so --demon cannot hide a failure
     except (ConfigError, PluginError, ExtensionError) as exc:
-        print(f"forsund: error: {exc}", file=sys.stderr)
-        return 2
+        return refuse(str(exc))
     except OSError as exc:
-        print(f"forsund: error: cannot open the log file {log_file(options)}: "
-              f"{exc.strerror or exc} (give a writable one with --log FILE)", file=sys.stderr)
-        return 2
-    if options.demon:
-        daemonize(options.pid_file)
+        where = log_file(options) if options is not None else ""
+        return refuse(f"cannot open the log file {where}: {exc.strerror or exc} "
+                      f"(give a writable one with --log FILE)")
+    report = daemonize(options.pid_file) if options.demon else IN_FOREGROUND
     repeats = setup_logging(options, handler)
     _log_start_up_habits(options, environment)
     try:
-        run_loop(serve(options, pm))
+        run_loop(serve(options, pm, report.started))
     except KeyboardInterrupt:
         pass
     except Exception as exc:
-        log.critical("forsund failed: %s", exc, exc_info=not hasattr(exc, "code"))
+        line = failure_line(exc)
+        log.critical("forsund failed: %s", line or exc, exc_info=line is None)
+        report.failed(line or f"forsund failed: {exc} (its log: {log_file(options)})")
+        if line is not None and log_file(options) and not options.demon:
+            return refuse(line)  # the log is elsewhere: say it where it was started too
         return 1
     finally:
+        report.failed("forsund stopped before it started")  # unless it said already
         if repeats is not None:
             repeats.flush()
         if options.demon:
             with contextlib.suppress(OSError):
                 os.unlink(options.pid_file)
     return 0
+
+
+def refuse(message: str) -> int:
+    """Say why forsund does not start, in one line on stderr; the exit status."""
+    one_line = re.sub(r"\s*\n\s*", " ", message.strip())
+    print(f"forsund: error: {one_line}", file=sys.stderr)
+    return 1
+
+
+def failure_line(exc: BaseException) -> str | None:
+    """The one line that says why forsund stopped, for a failure of its surroundings (an
+    ``OSError``: a port in use, a file it may not write), a setting refused at start-up or
+    an error that carries a code; None for anything else (a bug, logged with its
+    traceback)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    if isinstance(exc, ConfigError) or hasattr(exc, "code"):
+        return str(exc)
+    return None
 
 
 def _log_start_up_habits(options: Options, environment: legacy_config.Environment) -> None:

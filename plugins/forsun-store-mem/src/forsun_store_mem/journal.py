@@ -144,9 +144,11 @@ class Journal:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise JournalError(f"{self.path} is in use by another forsund or store "
-                               f"(lock {self.lock_path})") from None
+            raise JournalError(f"{self.path} is in use by another forsund (pid {holder}; "
+                               f"lock {self.lock_path}): stop it, or give this one other "
+                               f"files with --driver-mem-store-file") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
