@@ -400,7 +400,9 @@ async def test_time_lists_the_plans_due_then(api):
     assert [p["key"] for p in first["plans"]] == ["t1"]
     second = await api.ok("GET", f"/v1/time?timestamp={b['next_time']}")
     assert [p["key"] for p in second["plans"]] == ["t2"]
-    await api.error("GET", "/v1/time?timestamp=soon", code=1004, fragment="timestamp")
+    await api.error("GET", "/v1/time?timestamp=soon", code=1007, fragment="timestamp")
+    await api.error("GET", "/v1/time?timestamp=1.5", code=1007, fragment="timestamp")
+    await api.error("GET", "/v1/time?timestamp=-1", code=1004, fragment="timestamp")
     await api.error("GET", "/v1/time?timestamp=" + "9" * 5000, code=1004, fragment="timestamp")
 
 
@@ -409,6 +411,12 @@ async def test_keys_by_prefix(api):
     assert await api.ok("GET", "/v1/keys?prefix=a:") == ["a:1", "a:2"]
     assert await api.ok("GET", "/v1/keys") == ["a", "a:1", "a:2", "b:1"]
     assert await api.ok("GET", "/v1/keys?prefix=zzz") == []
+
+
+async def test_keys_star_is_every_key_as_in_the_original(api):
+    await api.ok("PUT", "/v1/plan", [delay(k) for k in ("b:1", "a:1")])
+    assert await api.ok("GET", "/v1/keys?prefix=*") == ["a:1", "b:1"]
+    assert await api.ok("GET", f"/v1/keys?prefix={quote('a:* ')}") == ["a:1"]
 
 
 async def test_keys_with_spaces_and_unicode_round_trip(api):

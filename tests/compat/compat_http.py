@@ -148,8 +148,6 @@ def test_json_array_of_one_plan(pair):
     same(pair, "PUT", "/v1/plan", [{"key": "h:one", "seconds": 3600, "count": 1, **PLAN}])
 
 
-@left_for_engine_merge("GET /v1/keys?prefix=* lists every key (HTTP handlers; Thrift getKeys "
-                       "does already)")
 def test_keys_star(pair):
     original, ours = pair
     first, second = call(original, "GET", "/v1/keys?prefix=*"), call(ours, "GET",
@@ -157,7 +155,6 @@ def test_keys_star(pair):
     assert sorted(second[1]["data"]) == sorted(first[1]["data"])
 
 
-@left_for_engine_merge("a timestamp that is not a number is 1007, as the original said")
 def test_a_timestamp_that_is_not_a_number(pair):
     same(pair, "GET", "/v1/time?timestamp=soon")
 

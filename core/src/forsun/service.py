@@ -226,7 +226,10 @@ class Service:
         return plan
 
     async def keys(self, prefix: str = "") -> list[str]:
-        return await self.store.keys(prefix or "")
+        """The keys starting with ``prefix``, sorted. As in the original, trailing blanks and
+        ``*`` are no part of the prefix, so ``*`` (the original CLI's ``ls *``) lists every
+        key."""
+        return await self.store.keys((prefix or "").rstrip("\n\t *"))
 
     async def plans_at(self, timestamp: int = 0) -> list[Plan]:
         """Plans due at ``timestamp`` (0: the current second)."""

@@ -27,6 +27,8 @@ _REQUEST_DEFAULTS = (("minute", -1), ("hour", -1), ("day", -1), ("month", -1), (
                      ("count", 0))
 #: An integer sent as a string (bounded: Python refuses to convert very long digit strings).
 _INT_TEXT = re.compile(r"\s*[-+]?\d{1,30}\s*")
+#: Any integer's text, however long.
+_DIGITS = re.compile(r"\s*[-+]?\d+\s*")
 
 
 class BadRequest(ForsunPlanError):
@@ -213,11 +215,15 @@ async def _orjson_value(body: bytes | bytearray, pacer: Pacer) -> Any:
 
 def query_integer(name: str, value: str, low: int, high: int) -> int:
     """Query argument ``name`` (text ``value``) as an integer in ``[low, high]`` (0 when
-    empty); 1004 naming it otherwise."""
+    empty). Text that is no integer is 1007 (the original's "argument required"), an
+    integer outside the bounds 1004, each naming ``name``."""
     if not value:
         return 0
+    if not _DIGITS.fullmatch(value):
+        raise ForsunPlanError(ErrorCode.MISSING_ARGUMENT,
+                              f"{name}: must be an integer, not {_show(value)}")
     if not _INT_TEXT.fullmatch(value):
-        raise ForsunPlanError.invalid(name, f"must be an integer, not {value!r}")
+        raise ForsunPlanError.invalid(name, f"{value.strip()[:20]}... is outside [{low}, {high}]")
     number = int(value)
     if not low <= number <= high:
         raise ForsunPlanError.invalid(name, f"{number} is outside [{low}, {high}]")

@@ -192,7 +192,9 @@ ROUTES: tuple[Route, ...] = (
                                "current_timestamp": {"type": "integer",
                                                      "description": "the server's second"}}}),
     Route("GET", "/v1/keys", "getKeys", "Keys starting with a prefix, sorted", keys,
-          query=(Param("prefix", {"type": "string", "default": ""}, "literal key prefix"),),
+          query=(Param("prefix", {"type": "string", "default": ""},
+                       "key prefix; trailing blanks and * are ignored, so * lists every "
+                       "key"),),
           data={"type": "array", "items": {"type": "string"}}),
     Route("GET", "/v1/info", "info", "The figures of the RPC info()", info,
           data={"type": "object", "additionalProperties": {"type": "string"}}),
