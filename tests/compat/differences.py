@@ -67,9 +67,14 @@ KEPT_DIFFERENCES: dict[str, str] = {
         "refused when it is created (1007 naming it); the original stored it and failed at "
         "every firing."),
     "http-malformed-bodies": (
-        "A malformed HTTP request body, or params that are not an object, gets the JSON "
-        "envelope with the code of the fault (1004, 1007); the original answered an HTML "
-        "400 page, or 1001."),
+        "A malformed HTTP request body, params that are not an object, or an array item "
+        "whose \"method\" is neither create nor createTimeout, gets the JSON envelope with "
+        "the code of the fault (1004, 1007); the original answered an HTML 400 page, or "
+        "1001, skipped the item, or made it a fixed-time plan."),
+    "http-all-or-none": (
+        "A JSON array (or crontab body) of plans is created all or none: an item that is "
+        "refused stores none of them, and the error names it; the original stored the items "
+        "before it."),
     "http-second": (
         "HTTP plan bodies accept `second` as well as `seconds`; the original ignored "
         "`second` and fired the plan at once."),

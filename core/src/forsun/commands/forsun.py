@@ -138,13 +138,11 @@ def split_commands(line: str) -> list[str]:
 
 
 def original_delay_fields(plan: Plan) -> Plan:
-    """A delay plan of a set line with the fields the original's ``set`` sent: a field
-    that is not ``*/N`` is 0 (``week``: -1), where :mod:`forsun.setline` writes -1 (both
-    count as no interval); so the stored plan is the original's."""
-    if plan.is_time_out:
-        for name in ("second", "minute", "hour", "day", "month"):
-            setattr(plan, name, max(getattr(plan, name), 0))
-        plan.week = plan.week if plan.week > 0 else -1
+    """A delay plan of a set line with the fields the original's ``set`` sent: ``week``
+    -1 when it is not ``*/N``, where :mod:`forsun.setline` writes 0 (both count as no
+    interval); so the stored plan is the original's."""
+    if plan.is_time_out and plan.week <= 0:
+        plan.week = -1
     return plan
 
 

@@ -108,6 +108,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                       "(one past 64 bits is refused: send it as a string)"},
         },
     },
+    "ArrayPlanRequest": {
+        "allOf": [ref("PlanRequest")],
+        "properties": {"method": {"type": "string", "enum": ["createTimeout", "create"],
+                                  "default": "createTimeout",
+                                  "description": "an item of a JSON array sent to "
+                                                 "/v1/plan: create makes a fixed-time "
+                                                 "plan, createTimeout a delay plan, "
+                                                 "whatever the HTTP method"}},
+    },
     "BatchPlanRequest": {
         "allOf": [ref("PlanRequest")],
         "properties": {"is_time_out": {"type": "boolean", "default": False,
