@@ -259,6 +259,22 @@ async def test_checkpoint_is_persisted(start, store, clock):
     assert checkpoint is not None and now - 2 <= checkpoint <= now
 
 
+@pytest.mark.parametrize("mode", ["PROXY", "server"])
+async def test_a_node_in_another_server_mode_serves_but_fires_nothing(start, action, store,
+                                                                     clock, mode):
+    """As the original's SERVER_MODE: it claims, checkpoints and fires nothing, so it can
+    run beside firing nodes on a shared store; TIMER (any case) fires."""
+    service = await start(server_mode=mode)
+    await service.create(delay_plan("served"))
+    await clock.advance(3)
+    await clock.drive(service.stop())
+    assert action.attempts == [] and store.claims == []
+    assert await store.get_checkpoint() is None
+    assert (await service.get("served")).current_count == 0
+    await start(server_mode="timer")
+    await clock.wait_for(lambda: action.fired("served"), 3)
+
+
 async def test_release_refires_occurrences_left_in_flight(start, action, store, clock):
     await store.put(Plan(key="left", is_time_out=True, second=1, count=1, action="record",
                          next_time=int(clock.now()) - 5, created_time=clock.now()))

@@ -252,15 +252,11 @@ def test_the_log_file(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "env", "message"), [
-    (["--conf", "{conf}"], {}, "server_mode 'PROXY'"),
     ([], {"PORT": "abc"}, "environment variable PORT='abc'"),
     (["--log", "/nonexistent-dir/forsun.log"], {}, "cannot open the log file "
                                                    "/nonexistent-dir/forsun.log"),
 ])
 def test_start_up_refusals_are_one_line(tmp_path, args, env, message):
-    conf = tmp_path / "forsun.conf"
-    conf.write_text("server_mode=PROXY\n")
-    args = [arg.format(conf=conf) for arg in args]
     result = subprocess.run([sys.executable, "-m", "forsun.commands.forsund", *args],
                             capture_output=True, text=True, timeout=60, cwd=tmp_path,
                             env={**os.environ, **env})

@@ -1,7 +1,7 @@
 """Item 4: forsund's habits, the original's and ours side by side: its sample conf file
 (placeholder extensions included), the environment variables its config read and their
 rank, ``--demon VALUE`` / ``--nodemon VALUE``, the log file with ``--demon``, ``log_rotate``
-and ``log_backup_count``, SIGHUP; ``server_mode`` is left for after the engine merge.
+and ``log_backup_count``, SIGHUP, ``server_mode``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from compat_http import call
-from differences import kept, left_for_engine_merge
+from differences import kept
 from original import ENV, Server, original_command, our_command, server_pair, start_server
 
 from forsun.testing.services import free_port, reachable
@@ -200,7 +200,6 @@ def test_log_rotate_and_backup_count(venv, tmp_path):
         assert rotated == ["forsund.log", "forsund.log.1", "forsund.log.2"], server.name
 
 
-@left_for_engine_merge("server_mode: a node that serves the API but fires nothing")
 def test_server_mode(venv, tmp_path):
     conf = tmp_path / "forsun.conf"
     conf.write_text("server_mode=PROXY\n")
@@ -212,4 +211,7 @@ def test_server_mode(venv, tmp_path):
                 "params": {"cmd": f"/bin/touch {marker}-{server.name}"}})
             assert answer[1]["errcode"] == 0
         time.sleep(3)
+        for server in servers:  # still there, never fired
+            answer = call(server, "GET", "/v1/plan?key=proxy")
+            assert answer[1]["data"]["current_count"] == 0, server.name
     assert not list(tmp_path.glob("fired-*"))

@@ -40,8 +40,9 @@ CORE_OPTIONS = (
     Option("pid-file", default="/tmp/forsund.pid", ini="pid_file", metavar="FILE",
            help="pid file written by --demon"),
     Option("server-mode", default="TIMER", ini="server_mode", metavar="MODE",
-           help="TIMER: serve the API and fire plans; the original forsun's other modes "
-                "(serve without firing) are refused by this release"),
+           help="TIMER: serve the API and fire plans; any other mode (the original's "
+                "SERVER, PROXY, ...): serve the API and fire nothing, e.g. beside firing "
+                "nodes sharing the redis store"),
     Option("timezone", default="UTC",
            help="IANA time zone in which fixed-time plans are matched"),
     Option("token", default="", ini="token", secret=True, metavar="TOKEN",
