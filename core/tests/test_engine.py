@@ -11,6 +11,7 @@ import pytest
 
 from forsun import hookimpl
 from forsun.action.base import Action, ActionError, Firing
+from forsun.engine import EngineSettings
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.plan import STATUS_FINISHED, Plan
 from forsun.plugins import get_plugin_manager
@@ -166,13 +167,20 @@ async def test_fixed_time_plan_fires_each_matching_second(start, action, clock):
     assert fired == [plan.next_time, plan.next_time + 1, plan.next_time + 2]
 
 
+def test_retry_delays_are_the_originals_by_default():
+    """Retry n comes retry_delay_seconds * (1 + retry_delay_rate * n) s after a failure."""
+    settings = EngineSettings.from_options(make_options())
+    assert [settings.retry_delay_of(n) for n in (1, 2, 3)] == [6, 9, 12]
+    assert settings.retry_max == 3
+
+
 async def test_retries_grow_and_give_up(start, action, store, clock):
     service = await start(retry_delay_seconds=0.2, retry_delay_rate=2, retry_max_count=2)
     await service.create(delay_plan("flaky", mode="retry"))
     await clock.wait_for(lambda: len([a for a in action.attempts if a[0] == "flaky"]) == 3, 5)
     walls = [wall for key, _, wall, _ in action.attempts if key == "flaky"]
-    assert 0.15 <= walls[1] - walls[0] < 0.5
-    assert 0.35 <= walls[2] - walls[1] < 0.8
+    assert walls[1] - walls[0] == pytest.approx(0.2 * (1 + 2 * 1), abs=0.05)
+    assert walls[2] - walls[1] == pytest.approx(0.2 * (1 + 2 * 2), abs=0.05)
     await clock.advance(1.0)
     assert len([a for a in action.attempts if a[0] == "flaky"]) == 3
     counters = service.stats.counters

@@ -121,8 +121,6 @@ def test_http(servers, receiver):
     assert ours.headers["user-agent"].startswith("forsun/")
 
 
-@left_for_engine_merge("retry n comes retry_delay_seconds * (1 + retry_delay_rate * n) "
-                       "seconds after a failure (4, 7, 10 s here)")
 def test_retry_delays(servers, receiver):
     delays = {}
     for server in servers:

@@ -65,9 +65,13 @@ CORE_OPTIONS = (
            help="this node's name when several forsund share a store "
                 "(default: the store's own, e.g. --driver-redis-server-id)"),
     Option("retry-delay-seconds", type=float, default=3.0, section="action",
-           ini="retry_delay_seconds", help="delay before the first retry of a failed action"),
-    Option("retry-delay-rate", type=float, default=2.0, section="action",
-           ini="retry_delay_rate", help="each further retry waits this many times longer"),
+           ini="retry_delay_seconds",
+           help="the unit of the delays before retries of a failed action (see "
+                "--retry-delay-rate)"),
+    Option("retry-delay-rate", type=float, default=1.0, section="action",
+           ini="retry_delay_rate",
+           help="retry n comes retry_delay_seconds * (1 + this * n) seconds after a failure "
+                "(as the original: 6, 9, 12 s by default)"),
     Option("retry-max-count", type=int, default=3, section="action", ini="retry_max_count",
            help="retries after the first attempt before an occurrence is given up"),
     Option("action-workers", type=int, default=4096, section="action", ini="workers",

@@ -3,9 +3,10 @@
 - At most ``workers`` actions run at once; further firings wait in a queue, in order.
 - Each action runs under ``action_timeout`` (one shared :class:`~.watchdog.Watchdog`);
   running longer, it is cancelled and counts as a failure asking for a retry.
-- A failed occurrence is retried ``retry_delay * retry_rate ** n`` seconds after attempt n
-  (0, 1, ...) when the action asked for a retry, at most ``retry_max`` times; its lease is
-  extended meanwhile. A pending retry never delays the plan's next occurrence (its
+- A failed occurrence is retried when the action asked for a retry, at most ``retry_max``
+  times, retry n (1, 2, ...) ``retry_delay * (1 + retry_rate * n)`` seconds after the
+  failure, the original forsun's formula (6, 9, 12 s by default); its lease is extended
+  meanwhile. A pending retry never delays the plan's next occurrence (its
   successor was stored when it was claimed).
 - At-least-once: an occurrence is acked, in batches, only once its action finished or gave
   up. One whose node stops or dies first stays in flight in the store and fires again.
@@ -163,7 +164,7 @@ class Workers:
         plan = firing.plan
         settings = self.settings
         if retry and firing.attempt < settings.retry_max:
-            delay = settings.retry_delay * settings.retry_rate ** firing.attempt
+            delay = settings.retry_delay_of(firing.attempt + 1)
             self.stats.inc("action_retried_count")
             log.warning("action %s of %s (due %d) failed: %s; retry %d/%d in %.1fs",
                         plan.action, plan.key, firing.ts, reason, firing.attempt + 1,
