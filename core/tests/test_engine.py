@@ -13,7 +13,7 @@ from forsun import hookimpl
 from forsun.action.base import Action, ActionError, Firing
 from forsun.engine import EngineSettings
 from forsun.errors import ErrorCode, ForsunPlanError
-from forsun.plan import STATUS_FINISHED, Plan
+from forsun.plan import STATUS_FAILED, STATUS_FINISHED, STATUS_SUCCEEDED, Plan
 from forsun.plugins import get_plugin_manager
 from forsun.service import Service
 from forsun.testing.clock import VirtualClock
@@ -147,16 +147,43 @@ async def test_count_then_removed(start, action, store, clock):
 
 
 async def test_status_expried_keeps_the_last_state(start, action, clock):
-    service = await start(status_expried=2)
+    """A finished plan stays readable for status_expried seconds with the original's
+    status of its last action: 1 succeeded, -1 failed (2 while it runs; -1 while a retry
+    is pending, as the original)."""
+    service = await start(status_expried=2, retry_max_count=1)
     await service.create(delay_plan("once"))
+    await service.create(delay_plan("slow", sleep="0.5"))
+    await service.create(delay_plan("refused", mode="fail"))
+    await service.create(delay_plan("flaky", mode="retry"))
     await clock.wait_for(lambda: action.fired("once"), 3)
     await clock.advance(0.2)
     kept = await service.get("once")
-    assert kept.status == STATUS_FINISHED and kept.current_count == 1
+    assert kept.status == STATUS_SUCCEEDED and kept.current_count == 1
+    assert (await service.get("slow")).status == STATUS_FINISHED
+    assert (await service.get("refused")).status == STATUS_FAILED
+    assert (await service.get("flaky")).status == STATUS_FAILED  # a retry is pending
+    await clock.advance(0.5)
+    assert (await service.get("slow")).status == STATUS_SUCCEEDED
+    await clock.wait_for(lambda: len(action.params_of("flaky")) == 2, 2)
+    await clock.advance(0.1)
+    assert (await service.get("flaky")).status == STATUS_FAILED
     await clock.advance(3)
-    with pytest.raises(ForsunPlanError):
-        await service.get("once")
-    assert len(action.fired("once")) == 1
+    for key in ("once", "slow", "refused", "flaky"):
+        with pytest.raises(ForsunPlanError):
+            await service.get(key)
+    assert len(action.fired("once")) == 1 and len(action.params_of("flaky")) == 2
+
+
+async def test_a_repeating_plan_keeps_no_status(start, action, store, clock):
+    """Only a plan's last occurrence records its outcome (no store write per firing)."""
+    service = await start(status_expried=2)
+    await service.create(delay_plan("again", count=3, mode="fail"))
+    await clock.wait_for(lambda: len(action.fired("again")) == 2, 4)
+    await clock.advance(0.2)
+    assert (await service.get("again")).status == 0
+    await clock.wait_for(lambda: len(action.fired("again")) == 3, 2)
+    await clock.advance(0.2)
+    assert (await service.get("again")).status == STATUS_FAILED
 
 
 async def test_fixed_time_plan_fires_each_matching_second(start, action, clock):

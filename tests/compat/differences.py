@@ -119,6 +119,12 @@ KEPT_DIFFERENCES: dict[str, str] = {
     "timezone": (
         "Fixed-time plans match in --timezone (default UTC, as the original, which matched "
         "in UTC only)."),
+    "plan-status": (
+        "With status_expried, only a plan's last occurrence records its outcome (1 "
+        "succeeded, -1 failed, and 2 until its first attempt has finished); a plan that "
+        "fires again reads 0 (waiting), or 1 with the redis store while an occurrence runs. "
+        "The original recorded the outcome of every firing for status_expried seconds: a "
+        "store write per firing, which forsund saves."),
     "timing": (
         "Plans fire at the start of their second and never before it; the original fired "
         "up to a second late, and sometimes some 30 ms early."),

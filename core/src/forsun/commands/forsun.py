@@ -49,7 +49,14 @@ from .. import __version__
 from ..client import DEFAULT_PORT, Client
 from ..errors import ForsunPlanError
 from ..legacy import cli_output
-from ..plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING, Plan
+from ..plan import (
+    STATUS_EXECUTING,
+    STATUS_FAILED,
+    STATUS_FINISHED,
+    STATUS_SUCCEEDED,
+    STATUS_WAITING,
+    Plan,
+)
 from ..schedule import get_zone
 from ..setline import (
     format_fields,
@@ -66,7 +73,7 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
 STATUS_NAMES = {STATUS_WAITING: "waiting", STATUS_EXECUTING: "executing",
-                STATUS_FINISHED: "finished"}
+                STATUS_FINISHED: "finished", STATUS_FAILED: "failed"}
 #: Plan fields holding unix seconds (0: never / unknown).
 TIME_FIELDS = ("next_time", "last_timeout", "created_time")
 #: Words that leave the prompt.
@@ -135,6 +142,14 @@ class UnknownCommand(UsageError):
 def split_commands(line: str) -> list[str]:
     """The commands of ``line``: its parts between ``;`` outside quotes."""
     return [part for part in split_quoted(line, ";") if part.strip()]
+
+
+def status_name(plan: Plan) -> str:
+    """The word for ``plan.status``: 1 is "succeeded" for a plan that has fired its last
+    time (kept for status_expried), "executing" for another."""
+    if plan.status == STATUS_SUCCEEDED and plan.count and plan.current_count >= plan.count:
+        return "succeeded"
+    return STATUS_NAMES.get(plan.status, str(plan.status))
 
 
 def original_delay_fields(plan: Plan) -> Plan:
@@ -305,7 +320,7 @@ class Console:
             if name in TIME_FIELDS:
                 shown[name] = f"{value}  {self.iso(value)}" if value else "-"
             elif name == "status":
-                shown[name] = f"{value} ({STATUS_NAMES.get(value, 'unknown')})"
+                shown[name] = f"{value} ({status_name(plan)})"
             elif name == "params":
                 shown[name] = json.dumps(value, ensure_ascii=False)
             else:
@@ -326,7 +341,7 @@ class Console:
         header = ("key", "action", "schedule", "next_time", "fired", "status")
         rows = [(p.key, p.action, " ".join(format_fields(p)), self.iso(p.next_time),
                  f"{p.current_count}/{p.count or 'forever'}",
-                 STATUS_NAMES.get(p.status, str(p.status))) for p in plans]
+                 status_name(p)) for p in plans]
         print(f"{len(plans)} plan(s) {title}\n{_table(header, rows)}")
 
     def _info_text(self, info: dict[str, str]) -> str:

@@ -34,7 +34,7 @@ import attrs
 
 from ..action.base import Firing
 from ..clock import Clock
-from ..plan import STATUS_FINISHED
+from ..plan import FINISHED_STATUSES
 from ..stats import Stats
 from ..store.base import Store
 from ..tasks import cancel
@@ -213,7 +213,7 @@ class Ticker:
             (due if pair[0].next_time <= now else ahead).append(pair)
         firings = await self._reschedule(due) if due else []
         self.stats.inc("timeout_handling_count",
-                       sum(1 for plan in claimed if plan.status != STATUS_FINISHED))
+                       sum(1 for plan in claimed if plan.status not in FINISHED_STATUSES))
         if epoch != liveness.epoch:
             return len(claimed), []
         self.workers.start_firings(firings)
@@ -228,7 +228,7 @@ class Ticker:
         await self.store.reschedule_many(pairs)
         firings = []
         for plan, _ in pairs:
-            if plan.status == STATUS_FINISHED:  # kept for status_expried; nothing fires
+            if plan.status in FINISHED_STATUSES:  # kept for status_expried; nothing fires
                 self.workers.ack(plan)
             else:
                 firings.append(firing_of(plan))
