@@ -102,19 +102,22 @@ class Ticker:
         claim_ahead = self.settings.claim_ahead
         while True:
             target = math.floor(self.clock.now())
-            if target <= self.last_second:
-                # The clock stepped back: seconds up to the checkpoint were processed, but plans
-                # created since may be due on the current clock. A claim takes an occurrence
-                # only once, so this never fires anything twice.
-                await self._process_second(target)
-                await self._sleep_until(target + 1)
-                continue
+            stepped_back = target <= self.last_second
             try:
-                await self._process_through(target)
-            except Exception:
+                if stepped_back:
+                    # The clock stepped back: seconds up to the checkpoint were processed, but
+                    # plans created since may be due on the current clock. A claim takes an
+                    # occurrence only once, so this never fires anything twice.
+                    await self._process_second(target)
+                else:
+                    await self._process_through(target)
+            except Exception:  # a store failure, in either branch: the loop must go on
                 self.stats.inc("timer_loop_ready_error_count")
                 log.exception("tick failed; retrying")
                 await self._sleep_until(self.clock.now() + 1)
+                continue
+            if stepped_back:
+                await self._sleep_until(target + 1)
                 continue
             self.stats.inc("timer_loop_count")
             second = self.last_second + 1
