@@ -167,6 +167,15 @@ def test_plan_dumps_in_the_original_encoding_and_loads_back():
     assert plan == ModernPlan(**plan.to_dict())
 
 
+def test_forsun_plan_plan_has_dumps_and_loads_too():
+    """The original's import path of its plan class: ``from forsun.plan import Plan``."""
+    plan = ModernPlan(key="k", second=5, is_time_out=True, count=2, next_time=2_000_000_000,
+                      action="http", params={"url": "http://h/"})
+    assert plan.dumps() == forsun.Plan.of(plan).dumps()
+    loaded = ModernPlan.loads(plan.dumps())
+    assert type(loaded) is ModernPlan and loaded == plan
+
+
 # -- registries --------------------------------------------------------------------------------
 
 

@@ -4,16 +4,11 @@ reason, and the normalisers that let the scenarios compare everything else.
 Every entry is also a section of docs/migrating.md (``compat_docs.py`` checks it), and every
 normaliser names the entry it absorbs. Anything a normaliser does not absorb must be the
 same in the original and in forsun, or a scenario fails.
-
-Two more lists name what is not kept but not fixed yet: :data:`LEFT_FOR_ENGINE_MERGE`
-(scenarios marked ``xfail(strict=True)``, so they fail once fixed and get unmarked).
 """
 
 from __future__ import annotations
 
 import re
-
-import pytest
 
 KEPT_DIFFERENCES: dict[str, str] = {
     "error-messages": (
@@ -102,9 +97,11 @@ KEPT_DIFFERENCES: dict[str, str] = {
         "them from `forsun`, `forsun.action.action` and `forsun.store.store`, which are the "
         "original's classes."),
     "plan-class": (
-        "`forsun.Plan(...)` takes the fields after `week` in its own order (pass them by "
-        "name), and `Plan.loads` keeps the stored next_time (the original recomputed a past "
-        "one from the clock). `forsun.plan.Plan` has no dumps/loads yet (see below)."),
+        "`forsun.Plan(...)` and `forsun.plan.Plan(...)` take the fields after `week` in "
+        "their own order (pass them by name), and `Plan.loads` keeps the stored next_time "
+        "(the original recomputed a past one from the clock). A legacy action's `self.plan` "
+        "is the plan after its occurrence, as in the original, with `next_time` 0 where the "
+        "original said None."),
     "late-registration": (
         "Actions and stores are registered before forsund starts its service (at import, "
         "in an extension's register()); the original looked them up at every firing, so a "
@@ -146,16 +143,6 @@ KEPT_DIFFERENCES: dict[str, str] = {
         "script in docs/operations.md re-creates them from the original's session file or "
         "Redis keys)."),
 }
-
-#: Differences not kept, to be fixed where the code lives (the engine, service and HTTP
-#: handlers, being restructured): their scenarios are ``xfail(strict=True)``.
-LEFT_FOR_ENGINE_MERGE = "left for after the engine merge"
-
-
-def left_for_engine_merge(what: str) -> pytest.MarkDecorator:
-    """The mark of a scenario that fails until ``what`` is fixed after the engine merge."""
-    return pytest.mark.xfail(strict=True, reason=f"{LEFT_FOR_ENGINE_MERGE}: {what}")
-
 
 def kept(name: str) -> str:
     """``name`` after checking it is a kept difference (normalisers cite them this way)."""

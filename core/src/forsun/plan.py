@@ -97,6 +97,19 @@ class Plan:
         """Identity of the occurrence this plan is due for: ``(key, next_time)``."""
         return (self.key, self.next_time)
 
+    def dumps(self) -> bytes:
+        """This plan in the original forsun's msgpack encoding (:mod:`forsun.legacy.plan`)."""
+        from .legacy.plan import encode
+
+        return encode(self)
+
+    @classmethod
+    def loads(cls, data: bytes) -> Plan:
+        """A plan from the original forsun's encoding (unknown fields are ignored)."""
+        from .legacy.plan import decode
+
+        return cls.from_dict(decode(data))
+
 
 #: The names of a plan's fields, in order (the protocol names: DESIGN 3.1).
 PLAN_FIELDS: tuple[str, ...] = tuple(field.name for field in attrs.fields(Plan))
