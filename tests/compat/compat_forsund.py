@@ -1,7 +1,7 @@
 """Item 4: forsund's habits, the original's and ours side by side: its sample conf file
 (placeholder extensions included), the environment variables its config read and their
 rank, ``--demon VALUE`` / ``--nodemon VALUE``, the log file with ``--demon``, ``log_rotate``
-and ``log_backup_count``, SIGHUP, ``server_mode``.
+and ``log_backup_count``, ``--log -``, SIGHUP, ``server_mode``.
 """
 
 from __future__ import annotations
@@ -186,6 +186,19 @@ def test_sighup_stops_cleanly(venv, tmp_path):
             server.proc.send_signal(signal.SIGHUP)
             assert server.proc.wait(30) == 0, server.name
     assert "forsund stopped" in servers[1].log_text()
+
+
+def test_log_dash_is_stderr(venv, tmp_path):
+    """``--log -`` (given after start_server's own --log, so it wins) logs to stderr; ours
+    says there that it runs in the foreground and how to detach."""
+    kept("foreground")
+    with server_pair(venv, tmp_path, extra=["--log=-"]) as servers:
+        for server in servers:
+            assert call(server, "GET", "/v1/ping")[1]["errcode"] == 0
+    for server in servers:
+        stderr = (server.workdir / "stdout.log").read_text(errors="replace")
+        assert " INFO " in stderr and not server.log_path.exists(), server.name
+    assert "--demon to detach" in (servers[1].workdir / "stdout.log").read_text()
 
 
 def test_log_rotate_and_backup_count(venv, tmp_path):
