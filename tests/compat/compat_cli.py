@@ -12,7 +12,7 @@ import datetime
 import time
 
 import pytest
-from differences import cli_text, exit_status, info_text, sorted_lines
+from differences import cli_text, exit_status, info_text, kept, sorted_lines
 
 #: ``(command line, kind of failure or "")``, in the order they run.
 LINES = [
@@ -127,6 +127,7 @@ def test_piped_into_the_prompt(pair, original_cli, our_cli):
     """Every line at once through the prompt: the banner, a prompt before each line, a
     blank line after each command that succeeded. The original crashed at the end of input
     (``end-of-input``): its stderr and exit status are not compared."""
+    kept("end-of-input")
     original, ours = pair
     lines = "\n".join(line for line, _ in LINES if line != "exit"
                       and not line.startswith("set ")) + "\n"

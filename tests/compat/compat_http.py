@@ -6,6 +6,7 @@ Both servers get the same requests in the same order, so they hold the same keys
 
 from __future__ import annotations
 
+import datetime
 import json
 import urllib.error
 import urllib.request
@@ -198,6 +199,21 @@ def test_an_unknown_method_of_an_array_item(pair):
     body = [{"key": "h:meth", "method": "remove", "seconds": 5, "minute": 3, **PLAN}]
     assert call(original, "PUT", "/v1/plan", body)[1]["data"]["is_time_out"] is False
     assert call(ours, "PUT", "/v1/plan", body)[1]["errcode"] == 1004
+
+
+def test_week(pair):
+    """``week`` of a fixed-time plan: the original ignored it, forsun matches it."""
+    kept("weekday")
+    original, ours = pair
+    today = datetime.datetime.now(datetime.UTC)
+    week = (today + datetime.timedelta(days=3)).isoweekday() % 7  # cron's numbering
+    body = {"key": "h:week", "seconds": 0, "minute": 30, "hour": 10, "week": week, **PLAN}
+    first = call(original, "POST", "/v1/plan", body)[1]["data"]["next_time"]
+    second = call(ours, "POST", "/v1/plan", body)[1]["data"]["next_time"]
+    assert first - today.timestamp() <= 86400
+    due = datetime.datetime.fromtimestamp(second, datetime.UTC)
+    assert (due.isoweekday() % 7, due.hour, due.minute) == (week, 10, 30)
+    assert second - today.timestamp() > 2 * 86400
 
 
 def test_singular_second(pair):
