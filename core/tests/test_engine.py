@@ -11,8 +11,9 @@ import pytest
 
 from forsun import hookimpl
 from forsun.action.base import Action, ActionError, Firing
+from forsun.engine import EngineSettings
 from forsun.errors import ErrorCode, ForsunPlanError
-from forsun.plan import STATUS_FINISHED, Plan
+from forsun.plan import STATUS_FAILED, STATUS_FINISHED, STATUS_SUCCEEDED, Plan
 from forsun.plugins import get_plugin_manager
 from forsun.service import Service
 from forsun.testing.clock import VirtualClock
@@ -146,16 +147,43 @@ async def test_count_then_removed(start, action, store, clock):
 
 
 async def test_status_expried_keeps_the_last_state(start, action, clock):
-    service = await start(status_expried=2)
+    """A finished plan stays readable for status_expried seconds with the original's
+    status of its last action: 1 succeeded, -1 failed (2 while it runs; -1 while a retry
+    is pending, as the original)."""
+    service = await start(status_expried=2, retry_max_count=1)
     await service.create(delay_plan("once"))
+    await service.create(delay_plan("slow", sleep="0.5"))
+    await service.create(delay_plan("refused", mode="fail"))
+    await service.create(delay_plan("flaky", mode="retry"))
     await clock.wait_for(lambda: action.fired("once"), 3)
     await clock.advance(0.2)
     kept = await service.get("once")
-    assert kept.status == STATUS_FINISHED and kept.current_count == 1
+    assert kept.status == STATUS_SUCCEEDED and kept.current_count == 1
+    assert (await service.get("slow")).status == STATUS_FINISHED
+    assert (await service.get("refused")).status == STATUS_FAILED
+    assert (await service.get("flaky")).status == STATUS_FAILED  # a retry is pending
+    await clock.advance(0.5)
+    assert (await service.get("slow")).status == STATUS_SUCCEEDED
+    await clock.wait_for(lambda: len(action.params_of("flaky")) == 2, 2)
+    await clock.advance(0.1)
+    assert (await service.get("flaky")).status == STATUS_FAILED
     await clock.advance(3)
-    with pytest.raises(ForsunPlanError):
-        await service.get("once")
-    assert len(action.fired("once")) == 1
+    for key in ("once", "slow", "refused", "flaky"):
+        with pytest.raises(ForsunPlanError):
+            await service.get(key)
+    assert len(action.fired("once")) == 1 and len(action.params_of("flaky")) == 2
+
+
+async def test_a_repeating_plan_keeps_no_status(start, action, store, clock):
+    """Only a plan's last occurrence records its outcome (no store write per firing)."""
+    service = await start(status_expried=2)
+    await service.create(delay_plan("again", count=3, mode="fail"))
+    await clock.wait_for(lambda: len(action.fired("again")) == 2, 4)
+    await clock.advance(0.2)
+    assert (await service.get("again")).status == 0
+    await clock.wait_for(lambda: len(action.fired("again")) == 3, 2)
+    await clock.advance(0.2)
+    assert (await service.get("again")).status == STATUS_FAILED
 
 
 async def test_fixed_time_plan_fires_each_matching_second(start, action, clock):
@@ -166,13 +194,20 @@ async def test_fixed_time_plan_fires_each_matching_second(start, action, clock):
     assert fired == [plan.next_time, plan.next_time + 1, plan.next_time + 2]
 
 
+def test_retry_delays_are_the_originals_by_default():
+    """Retry n comes retry_delay_seconds * (1 + retry_delay_rate * n) s after a failure."""
+    settings = EngineSettings.from_options(make_options())
+    assert [settings.retry_delay_of(n) for n in (1, 2, 3)] == [6, 9, 12]
+    assert settings.retry_max == 3
+
+
 async def test_retries_grow_and_give_up(start, action, store, clock):
     service = await start(retry_delay_seconds=0.2, retry_delay_rate=2, retry_max_count=2)
     await service.create(delay_plan("flaky", mode="retry"))
     await clock.wait_for(lambda: len([a for a in action.attempts if a[0] == "flaky"]) == 3, 5)
     walls = [wall for key, _, wall, _ in action.attempts if key == "flaky"]
-    assert 0.15 <= walls[1] - walls[0] < 0.5
-    assert 0.35 <= walls[2] - walls[1] < 0.8
+    assert walls[1] - walls[0] == pytest.approx(0.2 * (1 + 2 * 1), abs=0.05)
+    assert walls[2] - walls[1] == pytest.approx(0.2 * (1 + 2 * 2), abs=0.05)
     await clock.advance(1.0)
     assert len([a for a in action.attempts if a[0] == "flaky"]) == 3
     counters = service.stats.counters
@@ -257,6 +292,22 @@ async def test_checkpoint_is_persisted(start, store, clock):
     checkpoint = await store.get_checkpoint()
     now = int(clock.now())
     assert checkpoint is not None and now - 2 <= checkpoint <= now
+
+
+@pytest.mark.parametrize("mode", ["PROXY", "server"])
+async def test_a_node_in_another_server_mode_serves_but_fires_nothing(start, action, store,
+                                                                     clock, mode):
+    """As the original's SERVER_MODE: it claims, checkpoints and fires nothing, so it can
+    run beside firing nodes on a shared store; TIMER (any case) fires."""
+    service = await start(server_mode=mode)
+    await service.create(delay_plan("served"))
+    await clock.advance(3)
+    await clock.drive(service.stop())
+    assert action.attempts == [] and store.claims == []
+    assert await store.get_checkpoint() is None
+    assert (await service.get("served")).current_count == 0
+    await start(server_mode="timer")
+    await clock.wait_for(lambda: action.fired("served"), 3)
 
 
 async def test_release_refires_occurrences_left_in_flight(start, action, store, clock):

@@ -286,6 +286,27 @@ async def test_a_json_array_creates_all_or_nothing(api):
     assert await api.ok("GET", "/v1/keys") == ["a1", "a2"]
 
 
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+async def test_a_json_array_item_is_a_delay_plan_unless_its_method_is_create(api, method):
+    """As the original, whatever the HTTP method."""
+    plans = await api.ok(method, "/v1/plan", [
+        delay("m1"), delay("m2", method="createTimeout"),
+        {"key": "m3", "method": "create", "second": 5, "minute": 3, "action": "noop"}])
+    assert [(p["key"], p["is_time_out"]) for p in plans] == \
+        [("m1", True), ("m2", True), ("m3", False)]
+    await api.error(method, "/v1/plan", [delay("m4"), delay("m5", method="remove")],
+                    code=1004, fragment="[1].method")
+    assert await api.ok("GET", "/v1/keys?prefix=m") == ["m1", "m2", "m3"]
+
+
+async def test_a_json_array_of_one_plan_answers_that_plan(api):
+    plan = await api.ok("POST", "/v1/plan", [delay("single")])
+    assert (plan["key"], plan["is_time_out"]) == ("single", True)
+    assert await api.ok("PUT", "/v1/plan?reply=keys", [delay("single")]) == ["single"]
+    batch = await api.ok("POST", "/v1/plans", [delay("single", is_time_out=True)])
+    assert [p["key"] for p in batch] == ["single"]
+
+
 # -- crontab bodies --------------------------------------------------------------------------
 
 
@@ -306,10 +327,14 @@ async def test_crontab_body_creates_a_list(api):
     assert await api.ok("GET", "/v1/keys?prefix=c") == ["c1", "c2", "c3"]
 
 
-async def test_a_crontab_line_that_is_a_single_plan_still_gives_a_list(api):
-    plans = await api.ok("PUT", "/v1/plan", "one */3600 * * * * * noop",
-                         content_type="Application/Crontab; charset=utf-8")
-    assert [p["key"] for p in plans] == ["one"]
+async def test_a_crontab_line_that_is_a_single_plan_answers_that_plan(api):
+    """As the original: /v1/plan answers one plan as itself; /v1/plans always a list."""
+    plan = await api.ok("PUT", "/v1/plan", "one */3600 * * * * * noop",
+                        content_type="Application/Crontab; charset=utf-8")
+    assert (plan["key"], plan["second"], plan["minute"], plan["week"]) == ("one", 3600, 0, 0)
+    plans = await api.ok("POST", "/v1/plans", "two */3600 * * * * * noop",
+                         content_type=CRONTAB)
+    assert [p["key"] for p in plans] == ["two"]
 
 
 @pytest.mark.parametrize(("bad_line", "code", "fragment"), [
@@ -400,7 +425,9 @@ async def test_time_lists_the_plans_due_then(api):
     assert [p["key"] for p in first["plans"]] == ["t1"]
     second = await api.ok("GET", f"/v1/time?timestamp={b['next_time']}")
     assert [p["key"] for p in second["plans"]] == ["t2"]
-    await api.error("GET", "/v1/time?timestamp=soon", code=1004, fragment="timestamp")
+    await api.error("GET", "/v1/time?timestamp=soon", code=1007, fragment="timestamp")
+    await api.error("GET", "/v1/time?timestamp=1.5", code=1007, fragment="timestamp")
+    await api.error("GET", "/v1/time?timestamp=-1", code=1004, fragment="timestamp")
     await api.error("GET", "/v1/time?timestamp=" + "9" * 5000, code=1004, fragment="timestamp")
 
 
@@ -409,6 +436,12 @@ async def test_keys_by_prefix(api):
     assert await api.ok("GET", "/v1/keys?prefix=a:") == ["a:1", "a:2"]
     assert await api.ok("GET", "/v1/keys") == ["a", "a:1", "a:2", "b:1"]
     assert await api.ok("GET", "/v1/keys?prefix=zzz") == []
+
+
+async def test_keys_star_is_every_key_as_in_the_original(api):
+    await api.ok("PUT", "/v1/plan", [delay(k) for k in ("b:1", "a:1")])
+    assert await api.ok("GET", "/v1/keys?prefix=*") == ["a:1", "b:1"]
+    assert await api.ok("GET", f"/v1/keys?prefix={quote('a:* ')}") == ["a:1"]
 
 
 async def test_keys_with_spaces_and_unicode_round_trip(api):

@@ -46,6 +46,12 @@ log = logging.getLogger(__name__)
 STORE_STEP = 1000
 
 
+def fires(server_mode: str) -> bool:
+    """Whether a node in ``server_mode`` fires plans: TIMER (any case) or empty, as the
+    original read its SERVER_MODE; any other mode serves the API alone."""
+    return server_mode.strip().upper() in ("", "TIMER")
+
+
 def _plans_label(index: int) -> str:
     return f"plans[{index}]"
 
@@ -85,6 +91,10 @@ class Service:
                              hold_bulk_work=self.pacer.hold)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=options.action_threads, thread_name_prefix="forsun-action")
+        #: False for a node that serves the API and fires nothing (``--server-mode`` other
+        #: than TIMER, as the original's SERVER_MODE): its engine never starts, so it
+        #: claims, checkpoints and heartbeats nothing in a store shared with firing nodes.
+        self.fires = fires(options.server_mode)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -92,7 +102,11 @@ class Service:
         asyncio.get_running_loop().set_default_executor(self.executor)
         await self.store.open()
         await _call_hook(self.pm.hook.forsun_startup, service=self)
-        await self.engine.start()
+        if self.fires:
+            await self.engine.start()
+        else:
+            log.info("server mode %s: this node serves the API and fires no plan",
+                     self.options.server_mode)
         for name, entry in self.frontend_registry.entries.items():
             frontend = entry.factory(self)
             if frontend.enabled:
@@ -107,7 +121,8 @@ class Service:
             except Exception:
                 log.exception("stopping front end %r failed", frontend)
         self.frontends.clear()
-        await self.engine.stop()
+        if self.fires:
+            await self.engine.stop()
         await _call_hook(self.pm.hook.forsun_shutdown, service=self, raise_errors=False)
         for name, action in self._actions.items():
             try:
@@ -226,7 +241,10 @@ class Service:
         return plan
 
     async def keys(self, prefix: str = "") -> list[str]:
-        return await self.store.keys(prefix or "")
+        """The keys starting with ``prefix``, sorted. As in the original, trailing blanks and
+        ``*`` are no part of the prefix, so ``*`` (the original CLI's ``ls *``) lists every
+        key."""
+        return await self.store.keys((prefix or "").rstrip("\n\t *"))
 
     async def plans_at(self, timestamp: int = 0) -> list[Plan]:
         """Plans due at ``timestamp`` (0: the current second)."""

@@ -49,7 +49,14 @@ from .. import __version__
 from ..client import DEFAULT_PORT, Client
 from ..errors import ForsunPlanError
 from ..legacy import cli_output
-from ..plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING, Plan
+from ..plan import (
+    STATUS_EXECUTING,
+    STATUS_FAILED,
+    STATUS_FINISHED,
+    STATUS_SUCCEEDED,
+    STATUS_WAITING,
+    Plan,
+)
 from ..schedule import get_zone
 from ..setline import (
     format_fields,
@@ -66,7 +73,7 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
 STATUS_NAMES = {STATUS_WAITING: "waiting", STATUS_EXECUTING: "executing",
-                STATUS_FINISHED: "finished"}
+                STATUS_FINISHED: "finished", STATUS_FAILED: "failed"}
 #: Plan fields holding unix seconds (0: never / unknown).
 TIME_FIELDS = ("next_time", "last_timeout", "created_time")
 #: Words that leave the prompt.
@@ -137,14 +144,20 @@ def split_commands(line: str) -> list[str]:
     return [part for part in split_quoted(line, ";") if part.strip()]
 
 
+def status_name(plan: Plan) -> str:
+    """The word for ``plan.status``: 1 is "succeeded" for a plan that has fired its last
+    time (kept for status_expried), "executing" for another."""
+    if plan.status == STATUS_SUCCEEDED and plan.count and plan.current_count >= plan.count:
+        return "succeeded"
+    return STATUS_NAMES.get(plan.status, str(plan.status))
+
+
 def original_delay_fields(plan: Plan) -> Plan:
-    """A delay plan of a set line with the fields the original's ``set`` sent: a field
-    that is not ``*/N`` is 0 (``week``: -1), where :mod:`forsun.setline` writes -1 (both
-    count as no interval); so the stored plan is the original's."""
-    if plan.is_time_out:
-        for name in ("second", "minute", "hour", "day", "month"):
-            setattr(plan, name, max(getattr(plan, name), 0))
-        plan.week = plan.week if plan.week > 0 else -1
+    """A delay plan of a set line with the fields the original's ``set`` sent: ``week``
+    -1 when it is not ``*/N``, where :mod:`forsun.setline` writes 0 (both count as no
+    interval); so the stored plan is the original's."""
+    if plan.is_time_out and plan.week <= 0:
+        plan.week = -1
     return plan
 
 
@@ -307,7 +320,7 @@ class Console:
             if name in TIME_FIELDS:
                 shown[name] = f"{value}  {self.iso(value)}" if value else "-"
             elif name == "status":
-                shown[name] = f"{value} ({STATUS_NAMES.get(value, 'unknown')})"
+                shown[name] = f"{value} ({status_name(plan)})"
             elif name == "params":
                 shown[name] = json.dumps(value, ensure_ascii=False)
             else:
@@ -328,7 +341,7 @@ class Console:
         header = ("key", "action", "schedule", "next_time", "fired", "status")
         rows = [(p.key, p.action, " ".join(format_fields(p)), self.iso(p.next_time),
                  f"{p.current_count}/{p.count or 'forever'}",
-                 STATUS_NAMES.get(p.status, str(p.status))) for p in plans]
+                 status_name(p)) for p in plans]
         print(f"{len(plans)} plan(s) {title}\n{_table(header, rows)}")
 
     def _info_text(self, info: dict[str, str]) -> str:

@@ -62,10 +62,6 @@ def load(argv: Sequence[str]) -> tuple[pluggy.PluginManager, Options,
     options = resolve(argv, declared, prog="forsund", description=DESCRIPTION,
                       environ=environment.values, epilog=subcommands_help(),
                       version=__version__)
-    if options.server_mode.upper() not in ("", "TIMER"):
-        raise ConfigError(f"server_mode {options.server_mode!r}: a node that serves the API "
-                          f"without firing is not supported by this release; remove the "
-                          f"setting (TIMER, the default, serves and fires)")
     return pm, options, environment
 
 

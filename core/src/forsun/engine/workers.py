@@ -3,10 +3,13 @@
 - At most ``workers`` actions run at once; further firings wait in a queue, in order.
 - Each action runs under ``action_timeout`` (one shared :class:`~.watchdog.Watchdog`);
   running longer, it is cancelled and counts as a failure asking for a retry.
-- A failed occurrence is retried ``retry_delay * retry_rate ** n`` seconds after attempt n
-  (0, 1, ...) when the action asked for a retry, at most ``retry_max`` times; its lease is
-  extended meanwhile. A pending retry never delays the plan's next occurrence (its
-  successor was stored when it was claimed).
+- A failed occurrence is retried when the action asked for a retry, at most ``retry_max``
+  times, retry n (1, 2, ...) ``retry_delay * (1 + retry_rate * n)`` seconds after the
+  failure, the original forsun's formula (6, 9, 12 s by default); its lease is extended
+  meanwhile. A pending retry never delays the plan's next occurrence (its successor was
+  stored when it was claimed).
+- With ``status_expried``, each attempt at a plan's last occurrence records its outcome
+  in the finished plan kept for that long (1 succeeded, -1 failed), as the original did.
 - At-least-once: an occurrence is acked, in batches, only once its action finished or gave
   up. One whose node stops or dies first stays in flight in the store and fires again.
 - Before an action starts, the node's claims are confirmed (:mod:`.liveness`): one of an
@@ -25,7 +28,8 @@ import attrs
 
 from ..action.base import Action, ActionError, Firing
 from ..clock import Clock, wait_or_sleep
-from ..plan import Plan
+from ..errors import ErrorCode, ForsunPlanError
+from ..plan import FINISHED_STATUSES, STATUS_FAILED, STATUS_SUCCEEDED, Plan, evolved
 from ..stats import Stats
 from ..store.base import Store
 from .liveness import Liveness
@@ -154,7 +158,7 @@ class Workers:
             stats.inc("action_executed_count")
             stats.inc("timeout_handled_count")
             log.debug("fired %s at %d (attempt %d)", firing.key, firing.ts, firing.attempt)
-            self.ack(firing.plan)
+            self._done(firing, STATUS_SUCCEEDED)
         finally:
             self._watchdog.disarm(slot)
             stats.dec("action_executing_count")
@@ -163,19 +167,49 @@ class Workers:
         plan = firing.plan
         settings = self.settings
         if retry and firing.attempt < settings.retry_max:
-            delay = settings.retry_delay * settings.retry_rate ** firing.attempt
+            delay = settings.retry_delay_of(firing.attempt + 1)
             self.stats.inc("action_retried_count")
             log.warning("action %s of %s (due %d) failed: %s; retry %d/%d in %.1fs",
                         plan.action, plan.key, firing.ts, reason, firing.attempt + 1,
                         settings.retry_max, delay)
             retry_firing = attrs.evolve(firing, attempt=firing.attempt + 1)
             self._spawn(self._retry(retry_firing, delay, epoch), f"forsun-retry-{plan.key}")
+            self._record(firing, STATUS_FAILED)
             return
         self.stats.inc("action_executed_error_count")
         self.stats.inc("timeout_handled_count")
         log.error("action %s of %s (due %d) failed after %d attempt(s): %s", plan.action,
                   plan.key, firing.ts, firing.attempt + 1, reason)
-        self.ack(plan)
+        self._done(firing, STATUS_FAILED)
+
+    def _done(self, firing: Firing, status: int) -> None:
+        """Ack an occurrence whose action finished with ``status`` (and gave up retrying)."""
+        self.ack(firing.plan)
+        self._record(firing, status)
+
+    def _record(self, firing: Firing, status: int) -> None:
+        """With ``status_expried``, record the outcome of an attempt at a plan's last
+        occurrence in its status, as the original did: 1 succeeded, -1 failed (a retry
+        pending or not; a retry that succeeds makes it 1)."""
+        if self.settings.status_expried > 0 and _may_be_last(firing.plan):
+            self._spawn(self._record_outcome(firing, status), f"forsun-status-{firing.key}")
+
+    async def _record_outcome(self, firing: Firing, status: int) -> None:
+        """Set ``status`` on the finished plan kept for ``status_expried`` that ``firing``
+        left, unless it was removed or replaced since (a compare-and-set through
+        :meth:`~forsun.store.base.Store.reschedule`)."""
+        claimed = firing.plan
+        try:
+            kept = await self.store.get(claimed.key)
+            if (kept.status in FINISHED_STATUSES and kept.status != status
+                    and kept.last_timeout == firing.ts
+                    and kept.created_time == claimed.created_time):
+                await self.store.reschedule(kept, evolved(kept, status=status))
+        except ForsunPlanError as exc:
+            if exc.code != ErrorCode.NOT_FOUND:
+                log.warning("recording the status of %s failed: %s", claimed.key, exc)
+        except Exception:
+            log.exception("recording the status of %s failed", claimed.key)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -209,3 +243,11 @@ class Workers:
                     log.exception("acking %d occurrences failed", len(batch))
         finally:
             self._ack_flusher = None
+
+
+def _may_be_last(plan: Plan) -> bool:
+    """Whether the occurrence of claimed ``plan`` may be its last (a delay plan firing
+    forever, or one with occurrences left, is not)."""
+    if plan.count:
+        return plan.current_count + 1 >= plan.count
+    return not plan.is_time_out

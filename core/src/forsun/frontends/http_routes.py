@@ -25,7 +25,14 @@ from ..errors import ErrorCode
 from ..pacing import steps
 from ..plan import Plan
 from . import jsonbody
-from .http_decoding import BadRequest, plan_from_json, plans_from_crontab, plans_from_json
+from .http_decoding import (
+    BadRequest,
+    is_time_out_member,
+    method_member,
+    plan_from_json,
+    plans_from_crontab,
+    plans_from_json,
+)
 from .openapi import CRONTAB, JSON, Param, Route, document, ref
 
 if TYPE_CHECKING:
@@ -61,12 +68,15 @@ async def create_delay(handler: ApiHandler) -> Any:
 
 
 async def _create(handler: ApiHandler, *, is_time_out: bool) -> Any:
+    """``/v1/plan``: a JSON object is a plan of the HTTP method's kind; a JSON array's items
+    are delay plans unless their ``method`` is ``create`` (whatever the HTTP method), and
+    an array or crontab body of one plan answers that plan, as in the original."""
     if handler.is_crontab():
-        return await _create_crontab(handler)
+        return await _create_crontab(handler, one_as_itself=True)
     body = await handler.json_body()
     if isinstance(body, list):
         return await _create_many(handler, await plans_from_json(
-            _non_empty(body), handler.service.pacer, is_time_out))
+            _non_empty(body), handler.service.pacer, method_member), one_as_itself=True)
     if not isinstance(body, dict):
         raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON object or array")
     handler.reply_mode()  # refuse a bad ?reply= even where one plan answers itself
@@ -80,7 +90,7 @@ async def create_batch(handler: ApiHandler) -> Any:
     if not isinstance(body, list):
         raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON array of plans")
     return await _create_many(handler, await plans_from_json(
-        _non_empty(body), handler.service.pacer, None))
+        _non_empty(body), handler.service.pacer, is_time_out_member))
 
 
 def _non_empty(plans: list[Any]) -> list[Any]:
@@ -89,11 +99,12 @@ def _non_empty(plans: list[Any]) -> list[Any]:
     return plans
 
 
-async def _create_crontab(handler: ApiHandler) -> Any:
+async def _create_crontab(handler: ApiHandler, *, one_as_itself: bool = False) -> Any:
     numbers, plans = await plans_from_crontab(handler.body_text(), handler.service.pacer)
     if not plans:
         raise BadRequest(ErrorCode.MISSING_ARGUMENT, "body: the crontab holds no plan line")
-    return await _create_many(handler, plans, label=lambda index: f"line {numbers[index]}")
+    return await _create_many(handler, plans, label=lambda index: f"line {numbers[index]}",
+                              one_as_itself=one_as_itself)
 
 
 def _index_label(index: int) -> str:
@@ -101,15 +112,19 @@ def _index_label(index: int) -> str:
 
 
 async def _create_many(handler: ApiHandler, plans: list[Plan],
-                       label: Callable[[int], str] = _index_label) -> Any:
+                       label: Callable[[int], str] = _index_label, *,
+                       one_as_itself: bool = False) -> Any:
     """Create the plans (:meth:`forsun.service.Service.create_many`); an error names the
     plan at fault by ``label(index)`` (default ``[index]``). Answers the plans (encoded in
-    slices), or their keys with ``?reply=keys``."""
+    slices), or their keys with ``?reply=keys``; with ``one_as_itself`` a single plan is
+    answered as itself, not as a list of one (the keys stay a list)."""
     keys_only = handler.reply_mode() == "keys"
     service = handler.service
     created = await service.create_many(plans, owned=True, label=label)
     if keys_only:
         return [plan.key for plan in created]
+    if one_as_itself and len(created) == 1:
+        return created[0].to_dict()
     parts = []
     async with service.pacer.job() as job:  # 100 000 plans take 0.2 s to encode
         for part in steps(created):
@@ -142,11 +157,13 @@ async def openapi(handler: ApiHandler) -> dict[str, Any]:
 _PLANS = {"type": "array", "items": ref("Plan")}
 _KEY = Param("key", {"type": "string"}, "the plan's key", required=True)
 _CREATE_DOC = ("A JSON object creates one plan and answers it; a JSON array creates several, "
-               "all or none, and answers the list. A body of type application/crontab holds "
-               "one set line per line (a */N field makes that line a delay plan, whatever "
-               "the method) and answers the list. Several plans are stored 1000 at a time: "
-               "if storing fails part way, the error names the first plan not stored and "
-               "those before it are stored.")
+               "all or none, and answers the list. An array item is a delay plan unless its "
+               "method member is \"create\", whatever the HTTP method (as in the original "
+               "forsun). A body of type application/crontab holds one set line per line (a "
+               "*/N field makes that line a delay plan, whatever the method) and answers the "
+               "list. An array or crontab body of one plan answers that plan. Several plans "
+               "are stored 1000 at a time: if storing fails part way, the error names the "
+               "first plan not stored and those before it are stored.")
 
 
 _KEYS = {"type": "array", "items": {"type": "string"}}
@@ -160,7 +177,7 @@ def _create_route(method: str, operation_id: str, summary: str, run: Any) -> Rou
     return Route(method, "/v1/plan", operation_id, summary, run, query=(_REPLY,),
                  data={"oneOf": [ref("Plan"), _PLANS, _KEYS]}, description=_CREATE_DOC,
                  body={JSON: {"oneOf": [ref("PlanRequest"),
-                                        {"type": "array", "items": ref("PlanRequest"),
+                                        {"type": "array", "items": ref("ArrayPlanRequest"),
                                          "minItems": 1}]},
                        CRONTAB: ref("Crontab")})
 
@@ -192,7 +209,9 @@ ROUTES: tuple[Route, ...] = (
                                "current_timestamp": {"type": "integer",
                                                      "description": "the server's second"}}}),
     Route("GET", "/v1/keys", "getKeys", "Keys starting with a prefix, sorted", keys,
-          query=(Param("prefix", {"type": "string", "default": ""}, "literal key prefix"),),
+          query=(Param("prefix", {"type": "string", "default": ""},
+                       "key prefix; trailing blanks and * are ignored, so * lists every "
+                       "key"),),
           data={"type": "array", "items": {"type": "string"}}),
     Route("GET", "/v1/info", "info", "The figures of the RPC info()", info,
           data={"type": "object", "additionalProperties": {"type": "string"}}),

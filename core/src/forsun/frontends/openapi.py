@@ -14,7 +14,13 @@ from typing import Any
 import attrs
 
 from ..errors import ErrorCode
-from ..plan import PLAN_FIELDS, STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING
+from ..plan import (
+    PLAN_FIELDS,
+    STATUS_EXECUTING,
+    STATUS_FAILED,
+    STATUS_FINISHED,
+    STATUS_WAITING,
+)
 
 OPENAPI_VERSION = "3.1.0"
 #: Media type of a body holding one ``set`` line per line.
@@ -80,8 +86,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "is_time_out": {"type": "boolean", "description": "true: delay plan"},
             "count": {**_INT, "description": "firings in all; 0 = forever"},
             "current_count": {**_INT, "description": "firings so far"},
-            "status": {**_INT, "enum": [STATUS_WAITING, STATUS_EXECUTING, STATUS_FINISHED],
-                       "description": "0 waiting, 1 executing, 2 finished"},
+            "status": {**_INT, "enum": [STATUS_WAITING, STATUS_EXECUTING, STATUS_FINISHED,
+                                        STATUS_FAILED],
+                       "description": "0 waiting, 1 executing; a finished plan kept for "
+                                      "status_expried: 2 while its last action runs, then "
+                                      "1 succeeded or -1 failed"},
             "next_time": {**_INT, "description": "next due second (unix seconds)"},
             "last_timeout": {**_INT, "description": "last fired due second (unix seconds)"},
             "created_time": {"type": "number", "description": "unix seconds"},
@@ -107,6 +116,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                        "description": "action parameters; numbers are turned into strings "
                                       "(one past 64 bits is refused: send it as a string)"},
         },
+    },
+    "ArrayPlanRequest": {
+        "allOf": [ref("PlanRequest")],
+        "properties": {"method": {"type": "string", "enum": ["createTimeout", "create"],
+                                  "default": "createTimeout",
+                                  "description": "an item of a JSON array sent to "
+                                                 "/v1/plan: create makes a fixed-time "
+                                                 "plan, createTimeout a delay plan, "
+                                                 "whatever the HTTP method"}},
     },
     "BatchPlanRequest": {
         "allOf": [ref("PlanRequest")],

@@ -354,9 +354,7 @@ class ThriftFrontend(Frontend):
         return [to_thrift_plan(plan) for plan in plans]
 
     async def _get_keys(self, args: Any) -> list[str]:
-        # As the original's mem store: trailing blanks and '*' are no part of the prefix,
-        # so getKeys("*") (the original CLI's `ls *`) lists every key.
-        return list(await self.service.keys((args.prefix or "").rstrip("\n\t *")))
+        return list(await self.service.keys(args.prefix or ""))
 
     async def _info(self, args: Any) -> dict[str, str]:
         return {str(k): str(v) for k, v in (await self.service.info()).items()}

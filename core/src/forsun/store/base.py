@@ -32,14 +32,18 @@ Rules every store keeps:
   expired (their node died), re-leased to the caller. An occurrence is returned by at most
   one ``claim`` until its lease expires: nodes sharing a store never fire it twice.
 - A claimed plan stays readable with ``get`` (and removable, and replaceable by ``put``)
-  and is no longer due until ``reschedule`` puts its successor. The engine reschedules an
+  and is no longer due until ``reschedule`` puts its successor. ``get`` may report its
+  status as executing; ``claim`` returns the status as stored (the engine tells a finished
+  plan kept for ``status_expried`` by it). The engine reschedules an
   occurrence claimed ahead of its due second only at that second.
 - ``reschedule(claimed, successor)`` replaces the stored plan by ``successor`` (or deletes
   it when ``successor`` is None) only if the stored plan is still the claimed one (same
   ``next_time`` and ``created_time``): a plan replaced or removed meanwhile is left alone.
   It returns whether the stored plan was still the claimed one; ``reschedule_many``
   returns that for each pair, in order. The engine fires an occurrence it claimed ahead
-  only if it was, and acks it unfired otherwise. A store may return None instead (stores
+  only if it was, and acks it unfired otherwise. (The engine also calls ``reschedule``
+  with a plan it read, to record the outcome of a finished plan's last action in its
+  status.) A store may return None instead (stores
   written before this rule): every plan then counts as still claimed, so a plan removed
   or replaced after its occurrence was claimed ahead still fires once, as claimed.
 - ``ack(claimed)`` forgets the in-flight occurrence: it is done and never returned again.

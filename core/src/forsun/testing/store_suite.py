@@ -27,7 +27,7 @@ import pytest
 import pytest_asyncio
 
 from ..errors import ErrorCode, ForsunPlanError
-from ..plan import STATUS_EXECUTING, STATUS_WAITING, Plan
+from ..plan import STATUS_EXECUTING, STATUS_FAILED, STATUS_WAITING, Plan
 from ..store.base import DURABLE, HEARTBEAT, MULTI_NODE, PERSISTENT, Store
 from .crashchild import crash_index, crash_plan
 from .factory import StoreFactory
@@ -180,6 +180,13 @@ class StoreConformance:
                     params={"url": "http://127.0.0.1/x?a=1&b=2", "body": "", "note": "é ✓ 🎉"})
         await store.put(plan)
         assert await store.get("round/trip") == plan
+
+    async def test_a_finished_plans_status_round_trips(self, store: Store) -> None:
+        """A finished plan kept for status_expried whose last action failed is -1."""
+        plan = build_plan("failed", T + 5, count=1, current_count=1, status=STATUS_FAILED)
+        await store.put(plan)
+        assert await store.get("failed") == plan
+        assert await store.claim(T + 5, node="n1", lease_until=leased()) == [plan]
 
     async def test_put_replaces_by_key(self, store: Store) -> None:
         await store.put(build_plan("k", T, params={"v": "1"}))
