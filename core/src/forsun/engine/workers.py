@@ -91,6 +91,11 @@ class Workers:
         if self._ack_flusher is not None:
             await self._ack_flusher
 
+    @property
+    def queued(self) -> int:
+        """Firings waiting for a free worker."""
+        return len(self._queue)
+
     def start_firings(self, firings: Iterable[Firing]) -> None:
         """Run each firing now if fewer than ``workers`` actions run, else queue it."""
         for firing in firings:

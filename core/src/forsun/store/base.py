@@ -162,6 +162,11 @@ class Store(abc.ABC):
     async def count(self) -> int:
         """Number of stored plans."""
 
+    async def count_due(self, start: int, end: int) -> int:
+        """``len(await self.due(start, end))``; stores override it with a count that
+        decodes no plan (metrics and the overview call it on every scrape)."""
+        return len(await self.due(start, end))
+
     @abc.abstractmethod
     async def claim(self, up_to: int, *, node: str, lease_until: float,
                     limit: int = 10_000) -> list[Plan]:
