@@ -71,7 +71,7 @@ class Insight:
     async def nodes(self) -> list[dict[str, Any]]:
         """The nodes sharing the store (this one alone for a single-node store)."""
         service = self.service
-        known = await service.store.nodes()
+        known = await service.store.nodes() or []
         rows = [{"node": state.node, "alive_until": state.alive_until,
                  "self": state.node == service.node_id, "in_flight": state.in_flight}
                 for state in known]
