@@ -33,6 +33,7 @@ from prometheus_client.core import (
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.utils import floatToGoString
 
+from .insight import DUE_SOON_SECONDS
 from .outcomes import Outcome
 
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 #: Content type of the text exposition format.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-#: Seconds ahead counted by ``forsun_plans_due_soon``.
-DUE_SOON_SECONDS = 60
 #: Lateness buckets (seconds): the engine aims at milliseconds, catch-up reaches minutes.
 LATENESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0, 30.0, 60.0, 300.0)
