@@ -80,7 +80,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
@@ -117,7 +117,7 @@ class Store(abc.ABC):
 
     def __init__(self, options: Options | None = None) -> None:
         self.options = options
-        limit = options.get("failures_max") if options is not None else None
+        limit = options.get("failures_max") if isinstance(options, Mapping) else None
         if limit:
             self.failures_max = int(limit)
 
