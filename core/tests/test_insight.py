@@ -133,6 +133,9 @@ def test_overview_nodes_and_due(forsund, client, receiver):
     assert key in [p.key for p in due]
     assert [p.next_time for p in due] == sorted(p.next_time for p in due)
     assert key not in [p.key for p in client.due(seconds=10)]
+    delay_plan(forsund, unique("soon2"), receiver.url("/soon"), seconds=40)
+    assert [p.key for p in client.due(seconds=60, limit=1)] == [client.due(seconds=60)[0].key]
+    assert len(client.due(seconds=60, limit=2)) == 2
     assert plan["next_time"] in [p.next_time for p in due]
 
 
