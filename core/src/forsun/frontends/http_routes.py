@@ -15,15 +15,17 @@ big creation is validated, stored and answered in slices, as jobs of the service
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+import pluggy
 
 from .. import __version__
 from ..errors import ErrorCode
 from ..pacing import steps
 from ..plan import Plan
+from ..plugins import PluginError, get_plugin_manager
 from . import jsonbody
 from .http_decoding import (
     BadRequest,
@@ -149,7 +151,7 @@ async def info(handler: ApiHandler) -> dict[str, str]:
 
 
 async def openapi(handler: ApiHandler) -> dict[str, Any]:
-    return openapi_document()
+    return handler.application.settings["openapi"]
 
 
 # -- the route table -------------------------------------------------------------------------
@@ -220,6 +222,29 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-@functools.cache
-def openapi_document() -> dict[str, Any]:
-    return document(ROUTES, __version__)
+def all_routes(pm: pluggy.PluginManager) -> tuple[Route, ...]:
+    """:data:`ROUTES` and the routes plugins add (``register_routes``), in that order.
+    :class:`~forsun.plugins.PluginError` naming both when a method and path is served
+    twice."""
+    owners = {(route.method, route.path): "forsun" for route in ROUTES}
+    added: list[Route] = []
+    for impl in pm.hook.register_routes.get_hookimpls():
+
+        def register(route: Route, _plugin: str = impl.plugin_name) -> None:
+            if not isinstance(route, Route):
+                raise PluginError(f"plugin {_plugin!r} registered {route!r}, not a Route")
+            first = owners.get((route.method, route.path))
+            if first is not None:
+                raise PluginError(f"route {route.method} {route.path} is registered by "
+                                  f"both {first!r} and {_plugin!r}; block one of them")
+            owners[route.method, route.path] = _plugin
+            added.append(route)
+
+        impl.function(**{arg: register for arg in impl.argnames})
+    return (*ROUTES, *added)
+
+
+def openapi_document(pm: pluggy.PluginManager | None = None) -> dict[str, Any]:
+    """The document of the routes served with the plugins of ``pm`` (default: the
+    built-ins and installed plugins, as forsund loads them)."""
+    return document(all_routes(pm or get_plugin_manager()), __version__)

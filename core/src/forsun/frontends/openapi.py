@@ -43,7 +43,13 @@ class Param:
 @attrs.frozen
 class Route:
     """One operation: ``method`` on ``path``, served by ``run(handler)`` whose result is the
-    reply's ``data`` (or the whole reply when ``enveloped`` is false)."""
+    reply's ``data`` (or the whole reply, as JSON, when ``enveloped`` is false; or, when
+    ``raw``, a ``(content_type, bytes)`` pair sent as it is).
+
+    ``handler`` is the request's :class:`~forsun.frontends.http_server.ApiHandler`
+    (``handler.service``, ``handler.get_query_argument``, ``handler.path_kwargs``, ...).
+    A path ending in ``/{name}`` matches any rest of the URL, slashes included.
+    """
 
     method: str
     path: str
@@ -58,6 +64,16 @@ class Route:
     enveloped: bool = True
     #: Needs the bearer token when the server has one (``--token``).
     authenticated: bool = True
+    #: ``run`` returns ``(content_type, bytes)``; implies no envelope.
+    raw: bool = False
+    #: Media type of the reply in the OpenAPI document when there is no envelope.
+    media_type: str = "application/json"
+
+    @property
+    def path_parameter(self) -> str | None:
+        """Name of the trailing ``{name}`` segment of the path, or None."""
+        last = self.path.rsplit("/", 1)[-1]
+        return last[1:-1] if last.startswith("{") and last.endswith("}") else None
 
 
 def ref(name: str) -> dict[str, str]:
@@ -159,6 +175,9 @@ RESPONSES: dict[str, dict[str, Any]] = {
         ("Unauthorized", "401: the server has a --token and the request lacks "
                          "`Authorization: Bearer TOKEN` or carries another token: "
                          "errcode 1001."),
+        ("CrossSite", "403: a browser sent this change from a page of another site (its "
+                      "Origin is not the server's, or Sec-Fetch-Site says cross-site or "
+                      "same-site): errcode 1001."),
         ("TooLarge", "413: the body is larger than --http-max-body-size: errcode 1004."),
         ("Unexpected", "500: unexpected server error: errcode 1001 (details in the server "
                        "log, never in the reply)."),
@@ -180,18 +199,21 @@ def envelope(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _operation(route: Route) -> dict[str, Any]:
-    if route.enveloped:
+    if route.enveloped and not route.raw:
         ok = "errcode 0 and the result, or errcode 1001-1007 when the operation is refused"
         ok_schema = {"oneOf": [envelope(route.data), ref("Error")]}
     else:
         ok, ok_schema = "The result itself (no envelope)", route.data
+    media = JSON if route.enveloped and not route.raw else route.media_type
     operation: dict[str, Any] = {
         "operationId": route.operation_id,
         "summary": route.summary,
         "responses": {
-            "200": {"description": ok, "content": {JSON: {"schema": ok_schema}}},
+            "200": {"description": ok, "content": {media: {"schema": ok_schema}}},
             **({"400": _response("BadBody")} if route.body else {}),
             **({"401": _response("Unauthorized")} if route.authenticated else {}),
+            **({"403": _response("CrossSite")}
+               if route.method not in ("GET", "HEAD", "OPTIONS") else {}),
             "413": _response("TooLarge"),
             "500": _response("Unexpected"),
         },
@@ -201,12 +223,14 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.authenticated:
         # Either no credentials (a server without --token) or the bearer token.
         operation["security"] = [{}, {SECURITY_SCHEME: []}]
-    if route.query:
-        operation["parameters"] = [
-            {"name": p.name, "in": "query", "required": p.required, "schema": p.schema,
-             "description": p.description}
-            for p in route.query
-        ]
+    parameters = [{"name": p.name, "in": "query", "required": p.required,
+                   "schema": p.schema, "description": p.description} for p in route.query]
+    if route.path_parameter:
+        parameters.append({"name": route.path_parameter, "in": "path", "required": True,
+                           "schema": {"type": "string"},
+                           "description": "the rest of the path"})
+    if parameters:
+        operation["parameters"] = parameters
     if route.body:
         operation["requestBody"] = {
             "required": True,
