@@ -268,3 +268,12 @@ def test_the_http_client_and_the_cli_send_the_token(forsunds):
     no = subprocess.run([*base, "failures"], capture_output=True, text=True, env=env,
                         timeout=30)
     assert no.returncode == 1 and "error 1001" in no.stderr, no
+
+
+def test_a_node_that_fires_nothing_refuses_fire_now(forsunds):
+    serving = forsunds.start("--server-mode", "SERVER")
+    serving.api("PUT", "/v1/plan", {"key": "idle", "seconds": 3600, "count": 1,
+                                    "action": "shell", "params": {"cmd": "true"}})
+    with pytest.raises(ForsunPlanError, match="fires no plan") as refused:
+        HttpClient(f"127.0.0.1:{serving.http_port}").fire("idle")
+    assert refused.value.code == 1001

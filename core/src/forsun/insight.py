@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, schedule
-from .errors import ForsunPlanError
+from .errors import ErrorCode, ForsunPlanError
 from .outcomes import Outcome
 from .plan import Plan
 from .store.base import FAILURES
@@ -153,6 +153,7 @@ class Insight:
     async def retry(self, ids: Sequence[str] | None) -> int:
         """Fire the failures of ``ids`` (None: all) again now, as they were claimed; each
         leaves the list once it succeeds (failing again, it is replaced). How many fired."""
+        self._check_fires()
         failures = await self.service.store.get_failures(_ids(ids))
         for failure in failures:
             self.service.engine.fire_now(failure.plan, failure.due)
@@ -165,9 +166,18 @@ class Insight:
     async def fire(self, key: str) -> Plan:
         """Fire plan ``key`` once now (its schedule goes on unchanged); 1003 if there is
         none. Returns the plan fired."""
+        self._check_fires()
         plan = await self.service.get(key)
         self.service.engine.fire_now(plan, math.floor(self.service.clock()))
         return plan
+
+    def _check_fires(self) -> None:
+        """Refuse to fire on a node that fires nothing (``--server-mode``): its workers
+        never start, so the firing would wait forever."""
+        if not self.service.fires:
+            raise ForsunPlanError(
+                ErrorCode.UNKNOWN, f"this node fires no plan (server mode "
+                                   f"{self.service.options.server_mode}): ask a firing node")
 
 
 def _ids(ids: Sequence[str] | None) -> list[str] | None:
