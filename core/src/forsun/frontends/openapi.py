@@ -157,6 +157,9 @@ RESPONSES: dict[str, dict[str, Any]] = {
         ("Unauthorized", "401: the server has a --token and the request lacks "
                          "`Authorization: Bearer TOKEN` or carries another token: "
                          "errcode 1001."),
+        ("CrossSite", "403: a browser sent this change from a page of another site (its "
+                      "Origin is not the server's, or Sec-Fetch-Site says cross-site or "
+                      "same-site): errcode 1001."),
         ("TooLarge", "413: the body is larger than --http-max-body-size: errcode 1004."),
         ("Unexpected", "500: unexpected server error: errcode 1001 (details in the server "
                        "log, never in the reply)."),
@@ -191,6 +194,8 @@ def _operation(route: Route) -> dict[str, Any]:
             "200": {"description": ok, "content": {media: {"schema": ok_schema}}},
             **({"400": _response("BadBody")} if route.body else {}),
             **({"401": _response("Unauthorized")} if route.authenticated else {}),
+            **({"403": _response("CrossSite")}
+               if route.method not in ("GET", "HEAD", "OPTIONS") else {}),
             "413": _response("TooLarge"),
             "500": _response("Unexpected"),
         },
