@@ -56,3 +56,42 @@ def token() -> str:
 def guarded(module_forsunds) -> ForsundProcess:
     """A forsund with --http and ``--token TOKEN``."""
     return module_forsunds.start("--driver-mem-store-file", "", "--token", TOKEN)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (its own browser download is unreachable
+    here); skipped when chromium is missing, a failure under CI=true."""
+    from playwright.sync_api import sync_playwright
+
+    from forsun.testing.services import require_executable
+
+    executable = require_executable("chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser tab (its own storage) at 1280x800, failing on a script error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    context.close()
+    assert not errors, errors
+
+
+@pytest.fixture
+def shot(tmp_path):
+    """``shot(page, name)``: save a full-page screenshot as ``tmp_path/name.png``."""
+    def save(tab, name: str):
+        path = tmp_path / f"{name}.png"
+        tab.screenshot(path=path, full_page=True)
+        return path
+
+    return save
