@@ -34,7 +34,7 @@ function h(tag, attrs, ...children) {
 }
 
 function append(el, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     el.append(child instanceof Node ? child : String(child));
   }
@@ -222,7 +222,8 @@ function chart(el, title, series, unit) {
   const width = Math.max(260, el.clientWidth - 8);
   const options = {
     title, width, height: 200,
-    scales: {x: {time: true}},
+    // From zero, so that a small wobble does not look like a swing.
+    scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)]}},
     axes: [{}, {values: (u, ticks) => ticks.map((t) => `${fmtNum(t, 1)}${unit}`), size: 70}],
     series: [{value: (u, v) => (v ? fmtTime(v) : "–")},
              ...series.map(([label, stroke]) => ({label, stroke, width: 2,
@@ -291,7 +292,7 @@ const overview = {
     set("ov-due", fmtNum(ov.due_next_60s));
     set("ov-failures", fmtNum(ov.failures));
     set("ov-plans", fmtNum(ov.plans));
-    set("ov-nodes", fmtNum(nodes.length));
+    set("ov-nodes", fmtNum(nodes.filter(isAlive).length));
     set("ov-fired", fmtNum(ov.firings_total));
     set("ov-failed", fmtNum(ov.firings_failed_total));
     set("ov-about", `Node ${ov.node} · forsun ${ov.version} · charts cover the time this `
@@ -543,6 +544,10 @@ const failures = {
   },
 };
 
+function isAlive(node) {
+  return node.alive_until === null || node.alive_until > serverNow();
+}
+
 const nodes = {
   mount(main) {
     fill(main, h("h1", {}, "Nodes"),
@@ -555,7 +560,7 @@ const nodes = {
     const items = await api("GET", "/v1/nodes");
     fill($("#node-list"), table(["node", "state", "alive until", "in flight"],
       items.map((node) => {
-        const alive = node.alive_until === null || node.alive_until > serverNow();
+        const alive = isAlive(node);
         return h("tr", {class: alive ? "" : "failed"},
           h("td", {class: "node"}, node.node, node.self ? h("span", {class: "badge"}, "this")
                                                        : null),
