@@ -63,6 +63,15 @@ CORE_OPTIONS = (
     Option("node-id", default="", section="store", ini="node_id",
            help="this node's name when several forsund share a store "
                 "(default: the store's own, e.g. --driver-redis-server-id)"),
+    Option("failures-max", type=int, default=10_000, section="store", ini="failures_max",
+           metavar="N",
+           help="occurrences that failed every attempt are kept in the store's failures "
+                "list (forsun failures); beyond N the oldest are dropped and counted"),
+    Option("history-size", type=int, default=10_000, ini="history_size", metavar="N",
+           help="firing outcomes this node remembers (forsun history KEY); 0: none"),
+    Option("metrics", type=bool, default=True, ini="metrics",
+           help="count Prometheus metrics, served at GET /metrics of --http "
+                "(--no-metrics: off, and /metrics answers only the process figures)"),
     Option("retry-delay-seconds", type=float, default=3.0, section="action",
            ini="retry_delay_seconds", help="delay before the first retry of a failed action"),
     Option("retry-delay-rate", type=float, default=2.0, section="action",

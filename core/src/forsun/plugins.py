@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "core_options": "forsun.core_options",
     "frontend_thrift": "forsun.frontends.thrift",
     "frontend_http": "forsun.frontends.http",
+    "http_insight": "forsun.frontends.insight_routes",
     "legacy": "forsun.legacy.plugin",
 }
 #: Built-ins forsund cannot run without (pytest's "essential plugins"): never blockable.

@@ -26,7 +26,10 @@ from .clock import WALL_CLOCK, Clock
 from .engine import Engine, EngineSettings
 from .errors import ErrorCode, ForsunPlanError
 from .frontends.base import Frontend
+from .insight import Insight
+from .metrics import Metrics
 from .options import Options
+from .outcomes import DEFAULT_HISTORY_SIZE, History, Outcome, OutcomeSink
 from .pacing import Pacer, steps
 from .plan import STATUS_WAITING, Plan, ValidatedPlans, evolved, validate_plan
 from .plugins import (
@@ -75,6 +78,10 @@ class Service:
                                   f"install the distribution forsun-store-{driver}")
         self.store: Store = self.store_registry[driver].factory(options)
         self.node_id = options.node_id or self.store.node_id
+        self.history = History(int(options.get("history_size", DEFAULT_HISTORY_SIZE)))
+        self.metrics = Metrics(self.stats) if options.get("metrics", True) else None
+        if self.metrics is not None:
+            self.metrics.instrument(self.store)
         self._actions: dict[str, Action] = {}
         self.frontends: list[Frontend] = []
         #: Long jobs (bulk creations) take turns with everything else on the event loop.
@@ -82,9 +89,24 @@ class Service:
         self.engine = Engine(self.store, self.action, stats=self.stats,
                              settings=EngineSettings.from_options(options),
                              node_id=self.node_id, tz=self.tz, clock=clock,
-                             hold_bulk_work=self.pacer.hold)
+                             hold_bulk_work=self.pacer.hold, on_outcome=self._outcome_sink())
+        #: The operator's view: overview, history, failures, fire now (front ends call it).
+        self.insight = Insight(self)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=options.action_threads, thread_name_prefix="forsun-action")
+
+    def _outcome_sink(self) -> OutcomeSink | None:
+        """Where the engine reports outcomes: the history ring and the metrics."""
+        add = self.history.add
+        if self.metrics is None:
+            return add
+        observe = self.metrics.observe
+
+        def sink(outcome: Outcome) -> None:
+            add(outcome)
+            observe(outcome)
+
+        return sink
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -9,6 +9,11 @@
   successor was stored when it was claimed).
 - At-least-once: an occurrence is acked, in batches, only once its action finished or gave
   up. One whose node stops or dies first stays in flight in the store and fires again.
+- Given up (retries exhausted or not asked for), an occurrence goes to the store's failures
+  list (capability ``failures``) before it is acked. A manual firing (fire now, retry of
+  a failure) was never claimed: nothing is acked; once it succeeds, the failure of its
+  occurrence, if any, is removed.
+- Each attempt's :class:`~forsun.outcomes.Outcome` goes to ``on_outcome`` as it ends.
 - Before an action starts, the node's claims are confirmed (:mod:`.liveness`): one of an
   epoch that ended is dropped, another node fires it.
 """
@@ -25,9 +30,11 @@ import attrs
 
 from ..action.base import Action, ActionError, Firing
 from ..clock import Clock, wait_or_sleep
+from ..outcomes import Outcome, OutcomeSink
 from ..plan import Plan
 from ..stats import Stats
-from ..store.base import Store
+from ..store.base import FAILURES, Store
+from ..store.failures import Failure, failure_id
 from .liveness import Liveness
 from .settings import EngineSettings
 from .watchdog import Slot, Watchdog
@@ -50,6 +57,8 @@ class Workers:
     settings: EngineSettings
     clock: Clock
     liveness: Liveness
+    node_id: str = "0"
+    on_outcome: OutcomeSink | None = None
     _queue: collections.deque[Firing] = attrs.field(init=False, factory=collections.deque)
     _active: int = attrs.field(init=False, default=0)
     _acks: list[Plan] = attrs.field(init=False, factory=list)
@@ -81,6 +90,11 @@ class Workers:
         self._queue.clear()
         if self._ack_flusher is not None:
             await self._ack_flusher
+
+    @property
+    def queued(self) -> int:
+        """Firings waiting for a free worker."""
+        return len(self._queue)
 
     def start_firings(self, firings: Iterable[Firing]) -> None:
         """Run each firing now if fewer than ``workers`` actions run, else queue it."""
@@ -129,8 +143,9 @@ class Workers:
             self.stats.inc("claims_lost_dropped_count")
             return
         stats = self.stats
-        if firing.attempt == 0:
-            lateness = self.clock.now() - firing.ts
+        start = self.clock.now()
+        if firing.attempt == 0 and not firing.manual:
+            lateness = start - firing.ts
             stats.observe_lateness(max(0.0, lateness))
             if lateness >= 1.0:
                 stats.inc("late_fired_count")
@@ -140,29 +155,47 @@ class Workers:
             self._watchdog.arm(slot)
             await action.execute(firing)
         except ActionError as exc:
-            self._failed(firing, str(exc), exc.retry, epoch)
+            self._failed(firing, str(exc), exc.retry, epoch, start)
         except (asyncio.CancelledError, TimeoutError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not self._watchdog.expired(slot):
                 raise
             stats.inc("action_timeout_count")
             self._failed(firing, f"timed out after {self.settings.action_timeout:g}s", True,
-                         epoch)
+                         epoch, start)
         except Exception as exc:
             log.debug("action error", exc_info=True)
-            self._failed(firing, f"{type(exc).__name__}: {exc}", True, epoch)
+            self._failed(firing, f"{type(exc).__name__}: {exc}", True, epoch, start)
         else:
             stats.inc("action_executed_count")
             stats.inc("timeout_handled_count")
             log.debug("fired %s at %d (attempt %d)", firing.key, firing.ts, firing.attempt)
-            self.ack(firing.plan)
+            if self.on_outcome is not None:
+                self._report(firing, start, None, final=True)
+            if not firing.manual:
+                self.ack(firing.plan)
+            elif FAILURES in self.store.capabilities:
+                self._spawn(self._store_step(self.store.remove_failures,
+                                             [failure_id(firing.key, firing.ts)]),
+                            f"forsun-resolved-{firing.key}")
         finally:
             self._watchdog.disarm(slot)
             stats.dec("action_executing_count")
 
-    def _failed(self, firing: Firing, reason: str, retry: bool, epoch: int) -> None:
+    def _report(self, firing: Firing, start: float, error: str | None, final: bool) -> None:
+        assert self.on_outcome is not None
+        self.on_outcome(Outcome(
+            firing.ts, firing.key, firing.plan.action, firing.attempt, start,
+            self.clock.now() - start, error is None, error, self.node_id, final,
+            firing.manual))
+
+    def _failed(self, firing: Firing, reason: str, retry: bool, epoch: int,
+                start: float) -> None:
         plan = firing.plan
         settings = self.settings
-        if retry and firing.attempt < settings.retry_max:
+        retried = retry and firing.attempt < settings.retry_max
+        if self.on_outcome is not None:
+            self._report(firing, start, reason, final=not retried)
+        if retried:
             delay = settings.retry_delay * settings.retry_rate ** firing.attempt
             self.stats.inc("action_retried_count")
             log.warning("action %s of %s (due %d) failed: %s; retry %d/%d in %.1fs",
@@ -175,7 +208,27 @@ class Workers:
         self.stats.inc("timeout_handled_count")
         log.error("action %s of %s (due %d) failed after %d attempt(s): %s", plan.action,
                   plan.key, firing.ts, firing.attempt + 1, reason)
-        self.ack(plan)
+        if FAILURES in self.store.capabilities:
+            failure = Failure(firing.key, firing.ts, plan.action, firing.attempt + 1, reason,
+                              self.clock.now(), self.node_id, plan)
+            self._spawn(self._give_up(failure, None if firing.manual else plan),
+                        f"forsun-failure-{plan.key}")
+        elif not firing.manual:
+            self.ack(plan)
+
+    async def _give_up(self, failure: Failure, claimed: Plan | None) -> None:
+        """Add ``failure`` to the store's list, then ack ``claimed`` (None: a manual
+        firing, nothing to ack). Not acked if stopped first: it fires again."""
+        await self._store_step(self.store.add_failure, failure)
+        if claimed is not None:
+            self.ack(claimed)
+
+    async def _store_step(self, method: Callable[[Any], Coroutine[Any, Any, Any]],
+                          argument: Any) -> None:
+        try:
+            await method(argument)
+        except Exception:  # the failures list is for people; firing goes on
+            log.exception("%s failed", getattr(method, "__name__", method))
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -186,8 +239,9 @@ class Workers:
         """Fire ``firing`` again after ``delay``, unless its epoch ends first."""
         if epoch != self.liveness.epoch:
             return  # taken over while it ran: the other node fires it
-        lease_until = self.clock.now() + delay + self.settings.lease_seconds
-        await self.store.extend_lease(firing.plan, lease_until)
+        if not firing.manual:
+            lease_until = self.clock.now() + delay + self.settings.lease_seconds
+            await self.store.extend_lease(firing.plan, lease_until)
         await self.clock.sleep(delay)
         if not self._stopping and epoch == self.liveness.epoch:
             self._enqueue(firing)

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: HTTP methods counted by name in the metrics (any other: ``other``).
+METRIC_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE", "PATCH"})
 #: Methods that change nothing: served to requests from other sites.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -158,6 +160,11 @@ class ApiHandler(tornado.web.RequestHandler):
         stats.inc("http_requested_count")
         if self._errcode != 0:
             stats.inc("http_requested_error_count")
+        metrics = self.service.metrics
+        if metrics is not None:
+            method = self.request.method or ""
+            metrics.request("http", method if method in METRIC_METHODS else "other",
+                            self._errcode == 0)
 
     # -- replies -------------------------------------------------------------------------
 

@@ -289,6 +289,8 @@ class ThriftFrontend(Frontend):
         finally:
             stats.dec("requesting_count")
             stats.inc("requested_count")
+        if self.service.metrics is not None:
+            self.service.metrics.request("thrift", call.name, failure is None)
         if failure is not None:
             stats.inc("requested_error_count")
             if not hasattr(result, "err"):  # the method declares no exception

@@ -59,6 +59,19 @@ Rules every store keeps:
   by their own leases.
 - The checkpoint is the last second fully processed; ``set_checkpoint`` keeps the
   maximum of the stored and the given value.
+- Capability ``failures`` (:mod:`forsun.store.failures`): the store keeps the occurrences
+  whose action failed on every attempt, as durably as its plans and shared by the nodes
+  that share its plans. ``add_failure`` adds one, replacing one of the same id
+  (``"DUE:KEY"``) and making it the newest; beyond :attr:`Store.failures_max` entries the
+  oldest are dropped and counted (``dropped``, never reset). ``list_failures`` pages the
+  failures whose key starts with ``prefix`` and whose action is ``action`` (empty: any),
+  newest first, with how many match and how many were dropped; ``get_failures(ids)``
+  returns those of ``ids`` that exist, in that order (None: all, newest first);
+  ``remove_failures(ids)`` removes them (None: all) and returns how many were there.
+  A store without the capability raises ``ForsunPlanError`` 1001 naming it.
+- ``nodes()`` lists the nodes known to the store (capability ``heartbeat``): each node's
+  id, the time it is alive until, and how many occurrences it holds in flight. Other
+  stores return an empty list (the service then reports its own node alone).
 """
 
 from __future__ import annotations
@@ -67,6 +80,11 @@ import abc
 import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, ClassVar
+
+import attrs
+
+from ..errors import ErrorCode, ForsunPlanError
+from .failures import DEFAULT_FAILURES_MAX, Failure, FailurePage
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -77,6 +95,7 @@ DURABLE = "durable"  # acknowledged writes survive SIGKILL of the process
 PERSISTENT = "persistent"  # data survives close() and open() of a new instance
 MULTI_NODE = "multi_node"  # several processes may share the data safely
 HEARTBEAT = "heartbeat"  # a silent node's claims are taken over (see the module rules)
+FAILURES = "failures"  # keeps the failures list (see the module rules)
 
 
 class Store(abc.ABC):
@@ -91,9 +110,14 @@ class Store(abc.ABC):
     #: engine, and how far ahead each one keeps the node alive. None: send none.
     heartbeat_interval: float | None = None
     node_lease: float = math.inf
+    #: Stores with the ``failures`` capability: entries kept at most (``--failures-max``).
+    failures_max: int = DEFAULT_FAILURES_MAX
 
     def __init__(self, options: Options | None = None) -> None:
         self.options = options
+        limit = options.get("failures_max") if options is not None else None
+        if limit:
+            self.failures_max = int(limit)
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect or load data. Called once before any other method."""
@@ -137,6 +161,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count(self) -> int:
         """Number of stored plans."""
+
+    async def count_due(self, start: int, end: int) -> int:
+        """``len(await self.due(start, end))``; stores override it with a count that
+        decodes no plan (metrics and the overview call it on every scrape)."""
+        return len(await self.due(start, end))
 
     @abc.abstractmethod
     async def claim(self, up_to: int, *, node: str, lease_until: float,
@@ -183,3 +212,40 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def set_checkpoint(self, second: int) -> None:
         """Record ``second`` as processed (never moves the checkpoint backwards)."""
+
+    async def nodes(self) -> list[NodeState]:
+        """The nodes registered by heartbeats (see the module rules); [] by default."""
+        return []
+
+    # -- failures (capability ``failures``) -----------------------------------------------
+
+    def _no_failures(self) -> ForsunPlanError:
+        return ForsunPlanError(ErrorCode.UNKNOWN, f"the store {type(self).__name__} keeps no "
+                                                  "failures list (capability 'failures')")
+
+    async def add_failure(self, failure: Failure) -> None:
+        """Add ``failure`` (see the module rules)."""
+        raise self._no_failures()
+
+    async def list_failures(self, *, prefix: str = "", action: str = "", limit: int = 100,
+                            offset: int = 0) -> FailurePage:
+        """One page of the matching failures, newest first."""
+        raise self._no_failures()
+
+    async def get_failures(self, ids: Sequence[str] | None) -> list[Failure]:
+        """The failures of ``ids`` that exist, in that order (None: all, newest first)."""
+        raise self._no_failures()
+
+    async def remove_failures(self, ids: Sequence[str] | None) -> int:
+        """Remove the failures of ``ids`` (None: all); how many were there."""
+        raise self._no_failures()
+
+
+@attrs.frozen(slots=True)
+class NodeState:
+    """A node sharing the store: alive until ``alive_until`` (None: taken over), holding
+    ``in_flight`` occurrences."""
+
+    node: str
+    alive_until: float | None
+    in_flight: int
