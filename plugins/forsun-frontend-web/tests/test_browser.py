@@ -167,3 +167,19 @@ def test_every_page_fits_the_width(page, server, token, receiver, shot, fetch, w
         overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
         assert overflow <= 0, f"{view} is {overflow}px wider than {width}px"
         shot(page, f"{view}-{width}")
+
+
+def test_another_site_cannot_make_the_browser_create_a_plan(page, dashboard, receiver):
+    """The classic cross-site form: a page elsewhere posts a text/plain body that reads as
+    JSON to a forsund without a token. The browser sends it with its Origin; forsund
+    refuses it (403) and stores nothing."""
+    # name=value of a text/plain form: {"key": ..., "x": "="}
+    name = '{"key":"csrf","second":0,"action":"shell","params":{"cmd":"true"},"x":"'
+    form = (f'<form method="post" enctype="text/plain" action="{dashboard.http_url}/v1/plan">'
+            f"<input name='{name}' value='\"}}'></form>"
+            "<script>document.forms[0].submit()</script>")
+    receiver.answer("/attack", Reply(200, form.encode(), {"Content-Type": "text/html"}))
+    with page.expect_navigation(url=f"{dashboard.http_url}/v1/plan") as navigation:
+        page.goto(receiver.url("/attack"))
+    assert navigation.value.status == 403
+    assert dashboard.call("GET", "/v1/plan?key=csrf")["errcode"] == 1003

@@ -141,11 +141,15 @@ function qs(params) {
 
 // -- status line, token ---------------------------------------------------------------------
 
+let statusTimer = null;
+
 function showStatus(message, kind = "error") {
   const el = $("#status");
   el.textContent = message;
   el.className = kind;
   el.hidden = !message;
+  clearTimeout(statusTimer);
+  if (message && kind === "ok") statusTimer = setTimeout(() => showStatus(""), 8000);
 }
 
 function askToken(reason) {
@@ -193,14 +197,14 @@ function outcomeRow(item, withKey) {
     withKey ? h("td", {}, planLink(item.key)) : null,
     h("td", {}, fmtTime(item.due)),
     h("td", {}, item.action),
-    h("td", {class: "num"}, item.attempt),
+    h("td", {class: "num"}, item.attempt + 1),
     h("td", {class: "num"}, fmtMs(item.duration)),
     h("td", {}, item.ok ? h("span", {class: "badge ok"}, "ok")
                         : h("span", {class: "badge failed", title: item.error || ""},
                             item.error || "failed")),
     h("td", {class: "node"}, item.node));
 }
-const OUTCOME_HEADERS = ["due", "action", "attempt", "took", "result", "node"];
+const OUTCOME_HEADERS = ["due", "action", "try", "took", "result", "node"];
 
 function planLink(key) {
   return h("a", {href: `#/plans${qs({key})}`, class: "key"}, key);
