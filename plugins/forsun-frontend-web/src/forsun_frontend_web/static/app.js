@@ -5,6 +5,7 @@
 const POLL_MS = 2000;
 const CHART_POINTS = 300;            // 10 minutes of samples at POLL_MS
 const PAGE_SIZE = 50;
+const LIST_ALL_MAX = 100000;     // plans listed without a prefix
 // The API sits beside /ui/ (also behind a proxy that adds a path prefix).
 const BASE = location.pathname.replace(/\/ui(\/.*)?$/, "");
 const TOKEN_KEY = "forsun.token";
@@ -326,10 +327,11 @@ const overview = {
 
 const plans = {
   params: null,
-  keys: [],
+  listed: false,
 
   mount(main, params) {
     this.params = params;
+    this.listed = false;
     const prefix = params.get("prefix") || "";
     fill(main,
       h("h1", {}, "Plans"),
@@ -349,26 +351,41 @@ const plans = {
                             : h("p", {class: "empty"}, "Pick a plan to see it here."))));
   },
 
-  async refresh() {
-    const params = this.params;
-    const key = params.get("key");
-    const offset = Number(params.get("offset") || 0);
-    const [keys, plan, history, next] = await Promise.all([
-      api("GET", `/v1/keys${qs({prefix: params.get("prefix") || ""})}`),
+  async refresh(ov) {
+    const key = this.params.get("key");
+    const [, plan, history, next] = await Promise.all([
+      this.listed ? null : this.list(ov),
       key ? api("GET", `/v1/plan${qs({key})}`).catch((error) => error) : null,
       key ? api("GET", `/v1/history${qs({key, limit: 20})}`).catch((error) => error) : null,
       key ? api("GET", `/v1/plan/next${qs({key, n: 5})}`).catch(() => null) : null,
     ]);
+    if (key) fill($("#plan-detail"), planDetail(key, plan, history, next));
+  },
+
+  // The key list is read once per visit (the store answers every matching key), not at
+  // every poll; without a prefix only while the store is small.
+  async list(ov) {
+    const params = this.params;
+    const prefix = params.get("prefix") || "";
+    const key = params.get("key");
+    if (!prefix && ov.plans > LIST_ALL_MAX) {
+      fill($("#plan-list"), h("p", {class: "hint"}, `${fmtNum(ov.plans)} plans: type a key `
+                                                     + "prefix to list them."));
+      this.listed = true;
+      return;
+    }
+    const offset = Number(params.get("offset") || 0);
+    const keys = await api("GET", `/v1/keys${qs({prefix})}`);
     const page = keys.slice(offset, offset + PAGE_SIZE);
     fill($("#plan-list"),
       h("p", {class: "hint"}, `${fmtNum(keys.length)} plan${keys.length === 1 ? "" : "s"}`),
       page.length ? h("ul", {class: "keys"}, page.map((k) => h("li", {class: k === key
         ? "selected" : null}, h("a", {href: `#/plans${qs({
-          prefix: params.get("prefix"), offset: offset || null, key: k})}`}, k))))
+          prefix, offset: offset || null, key: k})}`}, k))))
         : h("p", {class: "empty"}, "No plan with this prefix."),
       keys.length > PAGE_SIZE ? pager(offset, keys.length, (o) => go("plans", {
-        prefix: params.get("prefix"), offset: o, key})) : null);
-    if (key) fill($("#plan-detail"), planDetail(key, plan, history, next));
+        prefix, offset: o, key})) : null);
+    this.listed = true;
   },
 };
 
@@ -393,6 +410,7 @@ function planDetail(key, plan, history, next) {
         "POST", `/v1/fire${qs({key})}`, `Fired ${key}.`)}, "Fire now"),
       h("button", {type: "button", class: "danger", id: "delete-plan", onclick: () => {
         if (confirm(`Delete plan ${key}?`)) {
+          plans.listed = false;
           act("DELETE", `/v1/plan${qs({key})}`, `Deleted ${key}.`);
         }
       }}, "Delete"))
@@ -581,7 +599,9 @@ const VIEWS = {overview, plans, due, failures, nodes};
 // -- routing and polling --------------------------------------------------------------------
 
 function go(view, params = {}) {
-  location.hash = `#/${view}${qs(params)}`;
+  const hash = `#/${view}${qs(params)}`;
+  if (location.hash === hash) route();
+  else location.hash = hash;
 }
 
 function route() {
