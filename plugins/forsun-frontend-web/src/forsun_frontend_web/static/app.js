@@ -228,8 +228,13 @@ function chart(el, title, series, unit) {
   const options = {
     title, width, height: 200,
     // From zero, so that a small wobble does not look like a swing.
-    scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)]}},
-    axes: [{}, {values: (u, ticks) => ticks.map((t) => `${fmtNum(t, 1)}${unit}`), size: 70}],
+    scales: {
+      // At least the last minute, however few samples there are yet.
+      x: {time: true, range: (u, min, max) => [Math.min(min ?? max, max - 60), max]},
+      y: {range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)]},
+    },
+    axes: [{}, {size: 70, values: (u, ticks) => ticks.map(
+      (t) => `${fmtNum(t, Number.isInteger(t) ? 0 : 2)}${unit}`)}],
     series: [{value: (u, v) => (v ? fmtTime(v) : "–")},
              ...series.map(([label, stroke]) => ({label, stroke, width: 2,
                value: (u, v) => (v === null || v === undefined ? "–" : `${fmtNum(v, 1)}${unit}`)}))],
