@@ -266,6 +266,8 @@ const overview = {
       h("div", {class: "charts"},
         h("div", {class: "chart", id: "chart-rate"}),
         h("div", {class: "chart", id: "chart-lateness"})),
+      h("h3", {}, "Latest firings on this node"),
+      h("div", {id: "ov-history"}),
       h("p", {class: "hint", id: "ov-about"}));
     const samples = this.samples;
     this.charts = [
@@ -277,7 +279,10 @@ const overview = {
   },
 
   async refresh(ov) {
-    const nodes = await api("GET", "/v1/nodes");
+    const [nodes, history] = await Promise.all([api("GET", "/v1/nodes"),
+                                                api("GET", `/v1/history${qs({limit: 8})}`)]);
+    fill($("#ov-history"), table(["key", ...OUTCOME_HEADERS],
+      history.map((item) => outcomeRow(item, true)), "No firing yet."));
     const previous = this.previous;
     this.previous = ov;
     let rate = null;
