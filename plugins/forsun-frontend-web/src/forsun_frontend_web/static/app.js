@@ -356,7 +356,7 @@ const plans = {
             h("button", {type: "submit"}, "Search")),
           h("div", {id: "plan-list"}, h("p", {class: "empty"}, "Loading…")),
           createForm()),
-        h("section", {class: "detail", id: "plan-detail"},
+        h("section", {class: params.get("key") ? "detail chosen" : "detail", id: "plan-detail"},
           params.get("key") ? h("p", {class: "empty"}, "Loading…")
                             : h("p", {class: "empty"}, "Pick a plan to see it here."))));
   },
