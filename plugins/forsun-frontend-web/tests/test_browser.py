@@ -183,3 +183,29 @@ def test_another_site_cannot_make_the_browser_create_a_plan(page, dashboard, rec
         page.goto(receiver.url("/attack"))
     assert navigation.value.status == 403
     assert dashboard.call("GET", "/v1/plan?key=csrf")["errcode"] == 1003
+
+
+def test_the_nodes_sharing_a_redis_store_and_one_that_dies(page, forsunds, redis_server,
+                                                          tmp_path, shot):
+    """Two forsunds on one Redis: both listed alive, each page says which one it is; a
+    killed node is shown gone (or dropped) once its lease has run out."""
+    from playwright.sync_api import expect
+
+    server = redis_server("--appendonly", "no")
+    started = []
+    for node in (1, 2):
+        workdir = tmp_path / f"node{node}"
+        workdir.mkdir()
+        started.append(forsunds.start(
+            "--driver", "redis", "--driver-redis-port", str(server.port),
+            "--driver-redis-prefix", "web", "--driver-redis-server-id", str(node),
+            "--driver-redis-node-lease", "2", workdir=workdir))
+    page.goto(f"{started[0].http_url}/ui/#/nodes")
+    rows = page.locator("#node-list tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="alive")).to_have_count(2)
+    expect(rows.filter(has_text="this")).to_have_count(1)
+    shot(page, "nodes-redis")
+    started[1].kill()
+    expect(rows.filter(has_text="alive")).to_have_count(1, timeout=SLOW)
+    expect(rows.filter(has_text="alive").filter(has_text="this")).to_have_count(1)
