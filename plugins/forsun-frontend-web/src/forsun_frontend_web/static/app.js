@@ -576,8 +576,10 @@ const failures = {
   },
 };
 
+// A node without a lease is this node on a single-node store, or one whose work another
+// node took over.
 function isAlive(node) {
-  return node.alive_until === null || node.alive_until > serverNow();
+  return node.alive_until === null ? node.self : node.alive_until > serverNow();
 }
 
 const nodes = {
