@@ -15,6 +15,8 @@ from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.plan import STATUS_FINISHED, Plan
 from forsun.plugins import get_plugin_manager
 from forsun.service import Service
+from forsun.store.base import FAILURES
+from forsun.store.failures import FailureList
 from forsun.testing.clock import VirtualClock
 from forsun.testing.options import make_options
 from forsun.testing.reference import ReferenceStore
@@ -29,13 +31,15 @@ class RecordingAction(Action):
         self.clock = clock
         self.attempts: list[tuple[str, int, float, int]] = []
         self.params: list[tuple[str, dict[str, str]]] = []
+        #: Keys whose firings succeed whatever their mode.
+        self.healed: set[str] = set()
 
     async def execute(self, firing: Firing) -> None:
         self.attempts.append((firing.key, firing.ts, self.clock.now(), firing.attempt))
         self.params.append((firing.key, dict(firing.params)))
         if firing.params.get("sleep"):
             await self.clock.sleep(float(firing.params["sleep"]))
-        mode = firing.params.get("mode", "ok")
+        mode = "ok" if firing.key in self.healed else firing.params.get("mode", "ok")
         if mode == "retry":
             raise ActionError("target asked for a retry", retry=True)
         if mode == "fail":
@@ -552,3 +556,77 @@ async def test_claims_taken_over_are_dropped_unless_running(start, action, store
     await store.release("other")  # what "other" holds: the two this node dropped, not acked
     left = await store.claim(int(clock.now()), node="other", lease_until=clock.now() + 60)
     assert sorted(plan.key for plan in left) == sorted({"a", "b", "c"} - {action.attempts[0][0]})
+
+
+class KeepsFailures(ClaimLog):
+    """:class:`ClaimLog` with a failures list, recording failures and acks in order."""
+
+    capabilities = frozenset({*ClaimLog.capabilities, FAILURES})
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock)
+        self.failures = FailureList(10)
+        self.events: list[tuple[str, str]] = []
+
+    async def ack(self, claimed: Plan) -> None:
+        self.events.append(("ack", claimed.key))
+        await super().ack(claimed)
+
+    async def add_failure(self, failure) -> None:
+        self.events.append(("failure", failure.key))
+        self.failures.add(failure)
+
+    async def list_failures(self, **filters):
+        return self.failures.page(**filters)
+
+    async def get_failures(self, ids):
+        return self.failures.get(ids)
+
+    async def remove_failures(self, ids):
+        self.events.append(("removed", ",".join(ids or ["all"])))
+        return self.failures.remove(ids)
+
+
+class TestFailuresAndOutcomes:
+    @pytest.fixture
+    def store(self, clock):
+        return KeepsFailures(clock)
+
+    async def test_a_given_up_occurrence_goes_to_failures_before_its_ack(
+            self, start, action, store, clock):
+        service = await start(retry_max_count=2)
+        plan = await service.create(delay_plan("doomed", mode="retry"))
+        await clock.wait_for(lambda: ("ack", "doomed") in store.events, 5)
+        assert store.events == [("failure", "doomed"), ("ack", "doomed")]
+        [failure] = store.failures.get(None)
+        assert (failure.id, failure.attempts, failure.action) == (
+            f"{plan.next_time}:doomed", 3, "record")
+        assert failure.error == "target asked for a retry"
+        assert failure.plan.key == "doomed" and failure.node == service.node_id
+        outcomes = service.history.recent("doomed")
+        assert [(o.attempt, o.ok, o.final) for o in outcomes] == [
+            (2, False, True), (1, False, False), (0, False, False)]
+        assert all(o.due == plan.next_time for o in outcomes)
+
+    async def test_retrying_a_failure_fires_it_and_removes_it_once_it_succeeds(
+            self, start, action, store, clock):
+        service = await start(retry_max_count=0)
+        plan = await service.create(delay_plan("mended", mode="fail"))
+        await clock.wait_for(lambda: len(store.failures) == 1, 5)
+        action.healed.add("mended")
+        assert await service.insight.retry(None) == 1
+        await clock.wait_for(lambda: not len(store.failures), 2)
+        assert action.attempts[-1][:2] == ("mended", plan.next_time)
+        assert store.events.count(("ack", "mended")) == 1, "a manual firing was acked"
+        newest = service.history.recent("mended")[0]
+        assert (newest.ok, newest.manual, newest.due) == (True, True, plan.next_time)
+
+    async def test_fire_now_fires_once_and_keeps_the_schedule(self, start, action, store,
+                                                            clock):
+        service = await start()
+        plan = await service.create(delay_plan("later", seconds=600))
+        await service.insight.fire("later")
+        await clock.wait_for(lambda: action.attempts, 1)
+        assert [a[0] for a in action.attempts] == ["later"]
+        assert (await service.get("later")).next_time == plan.next_time
+        assert not [event for event in store.events if event[0] == "ack"]
