@@ -50,6 +50,7 @@ def test_the_files_need_no_token_but_the_api_does(guarded, fetch, token):
 def test_the_openapi_document_describes_the_dashboard(dashboard):
     paths = dashboard.call("GET", "/v1/openapi.json")["paths"]
     assert paths["/ui/{path}"]["get"]["operationId"] == "dashboardFile"
+    assert "404" in paths["/ui/{path}"]["get"]["responses"]
     assert "security" not in paths["/ui/{path}"]["get"]
 
 

@@ -73,7 +73,7 @@ def routes() -> list[Route]:
         Route("GET", PREFIX + "{path}", "dashboardFile",
               "The web dashboard: its page (empty path) and files", serve,
               data={"type": "string"}, raw=True, media_type="text/html",
-              authenticated=False,
+              authenticated=False, errors={"404": "404: no such file (errcode 1003)"},
               description="Static files, the same for everyone (no token needed); the "
                           "page asks for the token and sends it to the API."),
         Route("GET", PREFIX.rstrip("/"), "dashboard", "Sends the browser on to /ui/",
