@@ -209,3 +209,41 @@ def test_the_nodes_sharing_a_redis_store_and_one_that_dies(page, forsunds, redis
     started[1].kill()
     expect(rows.filter(has_text="alive")).to_have_count(1, timeout=SLOW)
     expect(rows.filter(has_text="alive").filter(has_text="this")).to_have_count(1)
+
+
+def test_in_another_sites_frame_the_dashboard_refuses_to_run(page, dashboard, receiver):
+    receiver.answer("/frame", Reply(200, f'<iframe src="{dashboard.http_url}/ui/" width=800 '
+                                         'height=600></iframe>'.encode(),
+                                    {"Content-Type": "text/html"}))
+    page.goto(receiver.url("/frame"))
+    framed = page.frame_locator("iframe")
+    expect_text(framed.locator("#framed"), "does not run inside a frame")
+    assert framed.locator("nav").count() == 0
+
+
+def test_failures_retried_and_discarded_in_bulk(page, server, token, receiver, shot):
+    from playwright.sync_api import expect
+
+    receiver.answer("/down", Reply(503))
+    open_dashboard(page, server, token)
+    create(page, "\n".join(f"set web-bulk{n} */1/1 * * * * * http 'url={receiver.url('/down')}'"
+                           for n in (1, 2, 3)))
+    expect_text(page.locator("#status"), "Created web-bulk1, web-bulk2, web-bulk3")
+    page.goto(f"{server.http_url}/ui/#/failures?prefix=web-bulk")
+    rows = page.locator("#failure-list tbody tr")
+    expect(rows).to_have_count(3, timeout=SLOW)
+    rows.filter(has_text="web-bulk1").get_by_role("checkbox").check()
+    rows.filter(has_text="web-bulk2").get_by_role("checkbox").check()
+    page.get_by_role("button", name="Discard selected").click()
+    expect_text(page.locator("#status"), "Discarded 2")
+    expect(rows).to_have_count(1)
+    expect_text(rows, "web-bulk3")
+    before, listed = len(receiver.to("/down")), rows.inner_text()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Retry all").click()
+    expect_text(page.locator("#status"), "Retried 1")
+    receiver.wait(before + 1, path="/down")  # fired again (and failed again)
+    # back in the list once its retries failed too, failed at a later second
+    expect(rows).not_to_have_text(listed, timeout=SLOW)
+    expect(rows).to_have_count(1, timeout=SLOW)
+    expect_text(rows, "web-bulk3")

@@ -656,8 +656,14 @@ function refreshNow() {
   loop();
 }
 
-window.addEventListener("hashchange", route);
-window.addEventListener("resize", () => state.view && state.view.resize && state.view.resize());
-document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshNow(); });
-setupToken();
-route();
+// Inside another site's frame its buttons could be clicked by deceit (clickjacking): refuse.
+if (window.top !== window.self) {
+  document.body.replaceChildren(h("p", {id: "framed"}, "The forsun dashboard does not run "
+    + "inside a frame: open it in a window of its own."));
+} else {
+  window.addEventListener("hashchange", route);
+  window.addEventListener("resize", () => state.view && state.view.resize && state.view.resize());
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshNow(); });
+  setupToken();
+  route();
+}
