@@ -220,3 +220,31 @@ def test_the_cli_says_which_commands_need_http(forsun):
     result = forsun("-v", "failures", http=False)
     assert result.returncode == 2
     assert "--http HOST:PORT" in result.stderr
+
+
+def test_failures_survive_a_kill_of_forsund(forsunds, receiver):
+    args = ("--retry-max-count", "0")
+    first = forsunds.start(*args)
+    client = HttpClient(f"127.0.0.1:{first.http_port}")
+    key = unique("durable")
+    delay_plan(first, key, receiver.url("/status/500"))
+    [failure] = until(lambda: client.failures(prefix=key).items)
+    first.kill()
+    again = forsunds.start(*args)
+    restarted = HttpClient(f"127.0.0.1:{again.http_port}")
+    assert restarted.failures(prefix=key).items == [failure]
+    assert restarted.discard(None) == 1
+    again.stop()
+    assert HttpClient(f"127.0.0.1:{forsunds.start(*args).http_port}").failures().total == 0
+
+
+def test_thrift_calls_are_counted_by_name(forsund, client):
+    from forsun.client import Client
+
+    thrift_ping = ("forsun_requests_total", (("frontend", "thrift"), ("method", "ping"),
+                                             ("result", "ok")))
+    before = scrape(client).get(thrift_ping, 0)
+    with Client("127.0.0.1", forsund.port) as thrift:
+        thrift.ping()
+        thrift.ping()
+    assert scrape(client)[thrift_ping] == before + 2

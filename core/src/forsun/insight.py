@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, schedule
 from .errors import ForsunPlanError
-from .metrics import DUE_SOON_SECONDS, Gauges
 from .outcomes import Outcome
 from .plan import Plan
 from .store.base import FAILURES
 from .store.failures import FailurePage
 
 if TYPE_CHECKING:
+    from .metrics import Gauges
     from .service import Service
 
+#: Seconds ahead counted as "due soon" (overview, ``forsun_plans_due_soon``).
+DUE_SOON_SECONDS = 60
 #: Most plans ``due`` and most next occurrences ``next_times`` answer.
 MAX_DUE = 10_000
 MAX_NEXT = 100
@@ -71,7 +73,7 @@ class Insight:
     async def nodes(self) -> list[dict[str, Any]]:
         """The nodes sharing the store (this one alone for a single-node store)."""
         service = self.service
-        known = await service.store.nodes()
+        known = await service.store.nodes() or []
         rows = [{"node": state.node, "alive_until": state.alive_until,
                  "self": state.node == service.node_id, "in_flight": state.in_flight}
                 for state in known]
@@ -94,6 +96,8 @@ class Insight:
         return await metrics.scrape(self._gauges)
 
     async def _gauges(self) -> Gauges:
+        from .metrics import Gauges
+
         service = self.service
         page = await service.store.list_failures(limit=0) if self.keeps_failures else None
         return Gauges(in_flight=service.stats.counters["action_executing_count"],

@@ -15,13 +15,13 @@ import attrs
 DEFAULT_HISTORY_SIZE = 10_000
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)  # not frozen: built once per attempt, in a quarter of the time
 class Outcome:
     """One attempt of an occurrence: due second, key, action, attempt (0 = first), wall
     ``start`` and ``duration`` in seconds, whether it succeeded or its error text, the
     node that ran it. ``final``: no further attempt follows (success, or retries
     exhausted or not asked for); ``manual``: fired by an operator (fire now, retry of a
-    failure), not by the schedule."""
+    failure), not by the schedule. Never changed once reported."""
 
     due: int
     key: str

@@ -254,6 +254,10 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
                            ("frontends", collect_frontends(pm))):
         for entry in registry.entries.values():
             registered.setdefault(entry.plugin, {}).setdefault(kind, []).append(entry.name)
+    for impl in pm.hook.register_routes.get_hookimpls():
+        routes = registered.setdefault(impl.plugin_name, {}).setdefault("routes", [])
+        impl.function(**{arg: (lambda route, _routes=routes: _routes.append(
+            f"{route.method} {route.path}")) for arg in impl.argnames})
     options = collect_options(pm)
     rows = []
     for name, plugin in pm.list_name_plugin():

@@ -112,7 +112,7 @@ def print_plugins(argv: Sequence[str]) -> None:
             print(f"{row['name']}  FAILED: {row['failed']}")
             continue
         print(f"{row['name']}  ({row['distribution']} {row['version']})")
-        for kind in ("stores", "actions", "frontends", "options"):
+        for kind in ("stores", "actions", "frontends", "routes", "options"):
             if row.get(kind):
                 print(f"    {kind}: {', '.join(row[kind])}")
         print(f"    hooks: {', '.join(row['hooks'])}")

@@ -183,10 +183,13 @@ class Workers:
 
     def _report(self, firing: Firing, start: float, error: str | None, final: bool) -> None:
         assert self.on_outcome is not None
-        self.on_outcome(Outcome(
-            firing.ts, firing.key, firing.plan.action, firing.attempt, start,
-            self.clock.now() - start, error is None, error, self.node_id, final,
-            firing.manual))
+        try:
+            self.on_outcome(Outcome(
+                firing.ts, firing.key, firing.plan.action, firing.attempt, start,
+                self.clock.now() - start, error is None, error, self.node_id, final,
+                firing.manual))
+        except Exception:  # observing must never stop firing or acking
+            log.exception("reporting the outcome of %s failed", firing.key)
 
     def _failed(self, firing: Firing, reason: str, retry: bool, epoch: int,
                 start: float) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorCode, ForsunPlanError
 from ..hookspecs import hookimpl
-from ..metrics import CONTENT_TYPE, DUE_SOON_SECONDS
+from ..insight import DUE_SOON_SECONDS
 from ..plan import MAX_KEY_BYTES
 from .http_decoding import BadRequest, query_integer
 from .openapi import JSON, Param, Route, ref
@@ -30,6 +30,8 @@ def _int(handler: ApiHandler, name: str, default: int, low: int, high: int) -> i
 
 
 async def metrics(handler: ApiHandler) -> tuple[str, bytes]:
+    from ..metrics import CONTENT_TYPE  # prometheus-client: not at plugin loading
+
     return CONTENT_TYPE, await handler.service.insight.metrics_text()
 
 

@@ -69,16 +69,18 @@ Rules every store keeps:
   returns those of ``ids`` that exist, in that order (None: all, newest first);
   ``remove_failures(ids)`` removes them (None: all) and returns how many were there.
   A store without the capability raises ``ForsunPlanError`` 1001 naming it.
-- ``nodes()`` lists the nodes known to the store (capability ``heartbeat``): each node's
-  id, the time it is alive until, and how many occurrences it holds in flight. Other
-  stores return an empty list (the service then reports its own node alone).
+- ``nodes()`` lists the nodes registered by heartbeats (capability ``heartbeat``): each
+  node's id, the time it is alive until (None once taken over), and how many occurrences
+  it holds in flight. A store may return None instead (every store without
+  ``heartbeat``, and those written before this rule): the service then reports its own
+  node alone.
 """
 
 from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
@@ -115,7 +117,7 @@ class Store(abc.ABC):
 
     def __init__(self, options: Options | None = None) -> None:
         self.options = options
-        limit = options.get("failures_max") if options is not None else None
+        limit = options.get("failures_max") if isinstance(options, Mapping) else None
         if limit:
             self.failures_max = int(limit)
 
@@ -213,9 +215,9 @@ class Store(abc.ABC):
     async def set_checkpoint(self, second: int) -> None:
         """Record ``second`` as processed (never moves the checkpoint backwards)."""
 
-    async def nodes(self) -> list[NodeState]:
-        """The nodes registered by heartbeats (see the module rules); [] by default."""
-        return []
+    async def nodes(self) -> list[NodeState] | None:
+        """The nodes registered by heartbeats (see the module rules); None: not reported."""
+        return None
 
     # -- failures (capability ``failures``) -----------------------------------------------
 

@@ -9,7 +9,6 @@ every attempt the engine made, kept so that an operator can read, retry or disca
 from __future__ import annotations
 
 import collections
-import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -124,6 +123,3 @@ class FailureList:
     def page(self, **filters: Any) -> FailurePage:
         """:func:`page` of this list (``prefix``, ``action``, ``limit``, ``offset``)."""
         return page(reversed(self._items.values()), self.dropped, **filters)
-
-    def newest(self, n: int) -> list[Failure]:
-        return list(itertools.islice(reversed(self._items.values()), n))

@@ -737,6 +737,23 @@ class StoreConformance:
         assert await other.claim(T, node="alive", lease_until=leased()) == [plan]
         assert await store.claim(T, node="dead", lease_until=leased()) == []
 
+    @requires(HEARTBEAT)
+    async def test_nodes_lists_each_nodes_heartbeat_and_claims(self, store: Store) -> None:
+        until = leased()
+        await store.heartbeat("n1", until)
+        await store.heartbeat("n2", until + 1)
+        await store.heartbeat("silent", expired())
+        await store.put_many([build_plan("held1", T), build_plan("held2", T)])
+        assert len(await store.claim(T, node="n1", lease_until=leased())) == 2
+        reported = await store.nodes()
+        if reported is None:
+            pytest.skip("the store does not report its nodes (nodes() returns None)")
+        nodes = {state.node: state for state in reported}
+        assert set(nodes) == {"n1", "n2", "silent"}
+        assert (nodes["n1"].in_flight, nodes["n2"].in_flight) == (2, 0)
+        assert nodes["n1"].alive_until == pytest.approx(until)
+        assert nodes["silent"].alive_until is None, "a node taken over reads None"
+
     # -- the failures list -------------------------------------------------------------
 
     async def test_count_due_counts_what_due_returns(self, store: Store) -> None:
