@@ -4,9 +4,11 @@ screenshots of the pages it visits under its tmp_path."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import threading
+import zoneinfo
 from collections.abc import Iterator
 
 import pytest
@@ -104,10 +106,17 @@ def test_fire_now_and_delete_from_the_plan_page(page, server, token, receiver, s
     from playwright.sync_api import expect
 
     open_dashboard(page, server, token)
+    create(page, f"set web-later 0 0 0 1 13 * http 'url={receiver.url('/later')}'")
+    page.wait_for_timeout(3000)  # the error stays while the page updates itself
+    expect_text(page.locator("#status.error"), "month")  # the service's message
     create(page, f"set web-later 0 0 0 1 1 * http 'url={receiver.url('/later')}'")
     detail = page.locator("#plan-detail")
     expect_text(detail, "fixed time (create)")
+    # New Year in the server's time zone, whatever the browser's
+    next_year = datetime.datetime.now(zoneinfo.ZoneInfo(TIMEZONE)).year + 1
     expect(detail.locator("ol.next li")).to_have_count(5)
+    expect_text(detail.locator("ol.next li").first, f"{next_year}-01-01 00:00:00")
+    expect_text(detail.locator("ol.next li").nth(4), f"{next_year + 4}-01-01 00:00:00")
     page.get_by_role("button", name="Fire now").click()
     expect(detail.locator("tr.ok")).to_have_count(1, timeout=SLOW)
     receiver.wait(path="/later")
@@ -247,3 +256,19 @@ def test_failures_retried_and_discarded_in_bulk(page, server, token, receiver, s
     expect(rows).not_to_have_text(listed, timeout=SLOW)
     expect(rows).to_have_count(1, timeout=SLOW)
     expect_text(rows, "web-bulk3")
+
+
+def test_plans_are_searched_and_paged(page, server, token, shot):
+    from playwright.sync_api import expect
+
+    open_dashboard(page, server, token, "plans")
+    create(page, "\n".join(f"set web-page{n:02} 0 0 0 1 1 * shell 'true'" for n in range(60)))
+    page.locator("#search-prefix").fill("web-page")
+    page.get_by_role("button", name="Search").click()
+    expect_text(page.locator("#plan-list"), "60 plans")
+    expect_text(page.locator(".pager span"), re.compile(r"^1\W50 of 60$"))
+    expect(page.locator("ul.keys li")).to_have_count(50)
+    page.get_by_role("button", name="Next").click()
+    expect_text(page.locator(".pager span"), re.compile(r"^51\W60 of 60$"))
+    expect(page.locator("ul.keys li")).to_have_count(10)
+    expect(page.locator("ul.keys li").first).to_have_text("web-page50")

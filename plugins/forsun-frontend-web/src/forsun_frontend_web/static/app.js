@@ -18,6 +18,7 @@ const state = {
   timer: null,
   loopId: 0,            // only the newest polling loop goes on
   generation: 0,        // bumps on every navigation; stale replies are dropped
+  pollFailed: false,    // the status line shows a failed update (not an action's error)
 };
 
 // -- DOM helpers ----------------------------------------------------------------------------
@@ -639,9 +640,13 @@ async function tick() {
     if (generation !== state.generation) return;
     await state.view.refresh(ov);
     if (generation !== state.generation) return;
-    if ($("#status").className === "error") showStatus("");
+    if (state.pollFailed) showStatus("");  // the server answers again
+    state.pollFailed = false;
   } catch (error) {
-    if (generation === state.generation) showStatus(error.message);
+    if (generation === state.generation) {
+      state.pollFailed = true;
+      showStatus(error.message);
+    }
   }
   $("#clock").textContent = `${fmtTime(serverNow())} ${state.timezone}`;
 }
