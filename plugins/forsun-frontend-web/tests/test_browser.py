@@ -12,6 +12,7 @@ import zoneinfo
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from forsun.testing.process import ForsundProcess
 from forsun.testing.receiver import HttpReceiver, Reply
@@ -50,8 +51,6 @@ def open_dashboard(page, server: ForsundProcess, token: str, view: str = "overvi
 
 
 def expect_text(locator, text: str | re.Pattern[str], timeout: float = 15_000) -> None:
-    from playwright.sync_api import expect
-
     expect(locator).to_contain_text(text, timeout=timeout)
 
 
@@ -62,8 +61,6 @@ def create(page, line: str) -> None:
 
 
 def test_the_dashboard_asks_for_the_token_and_sends_it(page, server, token, shot):
-    from playwright.sync_api import expect
-
     page.goto(f"{server.http_url}/ui/")
     dialog = page.locator("#token-dialog")
     expect(dialog).to_be_visible()
@@ -86,8 +83,6 @@ def test_the_dashboard_asks_for_the_token_and_sends_it(page, server, token, shot
 
 def test_a_plan_created_in_the_form_is_found_fires_and_shows_its_outcome(
         page, server, token, receiver, shot):
-    from playwright.sync_api import expect
-
     open_dashboard(page, server, token)
     create(page, f"set web-ok */3/2 * * * * * http 'url={receiver.url('/ok')}'")
     expect_text(page.locator("#status"), "Created web-ok")
@@ -103,8 +98,6 @@ def test_a_plan_created_in_the_form_is_found_fires_and_shows_its_outcome(
 
 
 def test_fire_now_and_delete_from_the_plan_page(page, server, token, receiver, shot):
-    from playwright.sync_api import expect
-
     open_dashboard(page, server, token)
     create(page, f"set web-later 0 0 0 1 13 * http 'url={receiver.url('/later')}'")
     page.wait_for_timeout(3000)  # the error stays while the page updates itself
@@ -128,8 +121,6 @@ def test_fire_now_and_delete_from_the_plan_page(page, server, token, receiver, s
 
 def test_a_failing_plan_reaches_failures_and_a_retry_from_there_succeeds(
         page, server, token, receiver, shot):
-    from playwright.sync_api import expect
-
     healthy = threading.Event()
     receiver.answer("/flaky", lambda request: Reply(200 if healthy.is_set() else 503))
     open_dashboard(page, server, token)
@@ -155,8 +146,6 @@ def test_every_page_fits_the_width(page, server, token, receiver, shot, fetch, w
                                    height):
     """Each page renders without a script error and without sideways scrolling of the
     page itself (wide tables scroll inside their own box)."""
-    from playwright.sync_api import expect
-
     created = fetch(server.http_url + "/v1/plan", method="PUT",
                     headers={"Authorization": f"Bearer {token}"},
                     data=json.dumps({"key": "web-shown", "seconds": 30, "count": 1,
@@ -198,8 +187,6 @@ def test_the_nodes_sharing_a_redis_store_and_one_that_dies(page, forsunds, redis
                                                           tmp_path, shot):
     """Two forsunds on one Redis: both listed alive, each page says which one it is; a
     killed node is shown gone (or dropped) once its lease has run out."""
-    from playwright.sync_api import expect
-
     server = redis_server("--appendonly", "no")
     started = []
     for node in (1, 2):
@@ -231,8 +218,6 @@ def test_in_another_sites_frame_the_dashboard_refuses_to_run(page, dashboard, re
 
 
 def test_failures_retried_and_discarded_in_bulk(page, server, token, receiver, shot):
-    from playwright.sync_api import expect
-
     receiver.answer("/down", Reply(503))
     open_dashboard(page, server, token)
     create(page, "\n".join(f"set web-bulk{n} */1/1 * * * * * http 'url={receiver.url('/down')}'"
@@ -259,8 +244,6 @@ def test_failures_retried_and_discarded_in_bulk(page, server, token, receiver, s
 
 
 def test_plans_are_searched_and_paged(page, server, token, shot):
-    from playwright.sync_api import expect
-
     open_dashboard(page, server, token, "plans")
     create(page, "\n".join(f"set web-page{n:02} 0 0 0 1 1 * shell 'true'" for n in range(60)))
     page.locator("#search-prefix").fill("web-page")
