@@ -648,6 +648,10 @@ async function tick() {
       showStatus(error.message);
     }
   }
+  showClock();
+}
+
+function showClock() {
   $("#clock").textContent = `${fmtTime(serverNow())} ${state.timezone}`;
 }
 
@@ -671,4 +675,5 @@ if (window.top !== window.self) {
   document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshNow(); });
   setupToken();
   route();
+  setInterval(showClock, 1000);
 }
