@@ -827,3 +827,19 @@ async def test_a_mutating_request_from_the_servers_own_page_passes(start_api):
     own = {"Origin": api.base, "Sec-Fetch-Site": "same-origin"}
     await api.ok("PUT", "/v1/plan", delay("site:own"), headers=own)
     await api.ok("DELETE", "/v1/plan?key=site:own", headers=own)
+
+
+async def test_the_plugin_authors_routes_example_works_as_written(start_api):
+    import re
+    import types
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "plugin-authors.md").read_text()
+    code = re.search(r"## HTTP routes.*?```python\n(.*?)```", doc, re.S).group(1)
+    plugin = types.ModuleType("hello_routes")
+    exec(compile(code, "plugin-authors.md", "exec"), plugin.__dict__)
+    api = await start_api(plugin)
+    assert await api.ok("GET", "/hello/count?prefix=x") == {"plans": 0}
+    asset = await AsyncHTTPClient().fetch(api.base + "/hello/static/hello.css")
+    assert (asset.headers["Content-Type"], asset.body) == ("text/css", b"body { color: teal }")
+    await api.error("GET", "/hello/static/other.css", status=404, code=1003)

@@ -133,6 +133,9 @@ def test_overview_nodes_and_due(forsund, client, receiver):
     assert key in [p.key for p in due]
     assert [p.next_time for p in due] == sorted(p.next_time for p in due)
     assert key not in [p.key for p in client.due(seconds=10)]
+    delay_plan(forsund, unique("soon2"), receiver.url("/soon"), seconds=40)
+    assert [p.key for p in client.due(seconds=60, limit=1)] == [client.due(seconds=60)[0].key]
+    assert len(client.due(seconds=60, limit=2)) == 2
     assert plan["next_time"] in [p.next_time for p in due]
 
 
@@ -248,3 +251,20 @@ def test_thrift_calls_are_counted_by_name(forsund, client):
         thrift.ping()
         thrift.ping()
     assert scrape(client)[thrift_ping] == before + 2
+
+
+def test_the_http_client_and_the_cli_send_the_token(forsunds):
+    guarded = forsunds.start("--token", "sesame")
+    address = f"127.0.0.1:{guarded.http_port}"
+    assert HttpClient(address, token="sesame").failures().total == 0
+    with pytest.raises(ForsunPlanError) as refused:
+        HttpClient(address).overview()
+    assert refused.value.code == 1001 and "token" in refused.value.message
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORSUN_")}
+    base = [str(FORSUN), "--port", str(guarded.port), "--http", address, "--json"]
+    ok = subprocess.run([*base, "--token", "sesame", "failures"], capture_output=True,
+                        text=True, env=env, timeout=30)
+    assert json.loads(ok.stdout)["total"] == 0, ok
+    no = subprocess.run([*base, "failures"], capture_output=True, text=True, env=env,
+                        timeout=30)
+    assert no.returncode == 1 and "error 1001" in no.stderr, no

@@ -70,7 +70,9 @@ def register_routes(register: Callable[..., None]) -> None:
     sent as they are (static assets, Prometheus text). A path may end with one ``{name}``
     segment matching the rest of the URL (slashes included, possibly empty), read with
     ``handler.path_kwargs["name"]``. A method and path served twice is an error naming
-    both plugins. Called once, when the HTTP front end starts.
+    both plugins. Called when the HTTP front end starts, and by ``forsund plugins`` and
+    :func:`forsun.frontends.http_routes.openapi_document`: register the same routes each
+    time.
     """
 
 

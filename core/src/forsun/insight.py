@@ -112,9 +112,16 @@ class Insight:
     async def due(self, seconds: int, limit: int) -> list[Plan]:
         """At most ``limit`` plans due from the current second to ``seconds`` after it,
         in ``(next_time, key)`` order."""
-        second = math.floor(self.service.clock())
-        plans = await self.service.store.due(second, second + max(0, seconds))
-        return plans[:max(0, min(limit, MAX_DUE))]
+        limit = max(0, min(limit, MAX_DUE))
+        start = math.floor(self.service.clock())
+        last, window = start + max(0, seconds), 1
+        plans: list[Plan] = []
+        # Windows doubling in length: a busy store is not decoded far beyond ``limit``.
+        while start <= last and len(plans) < limit:
+            end = min(last, start + window - 1)
+            plans += await self.service.store.due(start, end)
+            start, window = end + 1, window * 2
+        return plans[:limit]
 
     async def next_times(self, key: str, n: int) -> list[int]:
         """The next ``n`` due seconds of plan ``key`` as its schedule stands (its count

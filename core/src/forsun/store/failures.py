@@ -9,6 +9,7 @@ every attempt the engine made, kept so that an operator can read, retry or disca
 from __future__ import annotations
 
 import collections
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -120,6 +121,13 @@ class FailureList:
             return removed
         return sum(self._items.pop(id_, None) is not None for id_ in set(ids))
 
-    def page(self, **filters: Any) -> FailurePage:
-        """:func:`page` of this list (``prefix``, ``action``, ``limit``, ``offset``)."""
-        return page(reversed(self._items.values()), self.dropped, **filters)
+    def page(self, *, prefix: str = "", action: str = "", limit: int = 100,
+             offset: int = 0) -> FailurePage:
+        """:func:`page` of this list; without a filter, only the page is read."""
+        if prefix or action:
+            return page(reversed(self._items.values()), self.dropped, prefix=prefix,
+                        action=action, limit=limit, offset=offset)
+        start = max(0, offset)
+        items = itertools.islice(reversed(self._items.values()), start,
+                                 start + max(0, limit))
+        return FailurePage(len(self._items), self.dropped, list(items))
