@@ -68,6 +68,9 @@ class Route:
     raw: bool = False
     #: Media type of the reply in the OpenAPI document when there is no envelope.
     media_type: str = "application/json"
+    #: Further error replies by HTTP status (``{"404": "no such file"}``), each the envelope
+    #: with a nonzero errcode, as a ``BadRequest(code, message, status)`` raised by ``run``.
+    errors: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def path_parameter(self) -> str | None:
@@ -216,6 +219,8 @@ def _operation(route: Route) -> dict[str, Any]:
                if route.method not in ("GET", "HEAD", "OPTIONS") else {}),
             "413": _response("TooLarge"),
             "500": _response("Unexpected"),
+            **{status: {"description": text, "content": {JSON: {"schema": ref("Error")}}}
+               for status, text in route.errors.items()},
         },
     }
     if route.description:
