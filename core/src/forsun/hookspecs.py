@@ -59,6 +59,16 @@ def register_frontends(register: Callable[[str, Callable[..., Any]], None]) -> N
 
 
 @hookspec
+def register_plan_sources(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register read-only plan sources for ``forsund migrate``: ``register(scheme, factory)``.
+
+    ``factory(url)`` is called with the whole SRC URL (``SCHEME:...``) and returns a
+    :class:`forsun.migrate.endpoints.Source` (no I/O before its ``open``). Stores need no
+    registration here: every store is an endpoint already.
+    """
+
+
+@hookspec
 def forsun_startup(service: Service) -> Any:
     """Called once the store is open and before front ends accept requests.
 

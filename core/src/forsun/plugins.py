@@ -213,6 +213,10 @@ def collect_frontends(pm: pluggy.PluginManager) -> Registry:
     return _collect(pm, "register_frontends", "frontend")
 
 
+def collect_plan_sources(pm: pluggy.PluginManager) -> Registry:
+    return _collect(pm, "register_plan_sources", "plan source")
+
+
 def collect_options(pm: pluggy.PluginManager) -> dict[str, list[Option]]:
     """Options declared by each plugin, by plugin name; a flag declared twice is an error."""
     by_plugin: dict[str, list[Option]] = {}

@@ -1,0 +1,179 @@
+"""``forsund migrate SRC DST [--prefix P] [--dry-run]``: copy every plan of SRC into DST
+with its schedule state, offline (no forsund may be using SRC: a locked store is refused).
+
+Each plan keeps its key, fields, action, params, ``next_time``, ``current_count``,
+``last_timeout`` and ``created_time``; a plan that was executing in SRC (claimed) is written
+waiting, so its occurrence fires again in DST (at least once, as after a crash). A plan whose
+``next_time`` passed fires once when forsund starts on DST (the engine's catch-up). Writing
+replaces by key, so running the same migration twice leaves the same plans.
+
+The report (stdout; stderr when DST is ``ndjson:-``) says what was read, written, skipped
+(by kind, each skipped record named on stderr) and how many plans DST holds under the
+prefix. The exit status is 1 when SRC could
+not be read to its end, a record was skipped for an error (``finished`` plans are not an
+error), or DST's count disagrees: it must be the number written when DST held nothing under
+the prefix before, and between that and the number before plus the number written otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import TextIO
+
+import attrs
+import pluggy
+
+from ..plan import STATUS_EXECUTING, STATUS_WAITING, Plan
+from ..plugins import collect_actions
+from .endpoints import PAGE, EndpointError, Sink, Skipped, Source, parse
+from .progress import Progress
+
+#: Skipped records named on stderr per kind (the rest are counted).
+NAMED_PER_KIND = 20
+#: Kinds of skipped records that are not an error.
+NOT_ERRORS = frozenset({"finished"})
+
+
+@attrs.define
+class Tally:
+    read: int = 0
+    written: int = 0
+    skipped: Counter[str] = attrs.field(factory=Counter)
+    before: int | None = None
+    found: int | None = None
+    failure: str | None = None
+
+    def agrees(self) -> bool | None:
+        """Whether DST's count fits what was written (None: DST cannot count)."""
+        if self.found is None:
+            return None
+        if not self.before:
+            return self.found == self.written
+        return self.written <= self.found <= self.before + self.written
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forsund migrate",
+        description="Copy every plan of SRC into DST, schedule state included (offline).",
+        epilog="SRC/DST: mem:PATH, redis://[:password@]host:port/db?prefix=NAME, "
+               "ndjson:PATH (ndjson:- is stdin/stdout); sources only: forsun0:PATH (the "
+               "original forsun's mem dump) and those plugins register, e.g. "
+               "forsun0+redis://host:port/db?prefix=forsun, "
+               "timerush+redis://host:port/db?key=_timerush_redis_data_")
+    parser.add_argument("src", metavar="SRC")
+    parser.add_argument("dst", metavar="DST")
+    parser.add_argument("--prefix", default="", help="only plans whose key starts with it")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="read SRC and report, write nothing (DST is not opened)")
+    return parser
+
+
+def migrate(argv: Sequence[str], pm: pluggy.PluginManager) -> int:
+    """Run ``forsund migrate`` with ``argv`` (after the subcommand); the exit status."""
+    args = parser().parse_args(list(argv))
+    progress_log = logging.getLogger("forsun.migrate")
+    if not progress_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("forsund migrate: %(message)s"))
+        progress_log.addHandler(handler)
+        progress_log.setLevel(logging.INFO)
+    if args.src == args.dst:
+        return _refuse("SRC and DST are the same")
+    try:
+        src = parse(args.src, pm)
+        dst = parse(args.dst, pm, sink=True)
+    except EndpointError as exc:
+        return _refuse(str(exc))
+    assert isinstance(dst, Sink)
+    actions = set(collect_actions(pm).names())
+    try:
+        tally = asyncio.run(_run(src, dst, args.prefix, args.dry_run, actions))
+    except EndpointError as exc:
+        return _refuse(str(exc))
+    _report(tally, args.dry_run, sys.stderr if args.dst == "ndjson:-" else sys.stdout)
+    if tally.failure is not None:
+        print(f"forsund migrate: error: {tally.failure}", file=sys.stderr)
+    errors = sum(n for kind, n in tally.skipped.items() if kind not in NOT_ERRORS)
+    return 1 if tally.failure or errors or tally.agrees() is False else 0
+
+
+async def _run(src: Source, dst: Sink, prefix: str, dry_run: bool,
+               actions: set[str]) -> Tally:
+    tally = Tally()
+    named: dict[str, int] = defaultdict(int)
+    await src.open()
+    try:
+        if not dry_run:
+            await dst.open()
+        try:
+            if not dry_run:
+                tally.before = await dst.count(prefix)
+            with Progress("migrating", await src.total(prefix)) as progress:
+                try:
+                    async for page in src.pages(prefix):
+                        plans = _checked(page, actions, tally, named)
+                        tally.read += len(page)
+                        if plans and not dry_run:
+                            await dst.write(plans)
+                        tally.written += len(plans)
+                        progress.advance(len(page))
+                except EndpointError as exc:  # a source ending early: keep what was written
+                    tally.failure = str(exc)
+            if not dry_run:
+                tally.found = await dst.count(prefix)
+        finally:
+            if not dry_run:
+                await dst.close()
+    finally:
+        await src.close()
+    return tally
+
+
+def _checked(page: list[Plan | Skipped], actions: set[str], tally: Tally,
+             named: dict[str, int]) -> list[Plan]:
+    """The plans of ``page`` that can be written; the others counted and named on stderr."""
+    plans: list[Plan] = []
+    for item in page:
+        if isinstance(item, Plan) and item.action not in actions:
+            item = Skipped("unknown action", f"key {item.key!r}",
+                           f"action {item.action!r} is not installed (installed: "
+                           f"{', '.join(sorted(actions))})")
+        if isinstance(item, Skipped):
+            tally.skipped[item.kind] += 1
+            named[item.kind] += 1
+            if named[item.kind] <= NAMED_PER_KIND:
+                print(f"skipped ({item.kind}) {item.where}: {item.why}", file=sys.stderr)
+            continue
+        if item.status == STATUS_EXECUTING:
+            item.status = STATUS_WAITING
+        plans.append(item)
+    if len(plans) > PAGE:
+        raise AssertionError("a source yielded a page larger than PAGE")
+    return plans
+
+
+def _report(tally: Tally, dry_run: bool, out: TextIO) -> None:
+    verb = "would write" if dry_run else "written"
+    lines = [f"read         {tally.read}", f"{verb:<12} {tally.written}",
+             f"skipped      {sum(tally.skipped.values())}"]
+    lines += [f"  {kind}: {count}" for kind, count in sorted(tally.skipped.items())]
+    hidden = {k: n - NAMED_PER_KIND for k, n in tally.skipped.items() if n > NAMED_PER_KIND}
+    lines += [f"  ({n} more {kind} not named above)" for kind, n in sorted(hidden.items())]
+    if not dry_run:
+        agrees = tally.agrees()
+        found = "cannot count" if tally.found is None else str(tally.found)
+        before = f" (before: {tally.before})" if tally.before else ""
+        verdict = {True: "agrees", False: "DISAGREES", None: "not checked"}[agrees]
+        lines.append(f"in DST       {found}{before}: {verdict}")
+    print("\n".join(lines), file=out)
+
+
+def _refuse(message: str) -> int:
+    print(f"forsund migrate: error: {message}", file=sys.stderr)
+    return 1
