@@ -8,7 +8,7 @@ so the two cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
@@ -20,6 +20,8 @@ OPENAPI_VERSION = "3.1.0"
 #: Media type of a body holding one ``set`` line per line.
 CRONTAB = "application/crontab"
 JSON = "application/json"
+#: Media type of a reply of one JSON value per line.
+NDJSON = "application/x-ndjson"
 #: Name of the bearer-token security scheme.
 SECURITY_SCHEME = "bearerToken"
 
@@ -50,8 +52,18 @@ class Route:
     #: Request body schema by media type; empty when the operation reads no body.
     body: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     enveloped: bool = True
+    #: Media type of the 200 reply (a :class:`Streamed` result for any but JSON).
+    media: str = JSON
     #: Needs the bearer token when the server has one (``--token``).
     authenticated: bool = True
+
+
+@attrs.frozen
+class Streamed:
+    """A route's result sent as it is produced: ``chunks`` of a body of type ``media``."""
+
+    media: str
+    chunks: AsyncIterator[bytes]
 
 
 def ref(name: str) -> dict[str, str]:
@@ -111,7 +123,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "BatchPlanRequest": {
         "allOf": [ref("PlanRequest")],
         "properties": {"is_time_out": {"type": "boolean", "default": False,
-                                       "description": "true: delay plan (as PUT /v1/plan)"}},
+                                       "description": "true: delay plan (as PUT /v1/plan)"},
+                       **{name: {**_INT, "description": f"with ?state=keep: {doc}"}
+                          for name, doc in (("next_time", "next due second (required)"),
+                                            ("current_count", "firings so far"),
+                                            ("last_timeout", "last fired due second"))},
+                       "created_time": {"type": "number",
+                                        "description": "with ?state=keep: unix seconds"}},
     },
     "Crontab": {
         "type": "string",
@@ -171,7 +189,7 @@ def _operation(route: Route) -> dict[str, Any]:
         "operationId": route.operation_id,
         "summary": route.summary,
         "responses": {
-            "200": {"description": ok, "content": {JSON: {"schema": ok_schema}}},
+            "200": {"description": ok, "content": {route.media: {"schema": ok_schema}}},
             **({"400": _response("BadBody")} if route.body else {}),
             **({"401": _response("Unauthorized")} if route.authenticated else {}),
             "413": _response("TooLarge"),
