@@ -16,6 +16,10 @@ stays 0)::
         plan = client.create_timeout("order:1", 30, action="http",
                                      params={"url": "http://shop/timeout?order=1"})
 
+Moving every plan out of and into a running server goes over its HTTP API instead:
+:func:`export_plans` and :func:`import_plans` (from :mod:`forsun.transfer`, re-exported
+here; what ``forsun export`` / ``forsun import`` use).
+
 A server started with ``--token`` needs ``Client(..., token=TOKEN)``: every call then
 carries the token in the reserved argument field :data:`forsun.idl.TOKEN_FIELD_ID`
 (a server without a token, or the original forsun, ignores that field).
@@ -37,6 +41,9 @@ import attrs
 from .errors import ErrorCode, ForsunPlanError
 from .idl import TOKEN_FIELD_ID, load_idl
 from .plan import Plan
+from .transfer import export_plans, import_plans
+
+__all__ = ["DEFAULT_PORT", "AsyncClient", "Client", "export_plans", "import_plans"]
 
 #: forsund's default Thrift port.
 DEFAULT_PORT = 6458
