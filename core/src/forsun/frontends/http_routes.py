@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..errors import ErrorCode
+from ..errors import ErrorCode, ForsunPlanError
 from ..pacing import steps
 from ..plan import Plan
 from . import jsonbody
@@ -82,7 +82,8 @@ async def create_batch(handler: ApiHandler) -> Any:
     keep_state = handler.state_mode() == "keep"
     if handler.is_crontab():
         if keep_state:
-            raise BadRequest(ErrorCode.STORE_FAILED, "state=keep: a crontab carries no state")
+            raise ForsunPlanError.invalid("state", "keep: a crontab carries no state (send "
+                                                   "the plans as JSON)")
         return await _create_crontab(handler)
     body = await handler.json_body()
     if not isinstance(body, list):
