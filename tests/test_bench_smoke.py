@@ -17,7 +17,7 @@ from forsun.testing.services import in_ci, reachable
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = ("precision", "burst", "create", "bulkload", "memory", "startup", "catchup",
-             "redis", "takeover")
+             "redis", "takeover", "migrate")
 #: Figures that count firings that must not happen (missing, duplicate, early, lost).
 MUST_BE_ZERO = ("fired early", "missing firings", "duplicate firings",
                 "missing + duplicate", "lost or duplicated")
@@ -57,7 +57,8 @@ def test_every_scenario_is_in_the_table_and_the_json(results):
     failed = [row for row in data["rows"] if row["figure"] == "failed"]
     assert not failed, failed
     if redis_expected():
-        assert all(row["figure"] != "skipped" for row in grouped["redis"] + grouped["takeover"])
+        assert all(row["figure"] != "skipped"
+                   for row in grouped["redis"] + grouped["takeover"] + grouped["migrate"])
 
 
 def test_the_run_records_the_machine_load(results):
