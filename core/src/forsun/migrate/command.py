@@ -23,13 +23,15 @@ import logging
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 import attrs
 import pluggy
 
+from ..errors import ForsunPlanError
+from ..options import Options
 from ..plan import STATUS_EXECUTING, STATUS_WAITING, Plan
-from ..plugins import collect_actions
+from ..plugins import collect_actions, collect_options
 from .endpoints import PAGE, EndpointError, Sink, Skipped, Source, parse
 from .progress import Progress
 
@@ -91,7 +93,7 @@ def migrate(argv: Sequence[str], pm: pluggy.PluginManager) -> int:
     except EndpointError as exc:
         return _refuse(str(exc))
     assert isinstance(dst, Sink)
-    actions = set(collect_actions(pm).names())
+    actions = Actions(pm)
     try:
         tally = asyncio.run(_run(src, dst, args.prefix, args.dry_run, actions))
     except EndpointError as exc:
@@ -104,7 +106,7 @@ def migrate(argv: Sequence[str], pm: pluggy.PluginManager) -> int:
 
 
 async def _run(src: Source, dst: Sink, prefix: str, dry_run: bool,
-               actions: set[str]) -> Tally:
+               actions: Actions) -> Tally:
     tally = Tally()
     named: dict[str, int] = defaultdict(int)
     await src.open()
@@ -135,15 +137,40 @@ async def _run(src: Source, dst: Sink, prefix: str, dry_run: bool,
     return tally
 
 
-def _checked(page: list[Plan | Skipped], actions: set[str], tally: Tally,
+class Actions:
+    """The installed actions, each built once (default options) to check params as a
+    creation does (:meth:`forsun.action.base.Action.validate`)."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.registry = collect_actions(pm)
+        self.options = Options([opt for opts in collect_options(pm).values() for opt in opts])
+        self._built: dict[str, Any] = {}
+
+    def refusal(self, plan: Plan) -> Skipped | None:
+        """Why ``plan`` cannot be written, or None."""
+        where = f"key {plan.key!r}"
+        if plan.action not in self.registry:
+            return Skipped("unknown action", where, f"action {plan.action!r} is not "
+                           f"installed (installed: {', '.join(self.registry.names())})")
+        action = self._built.get(plan.action)
+        if action is None:
+            action = self._built[plan.action] = self.registry[plan.action].factory(
+                self.options)
+            action.name = plan.action
+        try:
+            action.validate(plan.params)
+        except ForsunPlanError as exc:
+            return Skipped("invalid", where, exc.message)
+        return None
+
+
+def _checked(page: list[Plan | Skipped], actions: Actions, tally: Tally,
              named: dict[str, int]) -> list[Plan]:
     """The plans of ``page`` that can be written; the others counted and named on stderr."""
     plans: list[Plan] = []
     for item in page:
-        if isinstance(item, Plan) and item.action not in actions:
-            item = Skipped("unknown action", f"key {item.key!r}",
-                           f"action {item.action!r} is not installed (installed: "
-                           f"{', '.join(sorted(actions))})")
+        if isinstance(item, Plan):
+            item = actions.refusal(item) or item
         if isinstance(item, Skipped):
             tally.skipped[item.kind] += 1
             named[item.kind] += 1
