@@ -4,6 +4,7 @@ plan whose time passed, and a property test of the round trip mem → ndjson →
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -180,3 +181,26 @@ def test_params_an_action_refuses_are_named(tmp_path):
     assert "skipped (invalid) key 'no-cmd': params.cmd is required" in done.stderr
     assert "skipped (invalid) key 'bad-url': params.url" in done.stderr
     assert set(exported("mem:a.db", tmp_path)) == {"ok"}
+
+
+def test_a_terminal_gets_a_progress_bar(tmp_path):
+    """On a terminal, a rich bar with the count, the rate and, when the total is known, the
+    ETA (it is erased at the end)."""
+    import pexpect
+
+    write_ndjson(tmp_path / "in.ndjson", [plan_dict(f"k{i:06d}") for i in range(40_000)])
+    child = pexpect.spawn(sys.executable, ["-m", "forsun.commands.forsund", "migrate",
+                                           f"ndjson:{tmp_path / 'in.ndjson'}", "mem:a.db"],
+                          cwd=str(tmp_path), timeout=120, encoding="utf-8",
+                          dimensions=(24, 160))
+    child.expect(r"migrating .*[1-9]\d*/\?\S*\s+[\d,]+ plans/s")  # count, rate (escapes)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "in DST       40000: agrees" in child.before
+    child = pexpect.spawn(sys.executable, ["-m", "forsun.commands.forsund", "migrate",
+                                           "mem:a.db", "ndjson:out.ndjson"],
+                          cwd=str(tmp_path), timeout=120, encoding="utf-8",
+                          dimensions=(24, 160))
+    child.expect(r"\d+/40000.*plans/s.*\d:\d\d:\d\d")  # a known total: an ETA
+    child.expect(pexpect.EOF)
