@@ -57,6 +57,8 @@ def test_state_kept_through_every_store_and_rerun_replaces(tmp_path, redis_url):
     again = migrate(f"ndjson:{tmp_path / 'in.ndjson'}", "mem:a.db", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "in DST       3 (before: 3): agrees" in again.stdout
+    assert "replacing a plan DST held: 3" in again.stdout
+    assert "replaced key 'delay': DST held a plan with this key" in again.stderr
     to_redis = migrate("mem:a.db", redis_url, cwd=tmp_path)
     assert to_redis.returncode == 0, to_redis.stderr
     back = exported(redis_url, tmp_path)

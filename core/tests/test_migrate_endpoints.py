@@ -44,10 +44,12 @@ def test_bad_urls_are_refused_naming_the_problem(pm, url, sink, words):
         parse(url, pm, sink=sink)
 
 
-@pytest.mark.parametrize(("written", "before", "found", "agrees"), [
-    (10, 0, 10, True), (10, 0, 9, False), (10, 0, 11, False),
-    (10, 10, 10, True), (10, 5, 12, True), (10, 5, 9, False), (10, 5, 16, False),
-    (10, None, None, None),
+@pytest.mark.parametrize(("written", "replaced", "before", "found", "agrees"), [
+    (10, 0, 0, 10, True), (10, 0, 0, 9, False), (10, 0, 0, 11, False),
+    (10, 10, 10, 10, True), (10, 3, 5, 12, True), (10, 3, 5, 13, False),
+    (10, None, 5, 12, True), (10, None, 5, 9, False), (10, None, 5, 16, False),
+    (10, 0, None, None, None),
 ])
-def test_dst_count_check(written, before, found, agrees):
-    assert Tally(written=written, before=before, found=found).agrees() is agrees
+def test_dst_count_check(written, replaced, before, found, agrees):
+    tally = Tally(written=written, replaced=replaced, before=before, found=found)
+    assert tally.agrees() is agrees

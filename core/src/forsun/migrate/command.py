@@ -7,12 +7,13 @@ waiting, so its occurrence fires again in DST (at least once, as after a crash).
 ``next_time`` passed fires once when forsund starts on DST (the engine's catch-up). Writing
 replaces by key, so running the same migration twice leaves the same plans.
 
-The report (stdout; stderr when DST is ``ndjson:-``) says what was read, written, skipped
-(by kind, each skipped record named on stderr) and how many plans DST holds under the
-prefix. The exit status is 1 when SRC could
-not be read to its end, a record was skipped for an error (``finished`` plans are not an
-error), or DST's count disagrees: it must be the number written when DST held nothing under
-the prefix before, and between that and the number before plus the number written otherwise.
+The report (stdout; stderr when DST is ``ndjson:-``) says what was read, written (and how
+many of those replaced a plan DST held, each named on stderr), skipped (by kind, each
+skipped record named on stderr) and how many plans DST holds under the prefix. The exit
+status is 1 when SRC could not be read to its end, a record was skipped for an error
+(``finished`` plans are not an error), or DST's count disagrees: it must be what it held
+before plus the plans written less those that replaced one (a DST that cannot tell which
+keys it held: at least the number written, at most that plus what it held before).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ NOT_ERRORS = frozenset({"finished"})
 class Tally:
     read: int = 0
     written: int = 0
+    #: plans written over a plan DST held already (None: DST cannot tell)
+    replaced: int | None = 0
     skipped: Counter[str] = attrs.field(factory=Counter)
     before: int | None = None
     found: int | None = None
@@ -54,6 +57,8 @@ class Tally:
         """Whether DST's count fits what was written (None: DST cannot count)."""
         if self.found is None:
             return None
+        if self.replaced is not None:
+            return self.found == (self.before or 0) + self.written - self.replaced
         if not self.before:
             return self.found == self.written
         return self.written <= self.found <= self.before + self.written
@@ -122,6 +127,7 @@ async def _run(src: Source, dst: Sink, prefix: str, dry_run: bool,
                         plans = _checked(page, actions, tally, named)
                         tally.read += len(page)
                         if plans and not dry_run:
+                            await _note_replaced(dst, plans, tally, named)
                             await dst.write(plans)
                         tally.written += len(plans)
                         progress.advance(len(page))
@@ -164,6 +170,22 @@ class Actions:
         return None
 
 
+async def _note_replaced(dst: Sink, plans: list[Plan], tally: Tally,
+                         named: dict[str, int]) -> None:
+    """Count (and name on stderr) the plans that replace one DST held already."""
+    if tally.replaced is None:
+        return
+    held = await dst.existing([plan.key for plan in plans])
+    if held is None:
+        tally.replaced = None
+        return
+    tally.replaced += len(held)
+    for key in sorted(held):
+        named["replaced"] += 1
+        if named["replaced"] <= NAMED_PER_KIND:
+            print(f"replaced key {key!r}: DST held a plan with this key", file=sys.stderr)
+
+
 def _checked(page: list[Plan | Skipped], actions: Actions, tally: Tally,
              named: dict[str, int]) -> list[Plan]:
     """The plans of ``page`` that can be written; the others counted and named on stderr."""
@@ -187,8 +209,10 @@ def _checked(page: list[Plan | Skipped], actions: Actions, tally: Tally,
 
 def _report(tally: Tally, dry_run: bool, out: TextIO) -> None:
     verb = "would write" if dry_run else "written"
-    lines = [f"read         {tally.read}", f"{verb:<12} {tally.written}",
-             f"skipped      {sum(tally.skipped.values())}"]
+    lines = [f"read         {tally.read}", f"{verb:<12} {tally.written}"]
+    if not dry_run and tally.replaced is not None:
+        lines.append(f"  replacing a plan DST held: {tally.replaced}")
+    lines.append(f"skipped      {sum(tally.skipped.values())}")
     lines += [f"  {kind}: {count}" for kind, count in sorted(tally.skipped.items())]
     hidden = {k: n - NAMED_PER_KIND for k, n in tally.skipped.items() if n > NAMED_PER_KIND}
     lines += [f"  ({n} more {kind} not named above)" for kind, n in sorted(hidden.items())]

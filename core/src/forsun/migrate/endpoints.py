@@ -74,6 +74,10 @@ class Sink(Source):
         """Plans stored under ``prefix`` (None: this sink cannot tell)."""
         return None
 
+    async def existing(self, keys: list[str]) -> set[str] | None:
+        """Which of ``keys`` the sink holds already (None: this sink cannot tell)."""
+        return None
+
 
 def parse(url: str, pm: pluggy.PluginManager, *, sink: bool = False) -> Source:
     """The endpoint ``url`` names (a :class:`Sink` when ``sink``); :class:`EndpointError`

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pluggy
 
+from ..errors import ErrorCode, ForsunPlanError
 from ..options import Option, Options
 from ..plan import Plan, ValidatedPlans
 from ..plugins import collect_options, collect_stores
@@ -44,6 +46,19 @@ class StoreEndpoint(Sink):
 
     async def write(self, plans: list[Plan]) -> None:
         await self.store.put_many(ValidatedPlans(plans))
+
+    async def existing(self, keys: list[str]) -> set[str] | None:
+        found = await asyncio.gather(*(self._has(key) for key in keys))
+        return {key for key, has in zip(keys, found, strict=True) if has}
+
+    async def _has(self, key: str) -> bool:
+        try:
+            await self.store.get(key)
+        except ForsunPlanError as exc:
+            if exc.code == ErrorCode.NOT_FOUND:
+                return False
+            raise
+        return True
 
     async def count(self, prefix: str) -> int | None:
         if not prefix:
