@@ -254,7 +254,8 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
 
     registered: dict[str, dict[str, list[str]]] = {}
     for kind, registry in (("stores", collect_stores(pm)), ("actions", collect_actions(pm)),
-                           ("frontends", collect_frontends(pm))):
+                           ("frontends", collect_frontends(pm)),
+                           ("plan_sources", collect_plan_sources(pm))):
         for entry in registry.entries.values():
             registered.setdefault(entry.plugin, {}).setdefault(kind, []).append(entry.name)
     options = collect_options(pm)

@@ -112,9 +112,9 @@ def print_plugins(argv: Sequence[str]) -> None:
             print(f"{row['name']}  FAILED: {row['failed']}")
             continue
         print(f"{row['name']}  ({row['distribution']} {row['version']})")
-        for kind in ("stores", "actions", "frontends", "options"):
+        for kind in ("stores", "actions", "frontends", "plan_sources", "options"):
             if row.get(kind):
-                print(f"    {kind}: {', '.join(row[kind])}")
+                print(f"    {kind.replace('_', ' ')}: {', '.join(row[kind])}")
         print(f"    hooks: {', '.join(row['hooks'])}")
 
 
