@@ -107,6 +107,16 @@ def test_a_source_in_use_is_refused_naming_the_pid(tmp_path, forsunds):
     assert not (tmp_path / "out.ndjson").exists()
 
 
+def test_a_redis_source_with_live_nodes_is_refused(tmp_path, forsunds, redis_url):
+    prefix = redis_url.split("prefix=")[1]
+    forsunds.start("--driver=redis", "--driver-redis-db", str(REDIS_DB),
+                   "--driver-redis-prefix", prefix, "--driver-redis-server-id", "7")
+    done = migrate(redis_url, "ndjson:out.ndjson", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "in use by running forsund node(s) 7" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
 def test_unknown_endpoint_and_read_only_source_are_one_line(tmp_path):
     for args, words in ((("nosuch:x", "mem:a.db"), "unknown scheme 'nosuch'"),
                         (("mem:a.db", "forsun0:x"), "can only be read"),

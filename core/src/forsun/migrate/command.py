@@ -35,6 +35,7 @@ from ..plan import STATUS_EXECUTING, STATUS_WAITING, Plan
 from ..plugins import collect_actions, collect_options
 from .endpoints import PAGE, EndpointError, Sink, Skipped, Source, parse
 from .progress import Progress
+from .stores import StoreEndpoint
 
 #: Skipped records named on stderr per kind (the rest are counted).
 NAMED_PER_KIND = 20
@@ -116,6 +117,8 @@ async def _run(src: Source, dst: Sink, prefix: str, dry_run: bool,
     named: dict[str, int] = defaultdict(int)
     await src.open()
     try:
+        if isinstance(src, StoreEndpoint):
+            await src.refuse_if_in_use()
         if not dry_run:
             await dst.open()
         try:

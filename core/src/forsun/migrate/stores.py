@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -36,6 +37,16 @@ class StoreEndpoint(Sink):
 
     async def close(self) -> None:
         await self.store.close()
+
+    async def refuse_if_in_use(self) -> None:
+        """:class:`EndpointError` when forsund nodes use the store now (a source must be
+        still while it is read)."""
+        nodes = await self.store.live_nodes(time.time())
+        if nodes:
+            raise EndpointError(f"{self.url}: in use by running forsund node(s) "
+                                f"{', '.join(nodes)} (their heartbeats are current): stop "
+                                f"them first (a node just stopped counts until its last "
+                                f"heartbeat runs out, a few seconds)")
 
     async def total(self, prefix: str) -> int | None:
         return await self.store.count() if not prefix else None

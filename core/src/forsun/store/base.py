@@ -194,6 +194,13 @@ class Store(abc.ABC):
         or its claims were taken over (capability ``heartbeat``; others keep this default)."""
         return True
 
+    async def live_nodes(self, now: float) -> list[str]:
+        """Nodes whose last :meth:`heartbeat` keeps them alive at ``now``: forsunds using the
+        data (capability ``heartbeat``; other stores answer [], and one that a single
+        process may open refuses a second :meth:`open` instead). ``forsund migrate``
+        refuses a source in use."""
+        return []
+
     @abc.abstractmethod
     async def get_checkpoint(self) -> int | None:
         """The last fully processed second, or None before the first."""

@@ -205,6 +205,11 @@ class RedisStore(Store):
         return bool(await self._run("HEARTBEAT", [self.layout.nodes],
                                     [node, repr(float(alive_until))]))
 
+    async def live_nodes(self, now: float) -> list[str]:
+        names = await self._call(self._client.zrangebyscore, self.layout.nodes,
+                                 f"({float(now)!r}", "+inf")
+        return sorted(name.decode("utf-8") for name in names)
+
     # -- checkpoint ------------------------------------------------------------------------
 
     async def get_checkpoint(self) -> int | None:
