@@ -649,6 +649,15 @@ class StoreConformance:
         assert await store.claim(T, node="n3", lease_until=leased()) == []
 
     @requires(HEARTBEAT)
+    async def test_live_nodes_are_those_whose_heartbeat_keeps_them_alive(
+            self, store: Store) -> None:
+        now = time.time()
+        await store.heartbeat("n1", now + 60)
+        await store.heartbeat("n2", now - 1)
+        assert await store.live_nodes(now) == ["n1"]
+        assert await store.live_nodes(now + 61) == []
+
+    @requires(HEARTBEAT)
     async def test_a_live_nodes_claims_are_kept(self, store: Store) -> None:
         plan = build_plan("kept", T)
         await store.put(plan)
