@@ -42,7 +42,7 @@ class StoreEndpoint(Sink):
         """:class:`EndpointError` when forsund nodes use the store now (a source must be
         still while it is read)."""
         nodes = await self.store.live_nodes(time.time())
-        if nodes:
+        if nodes:  # None: the store cannot tell
             raise EndpointError(f"{self.url}: in use by running forsund node(s) "
                                 f"{', '.join(nodes)} (their heartbeats are current): stop "
                                 f"them first (a node just stopped counts until its last "

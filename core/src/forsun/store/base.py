@@ -194,12 +194,12 @@ class Store(abc.ABC):
         or its claims were taken over (capability ``heartbeat``; others keep this default)."""
         return True
 
-    async def live_nodes(self, now: float) -> list[str]:
+    async def live_nodes(self, now: float) -> list[str] | None:
         """Nodes whose last :meth:`heartbeat` keeps them alive at ``now``: forsunds using the
-        data (capability ``heartbeat``; other stores answer [], and one that a single
-        process may open refuses a second :meth:`open` instead). ``forsund migrate``
-        refuses a source in use."""
-        return []
+        data (``forsund migrate`` refuses to read a store in use). None: not reported (every
+        store without the ``heartbeat`` capability, and those written before this method;
+        a store a single process may open refuses a second :meth:`open` instead)."""
+        return None
 
     @abc.abstractmethod
     async def get_checkpoint(self) -> int | None:

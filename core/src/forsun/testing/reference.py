@@ -211,6 +211,10 @@ class ReferenceStore(Store):
             self._commit([{"alive": node, "until": alive_until}])
         return before is not None and before != -math.inf
 
+    async def live_nodes(self, now: float) -> list[str]:
+        with self._sync():
+            return sorted(node for node, until in self._nodes.items() if until > now)
+
     async def get_checkpoint(self) -> int | None:
         with self._sync():
             return self._checkpoint
