@@ -157,14 +157,13 @@ class Service:
         if keep_state:
             if not plan.next_time:
                 raise ForsunPlanError.missing("next_time")
-            self.action(plan.action).validate(plan.params)
-            validate_plan(plan)
-            return plan
-        plan.current_count = plan.next_time = plan.last_timeout = 0
-        plan.created_time = now
+        else:
+            plan.current_count = plan.next_time = plan.last_timeout = 0
+            plan.created_time = now
         self.action(plan.action).validate(plan.params)
         validate_plan(plan)
-        plan.next_time = schedule.first_due(plan, now, self.tz)
+        if not keep_state:
+            plan.next_time = schedule.first_due(plan, now, self.tz)
         return plan
 
     async def create(self, plan: Plan) -> Plan:
