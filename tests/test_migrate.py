@@ -121,7 +121,9 @@ def test_unknown_endpoint_and_read_only_source_are_one_line(tmp_path):
     for args, words in ((("nosuch:x", "mem:a.db"), "unknown scheme 'nosuch'"),
                         (("mem:a.db", "forsun0:x"), "can only be read"),
                         (("mem:a.db", "redis://127.0.0.1:6379/0?colour=red"),
-                         "unknown parameter 'colour'")):
+                         "unknown parameter 'colour'"),
+                        (("mem:a.db", "redis://127.0.0.1:1/0?prefix=x&retries=0"),
+                         "redis://127.0.0.1:1/0?prefix=x&retries=0: ")):
         done = migrate(*args, cwd=tmp_path)
         assert done.returncode == 1 and words in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -33,7 +33,7 @@ from ..errors import ForsunPlanError
 from ..options import Options
 from ..plan import STATUS_EXECUTING, STATUS_WAITING, Plan
 from ..plugins import collect_actions, collect_options
-from .endpoints import PAGE, EndpointError, Sink, Skipped, Source, parse
+from .endpoints import EndpointError, Sink, Skipped, Source, parse
 from .progress import Progress
 from .stores import StoreEndpoint
 
@@ -104,6 +104,9 @@ def migrate(argv: Sequence[str], pm: pluggy.PluginManager) -> int:
         tally = asyncio.run(_run(src, dst, args.prefix, args.dry_run, actions))
     except EndpointError as exc:
         return _refuse(str(exc))
+    except Exception as exc:  # a store failing part way (connection lost, disk full)
+        return _refuse(f"{type(exc).__name__}: {exc} (the pages written before it are "
+                       f"stored; run the migration again to finish it)")
     _report(tally, args.dry_run, sys.stderr if args.dst == "ndjson:-" else sys.stdout)
     if tally.failure is not None:
         print(f"forsund migrate: error: {tally.failure}", file=sys.stderr)
@@ -205,8 +208,6 @@ def _checked(page: list[Plan | Skipped], actions: Actions, tally: Tally,
         if item.status == STATUS_EXECUTING:
             item.status = STATUS_WAITING
         plans.append(item)
-    if len(plans) > PAGE:
-        raise AssertionError("a source yielded a page larger than PAGE")
     return plans
 
 
@@ -218,6 +219,8 @@ def _report(tally: Tally, dry_run: bool, out: TextIO) -> None:
     lines.append(f"skipped      {sum(tally.skipped.values())}")
     lines += [f"  {kind}: {count}" for kind, count in sorted(tally.skipped.items())]
     hidden = {k: n - NAMED_PER_KIND for k, n in tally.skipped.items() if n > NAMED_PER_KIND}
+    if tally.replaced and tally.replaced > NAMED_PER_KIND:
+        hidden["replaced"] = tally.replaced - NAMED_PER_KIND
     lines += [f"  ({n} more {kind} not named above)" for kind, n in sorted(hidden.items())]
     if not dry_run:
         agrees = tally.agrees()
