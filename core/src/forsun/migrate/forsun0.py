@@ -11,6 +11,7 @@ the file (:class:`msgpack.Unpacker`), never the whole list at once.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, BinaryIO
@@ -45,6 +46,11 @@ def original_plan(data: Mapping[str, Any], where: str) -> Plan | Skipped:
         return Skipped("finished", where, f"key {key!r}: fired its last time, nothing left "
                                           f"to run")
     params = data.get("params") or {}
+    if isinstance(params, str):  # the original's default, "{}", was JSON text
+        try:
+            params = json.loads(params)
+        except ValueError:
+            params = None
     if not isinstance(params, dict):
         return Skipped("invalid", where, f"key {key!r}: params is not a map")
     try:
