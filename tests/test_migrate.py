@@ -79,6 +79,16 @@ def test_prefix_and_dry_run(tmp_path):
     assert set(exported("mem:a.db", tmp_path)) == {"a:1", "a:2"}
 
 
+def test_stdin_and_stdout(tmp_path):
+    lines = [orjson.dumps(plan_dict(key)) for key in ("a", "b")]
+    done = migrate("ndjson:-", "mem:a.db", cwd=tmp_path, stdin=b"\n".join(lines) + b"\n")
+    assert done.returncode == 0 and "written      2" in done.stdout, done
+    out = migrate("mem:a.db", "ndjson:-", cwd=tmp_path)
+    assert out.returncode == 0 and "written      2" in out.stderr, out
+    assert [orjson.loads(line) for line in out.stdout.splitlines()] == list(map(orjson.loads,
+                                                                                lines))
+
+
 def test_bad_lines_are_named_and_the_rest_is_written(tmp_path):
     write_ndjson(tmp_path / "in.ndjson", [
         plan_dict("good-1"), b"{not json", plan_dict("odd", action="teleport"),
