@@ -18,7 +18,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import bulkload, burst, catchup, create, precision, redis_store, store_size, takeover
+from . import (
+    bulkload,
+    burst,
+    catchup,
+    create,
+    migrate,
+    precision,
+    redis_store,
+    store_size,
+    takeover,
+)
 from .context import Context, load_average
 from .profile import choose
 from .report import SCENARIOS, Row, write
@@ -35,6 +45,7 @@ RUNNERS: dict[str, Callable[[Context], None]] = {
     "catchup": catchup.run,
     "redis": redis_store.run,
     "takeover": takeover.run,
+    "migrate": migrate.run,
 }
 #: Scenarios that only use the public APIs, so ``--compare`` runs them on the other server.
 COMPARED = ("precision", "create")

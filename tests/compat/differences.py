@@ -139,9 +139,9 @@ KEPT_DIFFERENCES: dict[str, str] = {
         "new one, a redis transaction that did not run fails the firing, and redis commands "
         "that never worked in a firing (SUBSCRIBE, MONITOR, ...) are refused (1004)."),
     "data-files": (
-        "The stores' data formats are new: plans are not carried over automatically (a "
-        "script in docs/operations.md re-creates them from the original's session file or "
-        "Redis keys)."),
+        "The stores' data formats are new: plans are not carried over automatically; "
+        "forsund migrate moves them from the original's dump file or Redis keys, state "
+        "included, and forsund refuses to start on the original's dump file."),
 }
 
 def kept(name: str) -> str:

@@ -77,6 +77,16 @@ def register_routes(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def register_plan_sources(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register read-only plan sources for ``forsund migrate``: ``register(scheme, factory)``.
+
+    ``factory(url)`` is called with the whole SRC URL (``SCHEME:...``) and returns a
+    :class:`forsun.migrate.endpoints.Source` (no I/O before its ``open``). Stores need no
+    registration here: every store is an endpoint already.
+    """
+
+
+@hookspec
 def forsun_startup(service: Service) -> Any:
     """Called once the store is open and before front ends accept requests.
 

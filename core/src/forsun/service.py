@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -171,9 +171,12 @@ class Service:
 
     # -- the API front ends call ---------------------------------------------------------
 
-    def prepare(self, plan: Plan, now: float | None = None, *, owned: bool = False) -> Plan:
+    def prepare(self, plan: Plan, now: float | None = None, *, owned: bool = False,
+                keep_state: bool = False) -> Plan:
         """Validate a plan a client asked for and fill key, times and status: a new plan,
         or ``plan`` itself when the caller ``owned`` it (built it for this call alone).
+        ``keep_state``: the plan is restored as exported, with its ``next_time`` (required),
+        ``current_count``, ``last_timeout`` and ``created_time`` (status: waiting).
 
         Raises 1006 for an unknown action, 1007 for missing params, 1002 when the time will
         never arrive, 1004 for invalid fields.
@@ -185,14 +188,19 @@ class Service:
         plan.key = plan.key or uuid.uuid4().hex
         plan.action = action
         plan.count = plan.count or 0
-        plan.current_count = plan.next_time = plan.last_timeout = 0
         plan.status = STATUS_WAITING
-        plan.created_time = now
         if plan.params is None:
             plan.params = {}
+        if keep_state:
+            if not plan.next_time:
+                raise ForsunPlanError.missing("next_time")
+        else:
+            plan.current_count = plan.next_time = plan.last_timeout = 0
+            plan.created_time = now
         self.action(plan.action).validate(plan.params)
         validate_plan(plan)
-        plan.next_time = schedule.first_due(plan, now, self.tz)
+        if not keep_state:
+            plan.next_time = schedule.first_due(plan, now, self.tz)
         return plan
 
     async def create(self, plan: Plan) -> Plan:
@@ -204,7 +212,8 @@ class Service:
         return plan
 
     async def create_many(self, plans: Iterable[Plan], *, owned: bool = False,
-                          label: Callable[[int], str] = _plans_label) -> list[Plan]:
+                          label: Callable[[int], str] = _plans_label,
+                          keep_state: bool = False) -> list[Plan]:
         """Create several plans at once, as a job of :attr:`pacer` (firing and other
         requests are served between its slices): all are validated before any is stored,
         then they are stored in order, :data:`STORE_STEP` per store call.
@@ -214,7 +223,8 @@ class Service:
         replaced by the batch's, or replaces it, in the order the two were applied. When
         storing fails part way the error (1004) says so: the plans before the one it names
         are stored, it and the rest are not (or, with a store whose ``put_many`` can fail
-        half way, not all). ``owned``: see :meth:`prepare` (plans are prepared in place).
+        half way, not all). ``owned``, ``keep_state``: see :meth:`prepare` (plans are
+        prepared in place).
         """
         now = self.clock()
         prepared = ValidatedPlans()  # prepare() validates each: the store need not again
@@ -223,7 +233,7 @@ class Service:
             for part in steps(plans):
                 for plan in part:
                     try:
-                        append(prepare(plan, now, owned=owned))
+                        append(prepare(plan, now, owned=owned, keep_state=keep_state))
                     except ForsunPlanError as exc:
                         raise ForsunPlanError(exc.code, f"{label(len(prepared))}: "
                                                         f"{exc.message}") from exc
@@ -267,6 +277,10 @@ class Service:
         ``*`` are no part of the prefix, so ``*`` (the original CLI's ``ls *``) lists every
         key."""
         return await self.store.keys((prefix or "").rstrip("\n\t *"))
+
+    def plan_pages(self, prefix: str = "", size: int = 1000) -> AsyncIterator[list[Plan]]:
+        """Every plan whose key starts with ``prefix``, a page at a time (export)."""
+        return self.store.plan_pages(prefix, size)
 
     async def plans_at(self, timestamp: int = 0) -> list[Plan]:
         """Plans due at ``timestamp`` (0: the current second)."""

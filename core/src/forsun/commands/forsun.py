@@ -610,6 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="forsun", description="forsun command-line client: run CMD, or open a prompt.",
         epilog="commands:\n" + "\n".join(f"  {c.usage}" for c in COMMANDS.values())
+               + "\n  export [--prefix P] [-o FILE]   (--http URL: the plans as NDJSON)"
+               + "\n  import FILE [--stop-on-error]   (--http URL: plans of an NDJSON file)"
                + "\n\ncommands in one line are separated by ';'"
                + f"\n\nexit status: {EXIT_OK} ok, {EXIT_REFUSED} refused by the server, "
                  f"{EXIT_USAGE} usage, {EXIT_UNREACHABLE} server unreachable",
@@ -642,7 +644,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``forsun NAME ...`` run by their own module rather than the prompt's commands.
+TRANSFER_COMMANDS = ("export", "import")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] and (words[0] in TRANSFER_COMMANDS or words[0].startswith("--http")):
+        from .transfer import main as transfer
+
+        return transfer(words)
     args = build_parser().parse_args(argv)
     line = command_line(args.command) if args.command else args.exe
     with Client(args.host, args.port, timeout=args.timeout, max_connections=1,

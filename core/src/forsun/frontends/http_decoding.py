@@ -62,6 +62,22 @@ def plan_from_json(obj: dict[str, Any], *, is_time_out: bool) -> Plan:
                 params=_params(get("params")))
 
 
+def with_state(plan: Plan, obj: dict[str, Any]) -> Plan:
+    """``plan`` with the schedule state members of ``obj`` (``next_time``,
+    ``current_count``, ``last_timeout``: integers; ``created_time``: a number)."""
+    for member in ("next_time", "current_count", "last_timeout"):
+        raw = obj.get(member)
+        if raw is not None:
+            setattr(plan, member, _integer(raw, member))
+    created = obj.get("created_time")
+    if created is not None:
+        if isinstance(created, bool) or not isinstance(created, int | float):
+            raise ForsunPlanError.invalid("created_time", f"must be a number, not "
+                                                          f"{_show(created)}")
+        plan.created_time = float(created)
+    return plan
+
+
 def _second(obj: dict[str, Any]) -> int:
     """The ``seconds`` or ``second`` member (-1 without either; 1004 if they differ)."""
     seconds, second = obj.get("seconds"), obj.get("second")
@@ -157,10 +173,12 @@ def method_member(item: dict[str, Any]) -> bool:
 
 
 async def plans_from_json(items: list[Any], pacer: Pacer,
-                          is_time_out: Callable[[dict[str, Any]], bool]) -> list[Plan]:
+                          is_time_out: Callable[[dict[str, Any]], bool], *,
+                          keep_state: bool = False) -> list[Plan]:
     """The plans of a JSON array (a job of ``pacer``), each a delay plan if
-    ``is_time_out(item)`` (:func:`method_member`, :func:`is_time_out_member`). An error
-    names the item (``[2].second: ...``)."""
+    ``is_time_out(item)`` (:func:`method_member`, :func:`is_time_out_member`);
+    ``keep_state``: with the schedule state each item carries (:func:`with_state`). An
+    error names the item (``[2].second: ...``)."""
     plans: list[Plan] = []
     async with pacer.job() as job:
         for part in steps(items):
@@ -168,7 +186,8 @@ async def plans_from_json(items: list[Any], pacer: Pacer,
                 if not isinstance(item, dict):
                     raise ForsunPlanError.invalid(f"[{index}]", "must be a JSON object")
                 try:
-                    plans.append(plan_from_json(item, is_time_out=is_time_out(item)))
+                    plan = plan_from_json(item, is_time_out=is_time_out(item))
+                    plans.append(with_state(plan, item) if keep_state else plan)
                 except ForsunPlanError as exc:
                     raise ForsunPlanError(exc.code, f"[{index}].{exc.message}") from exc
             await job.pause()

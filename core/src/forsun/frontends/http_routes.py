@@ -16,13 +16,13 @@ big creation is validated, stored and answered in slices, as jobs of the service
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from .. import __version__
-from ..errors import ErrorCode
+from ..errors import ErrorCode, ForsunPlanError
 from ..pacing import steps
 from ..plan import Plan
 from ..plugins import PluginError, get_plugin_manager
@@ -35,13 +35,18 @@ from .http_decoding import (
     plans_from_crontab,
     plans_from_json,
 )
-from .openapi import CRONTAB, JSON, Param, Route, document, ref
+from .openapi import CRONTAB, JSON, NDJSON, Param, Route, Streamed, document, ref
 
 if TYPE_CHECKING:
     from .http_server import ApiHandler
 
 #: What a creation of several plans answers (``?reply=``): the plans, or only their keys.
 REPLY_MODES = ("plans", "keys")
+#: What ``POST /v1/plans?state=`` takes: new plans, or plans restored with their state.
+STATE_MODES = ("new", "keep")
+#: Plans read from the store per page of ``GET /v1/plans`` (the reply is written and
+#: flushed per page, so neither side holds more).
+EXPORT_PAGE = 1000
 #: Largest ``timestamp`` of ``GET /v1/time``: 9999-12-31 23:59:59 UTC.
 MAX_TIMESTAMP = 253_402_300_799
 
@@ -86,13 +91,18 @@ async def _create(handler: ApiHandler, *, is_time_out: bool) -> Any:
 
 
 async def create_batch(handler: ApiHandler) -> Any:
+    keep_state = handler.state_mode() == "keep"
     if handler.is_crontab():
+        if keep_state:
+            raise ForsunPlanError.invalid("state", "keep: a crontab carries no state (send "
+                                                   "the plans as JSON)")
         return await _create_crontab(handler)
     body = await handler.json_body()
     if not isinstance(body, list):
         raise BadRequest(ErrorCode.STORE_FAILED, "body: must be a JSON array of plans")
     return await _create_many(handler, await plans_from_json(
-        _non_empty(body), handler.service.pacer, is_time_out_member))
+        _non_empty(body), handler.service.pacer, is_time_out_member, keep_state=keep_state),
+        keep_state=keep_state)
 
 
 def _non_empty(plans: list[Any]) -> list[Any]:
@@ -115,14 +125,15 @@ def _index_label(index: int) -> str:
 
 async def _create_many(handler: ApiHandler, plans: list[Plan],
                        label: Callable[[int], str] = _index_label, *,
-                       one_as_itself: bool = False) -> Any:
+                       one_as_itself: bool = False, keep_state: bool = False) -> Any:
     """Create the plans (:meth:`forsun.service.Service.create_many`); an error names the
     plan at fault by ``label(index)`` (default ``[index]``). Answers the plans (encoded in
     slices), or their keys with ``?reply=keys``; with ``one_as_itself`` a single plan is
     answered as itself, not as a list of one (the keys stay a list)."""
     keys_only = handler.reply_mode() == "keys"
     service = handler.service
-    created = await service.create_many(plans, owned=True, label=label)
+    created = await service.create_many(plans, owned=True, label=label,
+                                        keep_state=keep_state)
     if keys_only:
         return [plan.key for plan in created]
     if one_as_itself and len(created) == 1:
@@ -144,6 +155,17 @@ async def plans_at(handler: ApiHandler) -> dict[str, Any]:
 
 async def keys(handler: ApiHandler) -> list[str]:
     return await handler.service.keys(handler.get_query_argument("prefix", "", strip=False))
+
+
+async def export_plans(handler: ApiHandler) -> Streamed:
+    """Every plan under ``?prefix=``, one JSON object per line, read a page at a time."""
+    prefix = handler.get_query_argument("prefix", "", strip=False)
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for page in handler.service.plan_pages(prefix, EXPORT_PAGE):
+            yield b"".join(jsonbody.dumps(plan.to_dict()) + b"\n" for plan in page)
+
+    return Streamed(NDJSON, lines())
 
 
 async def info(handler: ApiHandler) -> dict[str, str]:
@@ -169,6 +191,10 @@ _CREATE_DOC = ("A JSON object creates one plan and answers it; a JSON array crea
 
 
 _KEYS = {"type": "array", "items": {"type": "string"}}
+_STATE = Param("state", {"type": "string", "enum": list(STATE_MODES), "default": "new"},
+               "new: each plan starts afresh (next_time from now, counts 0); keep: each is "
+               "restored with the schedule state it carries (next_time, required, "
+               "current_count, last_timeout, created_time), as GET /v1/plans wrote it")
 _REPLY = Param("reply", {"type": "string", "enum": list(REPLY_MODES), "default": "plans"},
                "what creating several plans (a JSON array, a crontab body) answers: the "
                "plans, or only their keys in order (smaller and faster for bulk loads); one "
@@ -196,12 +222,20 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/v1/plan", "removePlan", "Remove a plan and answer it", remove_plan,
           data=ref("Plan"), query=(_KEY,)),
     Route("POST", "/v1/plans", "createPlans", "Create many plans at once, all or none",
-          create_batch, data={"oneOf": [_PLANS, _KEYS]}, query=(_REPLY,),
+          create_batch, data={"oneOf": [_PLANS, _KEYS]}, query=(_REPLY, _STATE),
           description="Each item says with is_time_out whether it is a delay plan. The "
                       "plans are stored 1000 at a time: if storing fails part way, the error "
                       "names the first plan not stored and those before it are stored.",
           body={JSON: {"type": "array", "items": ref("BatchPlanRequest"), "minItems": 1},
                 CRONTAB: ref("Crontab")}),
+    Route("GET", "/v1/plans", "exportPlans", "Every plan, one JSON object per line",
+          export_plans, data=ref("Plan"), enveloped=False, media_type=NDJSON,
+          query=(Param("prefix", {"type": "string", "default": ""}, "literal key prefix"),),
+          description="Streams the plans whose key starts with prefix as NDJSON (one Plan "
+                      "per line, schedule state included: what POST /v1/plans?state=keep "
+                      "takes back), read and sent 1000 at a time. A failure part way "
+                      "aborts the chunked reply, so a client never mistakes a cut stream "
+                      "for a whole one."),
     Route("GET", "/v1/time", "getTime", "Plans due at a second", plans_at,
           query=(Param("timestamp", {"type": "integer", "default": 0, "minimum": 0,
                                      "maximum": MAX_TIMESTAMP},

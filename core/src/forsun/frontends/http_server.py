@@ -40,8 +40,8 @@ from .. import __version__
 from ..errors import ErrorCode, ForsunPlanError
 from . import jsonbody
 from .http_decoding import BadRequest, body_text, json_value, query_integer
-from .http_routes import REPLY_MODES, all_routes
-from .openapi import CRONTAB, Route, document
+from .http_routes import REPLY_MODES, STATE_MODES, all_routes
+from .openapi import CRONTAB, Route, Streamed, document
 from .security import cross_site, token_accepted
 
 if TYPE_CHECKING:
@@ -131,7 +131,9 @@ class ApiHandler(tornado.web.RequestHandler):
             self.fail(500, ForsunPlanError(
                 ErrorCode.UNKNOWN, f"unexpected {type(exc).__name__} (see the server log)"))
         else:
-            if route.raw:
+            if isinstance(result, Streamed):
+                await self._stream(result)
+            elif route.raw:
                 content_type, body = result
                 self._errcode = 0
                 self.set_header("Content-Type", content_type)
@@ -144,6 +146,25 @@ class ApiHandler(tornado.web.RequestHandler):
                 self.finish(json.dumps(result, ensure_ascii=False))
 
     get = post = put = delete = serve
+
+    async def _stream(self, result: Streamed) -> None:
+        """Send ``result`` chunk by chunk, each flushed before the next is made (a slow
+        reader holds the producer back). A failure part way closes the connection without
+        ending the chunked reply, so the client sees it cut."""
+        self._errcode = 0
+        self.set_header("Content-Type", result.media)
+        try:
+            async for chunk in result.chunks:
+                self.write(chunk)
+                await self.flush()
+        except tornado.iostream.StreamClosedError:
+            return  # the client went away
+        except Exception:
+            log.exception("HTTP %s %s failed part way", self.request.method, self.request.uri)
+            self._errcode = int(ErrorCode.UNKNOWN)
+            self.request.connection.close()
+            return
+        self.finish()
 
     def on_finish(self) -> None:
         self._end()
@@ -224,6 +245,14 @@ class ApiHandler(tornado.web.RequestHandler):
     def integer_argument(self, name: str, low: int, high: int) -> int:
         """Query argument ``name`` as an integer in ``[low, high]`` (0 when absent)."""
         return query_integer(name, self.get_query_argument(name, ""), low, high)
+
+    def state_mode(self) -> str:
+        """``?state=``: ``new`` (the default) or ``keep``."""
+        mode = self.get_query_argument("state", "new")
+        if mode not in STATE_MODES:
+            raise ForsunPlanError.invalid("state", f"{mode!r} is not one of "
+                                                   f"{', '.join(STATE_MODES)}")
+        return mode
 
     def reply_mode(self) -> str:
         """``?reply=``: ``plans`` (the default) or ``keys``."""

@@ -8,7 +8,7 @@ so the two cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
@@ -26,6 +26,8 @@ OPENAPI_VERSION = "3.1.0"
 #: Media type of a body holding one ``set`` line per line.
 CRONTAB = "application/crontab"
 JSON = "application/json"
+#: Media type of a reply of one JSON value per line.
+NDJSON = "application/x-ndjson"
 #: Name of the bearer-token security scheme.
 SECURITY_SCHEME = "bearerToken"
 
@@ -66,8 +68,9 @@ class Route:
     authenticated: bool = True
     #: ``run`` returns ``(content_type, bytes)``; implies no envelope.
     raw: bool = False
-    #: Media type of the reply in the OpenAPI document when there is no envelope.
-    media_type: str = "application/json"
+    #: Media type of the reply when there is no envelope (a :class:`Streamed` result, or
+    #: ``raw``), as the OpenAPI document declares it.
+    media_type: str = JSON
     #: Further error replies by HTTP status (``{"404": "no such file"}``), each the envelope
     #: with a nonzero errcode, as a ``BadRequest(code, message, status)`` raised by ``run``.
     errors: dict[str, str] = attrs.field(factory=dict)
@@ -77,6 +80,14 @@ class Route:
         """Name of the trailing ``{name}`` segment of the path, or None."""
         last = self.path.rsplit("/", 1)[-1]
         return last[1:-1] if last.startswith("{") and last.endswith("}") else None
+
+
+@attrs.frozen
+class Streamed:
+    """A route's result sent as it is produced: ``chunks`` of a body of type ``media``."""
+
+    media: str
+    chunks: AsyncIterator[bytes]
 
 
 def ref(name: str) -> dict[str, str]:
@@ -148,7 +159,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "BatchPlanRequest": {
         "allOf": [ref("PlanRequest")],
         "properties": {"is_time_out": {"type": "boolean", "default": False,
-                                       "description": "true: delay plan (as PUT /v1/plan)"}},
+                                       "description": "true: delay plan (as PUT /v1/plan)"},
+                       **{name: {**_INT, "description": f"with ?state=keep: {doc}"}
+                          for name, doc in (("next_time", "next due second (required)"),
+                                            ("current_count", "firings so far"),
+                                            ("last_timeout", "last fired due second"))},
+                       "created_time": {"type": "number",
+                                        "description": "with ?state=keep: unix seconds"}},
     },
     "Crontab": {
         "type": "string",

@@ -84,7 +84,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
@@ -159,6 +159,24 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def keys(self, prefix: str = "") -> list[str]:
         """Sorted keys starting with ``prefix`` (literal)."""
+
+    async def plan_pages(self, prefix: str = "", size: int = 1000
+                         ) -> AsyncIterator[list[Plan]]:
+        """Every plan whose key starts with ``prefix``, in key order, at most ``size`` per
+        page (a plan removed meanwhile is left out). This default reads :meth:`keys`, then
+        :meth:`get` per key; stores override it with a bulk read."""
+        from ..errors import ErrorCode, ForsunPlanError
+
+        keys = await self.keys(prefix)
+        for start in range(0, len(keys), size):
+            page = []
+            for key in keys[start:start + size]:
+                try:
+                    page.append(await self.get(key))
+                except ForsunPlanError as exc:
+                    if exc.code != ErrorCode.NOT_FOUND:
+                        raise
+            yield page
 
     @abc.abstractmethod
     async def due(self, start: int, end: int) -> list[Plan]:

@@ -287,6 +287,17 @@ class StoreConformance:
         for key in keys:
             assert (await store.get(key)).params == {"key": key}
 
+    async def test_plan_pages_read_every_plan_of_a_prefix_in_key_order(
+            self, store: Store) -> None:
+        wanted = [build_plan(f"p:{i:04d}", params={"n": str(i)}) for i in range(25)]
+        await store.put_many([*wanted, build_plan("p"), build_plan("q:1"), build_plan("o")])
+        pages = [page async for page in store.plan_pages("p:", size=10)]
+        assert [len(page) for page in pages] == [10, 10, 5]
+        assert [plan for page in pages for plan in page] == wanted
+        assert [p.key for page in [p async for p in store.plan_pages("", size=7)]
+                for p in page] == sorted(["o", "p", "q:1", *(p.key for p in wanted)])
+        assert [page async for page in store.plan_pages("nothing")] == []
+
     # -- due ---------------------------------------------------------------------------
 
     async def test_due_in_one_second_in_key_order(self, store: Store) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from forsun.errors import ForsunPlanError
@@ -133,6 +133,22 @@ class RedisStore(Store):
         low, high = lex_range(prefix)
         members = await self._call(self._client.zrangebylex, self.layout.keys, low, high)
         return [member.decode("utf-8") for member in members]
+
+    async def plan_pages(self, prefix: str = "", size: int = 1000
+                         ) -> AsyncIterator[list[Plan]]:
+        """Pages of ``size`` keys of the key index from the last key read on (so a page
+        costs the same however far in), each read with one HMGET."""
+        low, high = lex_range(prefix)
+        while True:
+            members = await self._call(self._client.zrangebylex, self.layout.keys, low, high,
+                                       start=0, num=size)
+            if not members:
+                return
+            records = await self._call(self._client.hmget, self.layout.plans, members)
+            yield [decode_plan(record) for record in records if record is not None]
+            if len(members) < size:
+                return
+            low = b"(" + members[-1]
 
     async def due(self, start: int, end: int) -> list[Plan]:
         records = await self._run("DUE", [self.layout.plans, self.layout.due], [start, end])
