@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "core_options": "forsun.core_options",
     "frontend_thrift": "forsun.frontends.thrift",
     "frontend_http": "forsun.frontends.http",
+    "http_insight": "forsun.frontends.insight_routes",
     "legacy": "forsun.legacy.plugin",
 }
 #: Built-ins forsund cannot run without (pytest's "essential plugins"): never blockable.
@@ -258,6 +259,10 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
                            ("plan_sources", collect_plan_sources(pm))):
         for entry in registry.entries.values():
             registered.setdefault(entry.plugin, {}).setdefault(kind, []).append(entry.name)
+    for impl in pm.hook.register_routes.get_hookimpls():
+        routes = registered.setdefault(impl.plugin_name, {}).setdefault("routes", [])
+        impl.function(**{arg: (lambda route, _routes=routes: _routes.append(
+            f"{route.method} {route.path}")) for arg in impl.argnames})
     options = collect_options(pm)
     rows = []
     for name, plugin in pm.list_name_plugin():

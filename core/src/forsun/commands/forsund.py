@@ -62,10 +62,6 @@ def load(argv: Sequence[str]) -> tuple[pluggy.PluginManager, Options,
     options = resolve(argv, declared, prog="forsund", description=DESCRIPTION,
                       environ=environment.values, epilog=subcommands_help(),
                       version=__version__)
-    if options.server_mode.upper() not in ("", "TIMER"):
-        raise ConfigError(f"server_mode {options.server_mode!r}: a node that serves the API "
-                          f"without firing is not supported by this release; remove the "
-                          f"setting (TIMER, the default, serves and fires)")
     return pm, options, environment
 
 
@@ -112,7 +108,7 @@ def print_plugins(argv: Sequence[str]) -> None:
             print(f"{row['name']}  FAILED: {row['failed']}")
             continue
         print(f"{row['name']}  ({row['distribution']} {row['version']})")
-        for kind in ("stores", "actions", "frontends", "plan_sources", "options"):
+        for kind in ("stores", "actions", "frontends", "routes", "plan_sources", "options"):
             if row.get(kind):
                 print(f"    {kind.replace('_', ' ')}: {', '.join(row[kind])}")
         print(f"    hooks: {', '.join(row['hooks'])}")

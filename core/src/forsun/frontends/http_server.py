@@ -1,8 +1,9 @@
 """The HTTP API's tornado server: the handler serving :data:`.http_routes.ROUTES`, its
 replies and HTTP statuses, and the server counting its connections.
 
-Every reply is ``{"errcode": 0, "errmsg": "", "data": ...}`` (only ``GET /v1/openapi.json``
-answers with the bare document). HTTP statuses:
+Every reply is ``{"errcode": 0, "errmsg": "", "data": ...}`` (but ``GET /v1/openapi.json``,
+which answers the bare document, and routes that plugins mark ``enveloped=False`` or
+``raw``). HTTP statuses:
 
 - 200: the operation ran: errcode 0, or 1001-1007 when the service refused it (as the
   original did, so clients that only read ``errcode`` keep working). Wrong JSON member types
@@ -12,6 +13,8 @@ answers with the bare document). HTTP statuses:
 - 401: ``--token`` is set and the request lacks ``Authorization: Bearer TOKEN`` or carries
   another token (1001; ``WWW-Authenticate: Bearer``). ``GET /v1/ping`` and
   ``GET /v1/openapi.json`` need no token.
+- 403: a POST, PUT or DELETE sent by a browser from a page of another site
+  (:func:`~.security.cross_site`; 1001).
 - 404 (unknown path), 405 (method not served there; ``Allow`` lists those that are): 1001.
 - 413: the body is larger than ``--http-max-body-size`` (1004). When ``Content-Length``
   tells, the answer comes before the body is read; the connection is then closed.
@@ -33,17 +36,23 @@ import tornado.httputil
 import tornado.iostream
 import tornado.web
 
+from .. import __version__
 from ..errors import ErrorCode, ForsunPlanError
 from . import jsonbody
 from .http_decoding import BadRequest, body_text, json_value, query_integer
-from .http_routes import REPLY_MODES, ROUTES, STATE_MODES
-from .openapi import CRONTAB, Route, Streamed
-from .security import token_accepted
+from .http_routes import REPLY_MODES, STATE_MODES, all_routes
+from .openapi import CRONTAB, Route, Streamed, document
+from .security import cross_site, token_accepted
 
 if TYPE_CHECKING:
     from ..service import Service
 
 log = logging.getLogger(__name__)
+
+#: HTTP methods counted by name in the metrics (any other: ``other``).
+METRIC_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE", "PATCH"})
+#: Methods that change nothing: served to requests from other sites.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 # -- the handler -----------------------------------------------------------------------------
@@ -70,6 +79,13 @@ class ApiHandler(tornado.web.RequestHandler):
         self._counted = True
         method = self.request.method or ""
         route = self.routes.get(method) if self.routes is not None else None
+        if method not in SAFE_METHODS and cross_site(self.request):
+            self.fail(403, ForsunPlanError(
+                ErrorCode.UNKNOWN, f"{method} from another site is refused (Origin "
+                                   f"{self.request.headers.get('Origin', '-')}, "
+                                   f"Sec-Fetch-Site "
+                                   f"{self.request.headers.get('Sec-Fetch-Site', '-')})"))
+            return
         if route is None or route.authenticated:
             given = self.bearer_token()
             if not token_accepted(self.service.options.token, given):
@@ -99,8 +115,9 @@ class ApiHandler(tornado.web.RequestHandler):
             self.body = bytearray()
             self._too_large()
 
-    async def serve(self) -> None:
-        """Run the route of this method (prepare() answered every request without one)."""
+    async def serve(self, *args: str, **kwargs: str) -> None:
+        """Run the route of this method (prepare() answered every request without one);
+        a path parameter is in :attr:`path_kwargs`."""
         assert self.routes is not None
         route = self.routes[self.request.method or ""]
         try:
@@ -116,6 +133,11 @@ class ApiHandler(tornado.web.RequestHandler):
         else:
             if isinstance(result, Streamed):
                 await self._stream(result)
+            elif route.raw:
+                content_type, body = result
+                self._errcode = 0
+                self.set_header("Content-Type", content_type)
+                self.finish(body)
             elif route.enveloped:
                 self.reply(200, 0, "", result)
             else:
@@ -159,6 +181,11 @@ class ApiHandler(tornado.web.RequestHandler):
         stats.inc("http_requested_count")
         if self._errcode != 0:
             stats.inc("http_requested_error_count")
+        metrics = self.service.metrics
+        if metrics is not None:
+            method = self.request.method or ""
+            metrics.request("http", method if method in METRIC_METHODS else "other",
+                            self._errcode == 0)
 
     # -- replies -------------------------------------------------------------------------
 
@@ -276,16 +303,29 @@ class ApiServer(tornado.httpserver.HTTPServer):
 
 
 def make_application(service: Service, max_body_size: int) -> tornado.web.Application:
-    """The tornado application serving exactly :data:`ROUTES`."""
+    """The tornado application serving exactly the core's routes and those the service's
+    plugins register (:func:`~.http_routes.all_routes`); its setting ``openapi`` is their
+    document."""
+    routes = all_routes(service.pm)
     by_path: dict[str, dict[str, Route]] = {}
-    for route in ROUTES:
+    for route in routes:
         by_path.setdefault(route.path, {})[route.method] = route
     args = {"service": service, "max_body_size": max_body_size}
-    handlers = [(re.escape(path), ApiHandler, {**args, "routes": routes})
-                for path, routes in by_path.items()]
+    handlers = [(_pattern(path), ApiHandler, {**args, "routes": by_method})
+                for path, by_method in by_path.items()]
     return tornado.web.Application(handlers, default_handler_class=ApiHandler,
                                    default_handler_args={**args, "routes": None},
-                                   log_function=_log_request)
+                                   log_function=_log_request,
+                                   openapi=document(routes, __version__))
+
+
+def _pattern(path: str) -> str:
+    """The URL pattern of a route's path: literal, but for a trailing ``{name}`` segment
+    that matches the rest (see :class:`~.openapi.Route`)."""
+    head, _, last = path.rpartition("/")
+    if last.startswith("{") and last.endswith("}"):
+        return f"{re.escape(head)}/(?P<{last[1:-1]}>.*)"
+    return re.escape(path)
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:

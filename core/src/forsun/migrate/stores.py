@@ -41,8 +41,10 @@ class StoreEndpoint(Sink):
     async def refuse_if_in_use(self) -> None:
         """:class:`EndpointError` when forsund nodes use the store now (a source must be
         still while it is read)."""
-        nodes = await self.store.live_nodes(time.time())
-        if nodes:  # None: the store cannot tell
+        now = time.time()
+        nodes = [state.node for state in await self.store.nodes() or ()
+                 if state.alive_until is not None and state.alive_until > now]
+        if nodes:  # the store may not tell (nodes() answers None)
             raise EndpointError(f"{self.url}: in use by running forsund node(s) "
                                 f"{', '.join(nodes)} (their heartbeats are current): stop "
                                 f"them first (a node just stopped counts until its last "

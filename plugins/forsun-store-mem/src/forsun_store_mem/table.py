@@ -101,6 +101,13 @@ class PlanTable:
         claimed = sorted(e for e in self.claimed.values() if low <= e < stop)
         return [self._stored(entry) for entry in list(heapq.merge(waiting, claimed))]
 
+    def count_due(self, start: int, end: int) -> int:
+        """``len(self.due(start, end))`` without reading a record."""
+        end = min(end, record.MAX_TIME - 1)
+        low, stop = record.time_bytes(max(start, record.MIN_TIME)), record.time_bytes(end + 1)
+        waiting = sum(1 for _ in takewhile(stop.__gt__, self.by_due.iter_from(low)))
+        return waiting + sum(1 for e in self.claimed.values() if low <= e < stop)
+
     def _stored(self, entry: bytes) -> bytes:
         found = self.get(record.entry_key(entry))
         assert found is not None, "due index names a missing plan"
