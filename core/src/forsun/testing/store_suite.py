@@ -298,6 +298,13 @@ class StoreConformance:
                 for p in page] == sorted(["o", "p", "q:1", *(p.key for p in wanted)])
         assert [page async for page in store.plan_pages("nothing")] == []
 
+    async def test_plan_pages_of_one_plan_each_resume_after_keys_that_extend_others(
+            self, store: Store) -> None:
+        keys = ["x", "x\x01", "x\x01\x01", "x ", "xé", "x:1", "xa", "xa\x7f"]
+        await store.put_many([build_plan(key) for key in keys])
+        pages = [page async for page in store.plan_pages("x", size=1)]
+        assert [[plan.key for plan in page] for page in pages] == [[k] for k in sorted(keys)]
+
     # -- due ---------------------------------------------------------------------------
 
     async def test_due_in_one_second_in_key_order(self, store: Store) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
@@ -123,6 +123,20 @@ class MemStore(Store):
 
     async def keys(self, prefix: str = "") -> list[str]:
         return [key.decode("utf-8") for key in self.table.keys(_key(prefix))]
+
+    async def plan_pages(self, prefix: str = "", size: int = 1000
+                         ) -> AsyncIterator[list[Plan]]:
+        """Pages read from the key index, each from the last key read on (no list of every
+        key: an export of 10^7 plans adds one page to the memory the store holds)."""
+        raw, after = _key(prefix), None
+        while True:
+            recs = self.table.page(raw, after, size)
+            if not recs:
+                return
+            yield [record.decode(rec) for rec in recs]
+            if len(recs) < size:
+                return
+            after = recs[-1][:recs[-1].index(0)]
 
     async def due(self, start: int, end: int) -> list[Plan]:
         return [record.decode(rec) for rec in self.table.due(start, end)]

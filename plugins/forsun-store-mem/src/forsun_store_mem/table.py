@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from itertools import takewhile
+from itertools import islice, takewhile
 
 import attrs
 
@@ -79,6 +79,18 @@ class PlanTable:
                 break
             out.append(rec[:rec.index(0)])
         return out
+
+    def page(self, prefix: bytes, after: bytes | None, limit: int) -> list[bytes]:
+        """At most ``limit`` records whose key starts with ``prefix``, in key order, from
+        the first key above ``after`` (None: from the first)."""
+        if b"\0" in prefix:
+            return []
+        # Records are KEY NUL ...; keys hold no NUL, so AFTER \x01 is above every record of
+        # AFTER and below the record of any greater key.
+        start = prefix if after is None else max(prefix, after + b"\x01")
+        return list(islice(
+            takewhile(lambda rec: rec.startswith(prefix), self.by_key.iter_from(start)),
+            limit))
 
     def due(self, start: int, end: int) -> list[bytes]:
         """Records of plans with ``start <= next_time <= end`` (claimed ones included), in
