@@ -102,14 +102,18 @@ def test_fire_now_and_delete_from_the_plan_page(page, server, token, receiver, s
     create(page, f"set web-later 0 0 0 1 13 * http 'url={receiver.url('/later')}'")
     page.wait_for_timeout(3000)  # the error stays while the page updates itself
     expect_text(page.locator("#status.error"), "month")  # the service's message
-    create(page, f"set web-later 0 0 0 1 1 * http 'url={receiver.url('/later')}'")
+    create(page, f"set web-later 0 0 0 1 * * http 'url={receiver.url('/later')}'")
     detail = page.locator("#plan-detail")
     expect_text(detail, "fixed time (create)")
-    # New Year in the server's time zone, whatever the browser's
-    next_year = datetime.datetime.now(zoneinfo.ZoneInfo(TIMEZONE)).year + 1
+    # The first of each month in the server's time zone, whatever the browser's (a fully
+    # fixed date would fire once, this year, as in the original: not a schedule to show)
+    now = datetime.datetime.now(zoneinfo.ZoneInfo(TIMEZONE))
+    first, fifth = (divmod(now.month - 1 + ahead, 12) for ahead in (1, 5))
     expect(detail.locator("ol.next li")).to_have_count(5)
-    expect_text(detail.locator("ol.next li").first, f"{next_year}-01-01 00:00:00")
-    expect_text(detail.locator("ol.next li").nth(4), f"{next_year + 4}-01-01 00:00:00")
+    expect_text(detail.locator("ol.next li").first,
+                f"{now.year + first[0]}-{first[1] + 1:02}-01 00:00:00")
+    expect_text(detail.locator("ol.next li").nth(4),
+                f"{now.year + fifth[0]}-{fifth[1] + 1:02}-01 00:00:00")
     page.get_by_role("button", name="Fire now").click()
     expect(detail.locator("tr.ok")).to_have_count(1, timeout=SLOW)
     receiver.wait(path="/later")
@@ -245,7 +249,7 @@ def test_failures_retried_and_discarded_in_bulk(page, server, token, receiver, s
 
 def test_plans_are_searched_and_paged(page, server, token, shot):
     open_dashboard(page, server, token, "plans")
-    create(page, "\n".join(f"set web-page{n:02} 0 0 0 1 1 * shell 'true'" for n in range(60)))
+    create(page, "\n".join(f"set web-page{n:02} 0 0 0 1 * * shell 'true'" for n in range(60)))
     page.locator("#search-prefix").fill("web-page")
     page.get_by_role("button", name="Search").click()
     expect_text(page.locator("#plan-list"), "60 plans")

@@ -457,7 +457,7 @@ function createForm() {
     h("form", {id: "create-form", onsubmit: async (event) => {
       event.preventDefault();
       const text = $("#create-lines").value;
-      const created = await act("POST", "/v1/plan", "", {crontab: text});
+      const created = await act("POST", "/v1/plans", "", {crontab: text});
       if (created) {
         const keys = created.map((plan) => plan.key);
         showStatus(`Created ${keys.join(", ")}.`, "ok");
