@@ -8,6 +8,9 @@ from pathlib import Path
 
 import orjson
 
+#: The Redis database the migration tests write to (their keys carry a prefix of their own).
+REDIS_DB = 13
+
 FORSUND = [sys.executable, "-m", "forsun.commands.forsund"]
 
 

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import orjson
-import pytest
-import redis
+from migrate_helpers import REDIS_DB
 
 from forsun.client import export_plans
-from forsun.testing.services import require_server
 
 FORSUN = [sys.executable, "-m", "forsun.commands.forsun"]
-REDIS_DB = 13
 
 
 def forsun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -34,17 +30,6 @@ def fill(daemon) -> None:
     daemon.api("POST", "/v1/plans", [{"key": f"bulk:{n}", "seconds": 600 + n,
                                       "is_time_out": True, "action": "shell",
                                       "params": {"cmd": "true"}} for n in range(2500)])
-
-
-@pytest.fixture
-def redis_prefix():
-    require_server("Redis", "127.0.0.1", 6379)
-    prefix = f"io{uuid.uuid4().hex[:8]}"
-    yield prefix
-    client = redis.Redis(db=REDIS_DB)
-    names = list(client.scan_iter(match=f"{{{prefix}}}:*"))
-    if names:
-        client.delete(*names)
 
 
 def test_export_then_import_keeps_every_plan(tmp_path, forsunds, redis_prefix):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import orjson
@@ -14,24 +13,15 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from migrate_helpers import exported, migrate, ndjson_plans
+from migrate_helpers import REDIS_DB, exported, migrate, ndjson_plans
 
 from forsun.testing.fixtures import build_plan
-from forsun.testing.services import require_server
-
-REDIS_DB = 13
 
 
 @pytest.fixture
-def redis_url() -> str:
+def redis_url(redis_prefix) -> str:
     """A redis store URL with a prefix of its own on the shared Redis (removed after)."""
-    require_server("Redis", "127.0.0.1", 6379)
-    prefix = f"migrate-{uuid.uuid4().hex[:8]}"
-    yield f"redis://127.0.0.1:6379/{REDIS_DB}?prefix={prefix}"
-    client = redis.Redis(db=REDIS_DB)
-    names = list(client.scan_iter(match=f"{{{prefix}}}:*"))
-    if names:
-        client.delete(*names)
+    return f"redis://127.0.0.1:6379/{REDIS_DB}?prefix={redis_prefix}"
 
 
 def write_ndjson(path: Path, lines: list[dict | bytes]) -> None:

@@ -15,20 +15,18 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from migrate_helpers import exported, migrate
+from migrate_helpers import REDIS_DB, exported, migrate
 
 from forsun.testing.process import refused_start
-from forsun.testing.services import in_ci, require_server
+from forsun.testing.services import in_ci
 
 sys.path.insert(0, str(Path(__file__).parent / "compat"))
 from original import original_command, original_venv, start_server
 
-REDIS_DB = 13
 #: The state our forsund must serve as the original had it.
 STATE = ("key", "second", "minute", "hour", "day", "month", "week", "is_time_out", "count",
          "current_count", "next_time", "last_timeout", "created_time", "action", "params")
@@ -149,17 +147,6 @@ def test_truncated_dump_keeps_what_was_read(venv, tmp_path):
     written = int(done.stdout.split("written")[1].split()[0])
     assert 0 < written < 7
     assert len(exported("mem:ours.db", tmp_path)) == written
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    require_server("Redis", "127.0.0.1", 6379)
-    prefix = f"orig{uuid.uuid4().hex[:8]}"
-    yield prefix
-    client = redis.Redis(db=REDIS_DB)
-    names = list(client.scan_iter(match=f"{prefix}:*"))
-    if names:
-        client.delete(*names)
 
 
 def test_original_redis_layout(venv, tmp_path, forsunds, redis_prefix):

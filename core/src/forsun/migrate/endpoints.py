@@ -14,7 +14,8 @@ URL forms (the scheme picks the endpoint):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 import pluggy
@@ -61,6 +62,33 @@ class Source:
         cannot be migrated. A source whose data ends early (a truncated file) raises
         :class:`EndpointError` after the pages it could read."""
         raise NotImplementedError
+
+
+class RedisSource(Source):
+    """A source that reads a Redis server, ``SCHEME://[:password@]host:port/db?...`` (the
+    query is the subclass's): between :meth:`open` and :meth:`close`, ``self.client`` is a
+    ``redis.asyncio`` client answering bytes. Needs the ``redis`` package."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        parts = urlsplit(url)
+        self.redis_url = urlunsplit(("redis", parts.netloc, parts.path, "", ""))
+        self.client: Any = None
+
+    async def open(self) -> None:
+        from redis.asyncio import Redis
+        from redis.exceptions import RedisError
+
+        self.client = Redis.from_url(self.redis_url, decode_responses=False)
+        try:
+            await self.client.ping()
+        except RedisError as exc:
+            await self.client.aclose()
+            raise EndpointError(f"{self.url}: {exc}") from None
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
 
 
 class Sink(Source):

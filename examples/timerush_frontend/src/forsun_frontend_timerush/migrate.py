@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from forsun.migrate.endpoints import PAGE, EndpointError, Skipped, Source, query_of
+from forsun.migrate.endpoints import PAGE, RedisSource, Skipped, query_of
 from forsun.plan import Plan
 
 from .protocol import KEY_PREFIX, ProtocolError, parse_timer, timer_plan
@@ -24,37 +22,19 @@ from .protocol import KEY_PREFIX, ProtocolError, parse_timer, timer_plan
 DEFAULT_KEY = "_timerush_redis_data_"
 
 
-class TimerushSource(Source):
+class TimerushSource(RedisSource):
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        parts = urlsplit(url)
-        self.redis_url = urlunsplit(("redis", parts.netloc, parts.path, "", ""))
         self.key = query_of(url).get("key", DEFAULT_KEY)
-        self._client: Any = None
-
-    async def open(self) -> None:
-        from redis.asyncio import Redis
-        from redis.exceptions import RedisError
-
-        self._client = Redis.from_url(self.redis_url, decode_responses=False)
-        try:
-            await self._client.ping()
-        except RedisError as exc:
-            await self._client.aclose()
-            raise EndpointError(f"{self.url}: {exc}") from None
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
 
     async def total(self, prefix: str) -> int | None:
-        return None if prefix else await self._client.hlen(self.key)
+        return None if prefix else await self.client.hlen(self.key)
 
     async def pages(self, prefix: str) -> AsyncIterator[list[Plan | Skipped]]:
         cursor = None
         seen: set[bytes] = set()  # HSCAN may return a field twice
         while cursor != 0:
-            cursor, fields = await self._client.hscan(self.key, cursor or 0, count=PAGE)
+            cursor, fields = await self.client.hscan(self.key, cursor or 0, count=PAGE)
             page: list[Plan | Skipped] = []
             for field, value in fields.items():
                 if field in seen:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from forsun.migrate.endpoints import PAGE, EndpointError, Skipped, Source, query_of
+from forsun.migrate.endpoints import PAGE, EndpointError, RedisSource, Skipped, query_of
 from forsun.migrate.forsun0 import decode_record
 from forsun.plan import Plan
 
@@ -24,32 +22,14 @@ def _glob_escaped(text: str) -> str:
     return _GLOB.sub(r"\\\1", text)
 
 
-class OriginalRedisSource(Source):
+class OriginalRedisSource(RedisSource):
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        parts = urlsplit(url)
         query = query_of(url)
-        self.redis_url = urlunsplit(("redis", parts.netloc, parts.path, "", ""))
         self.prefix = query.get("prefix", "forsun")
         self.server_id = query.get("server_id", "*")
         if self.server_id != "*" and not self.server_id.isdigit():
             raise EndpointError(f"{url!r}: server_id must be a number")
-        self._client: Any = None
-
-    async def open(self) -> None:
-        from redis.asyncio import Redis
-        from redis.exceptions import RedisError
-
-        self._client = Redis.from_url(self.redis_url, decode_responses=False)
-        try:
-            await self._client.ping()
-        except RedisError as exc:
-            await self._client.aclose()
-            raise EndpointError(f"{self.url}: {exc}") from None
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
 
     async def pages(self, prefix: str) -> AsyncIterator[list[Plan | Skipped]]:
         name = re.compile(re.escape(self.prefix).encode() + rb":\d+:plan:")
@@ -58,12 +38,12 @@ class OriginalRedisSource(Source):
         seen: set[bytes] = set()  # SCAN may return a key twice
         cursor = None
         while cursor != 0:
-            cursor, names = await self._client.scan(cursor or 0, match=match, count=PAGE)
+            cursor, names = await self.client.scan(cursor or 0, match=match, count=PAGE)
             names = [n for n in names if n not in seen and name.match(n)]
             seen.update(names)
             if not names:
                 continue
-            records = await self._client.mget(names)
+            records = await self.client.mget(names)
             page: list[Plan | Skipped] = []
             for redis_key, record in zip(names, records, strict=True):
                 if record is not None:  # expired or removed since SCAN saw it
