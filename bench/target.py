@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 import orjson
+import psutil
 
 from forsun.client import Client
 from forsun.testing.process import ForsundProcess, start_forsund
@@ -39,12 +40,16 @@ class ApiError(Exception):
 
 @attrs.define
 class Target:
-    """A forsun-compatible server: ``name`` labels its rows in the results."""
+    """A forsun-compatible server: ``name`` labels its rows in the results. ``thrift_pid``
+    and ``http_pid``: the processes serving each port, when the bench started them (their
+    CPU time is read from /proc; None for a server elsewhere)."""
 
     name: str
     host: str
     thrift_port: int
     http_port: int
+    thrift_pid: int | None = None
+    http_pid: int | None = None
 
     @classmethod
     def parse(cls, text: str) -> Target:
@@ -75,6 +80,15 @@ class Target:
 
     def info(self) -> dict[str, str]:
         return self.request("GET", "/v1/info")
+
+    def cpu_seconds(self, port: str) -> float | None:
+        """CPU time (user + system) used so far by the process serving ``port`` ("thrift"
+        or "http"); None when the bench does not know that process."""
+        pid = self.thrift_pid if port == "thrift" else self.http_pid
+        if pid is None:
+            return None
+        times = psutil.Process(pid).cpu_times()
+        return times.user + times.system
 
     def counter(self, name: str) -> int:
         return int(self.info().get(name, 0))
@@ -153,7 +167,9 @@ class Forsund:
 
     @property
     def target(self) -> Target:
-        return Target("forsund", "127.0.0.1", self.process.port, self.process.http_port)
+        pid = self.process.proc.pid
+        return Target("forsund", "127.0.0.1", self.process.port, self.process.http_port,
+                      pid, pid)
 
     def stop(self) -> float:
         """SIGTERM and wait; the seconds it took to exit."""
