@@ -337,14 +337,14 @@ class ThriftFrontend(Frontend):
         plan = Plan(key=args.key or "", second=args.second, minute=args.minute,
                     hour=args.hour, day=args.day, month=args.month, week=args.week,
                     is_time_out=False, action=args.action, params=dict(args.params or {}))
-        return to_thrift_plan(await self.service.create(plan))
+        return to_thrift_plan(await self.service.create(plan, owned=True))
 
     async def _create_timeout(self, args: Any) -> Any:
         plan = Plan(key=args.key or "", second=args.second, minute=args.minute,
                     hour=args.hour, day=args.day, month=args.month, week=args.week,
                     is_time_out=True, count=args.count, action=args.action,
                     params=dict(args.params or {}))
-        return to_thrift_plan(await self.service.create(plan))
+        return to_thrift_plan(await self.service.create(plan, owned=True))
 
     async def _remove(self, args: Any) -> Any:
         return to_thrift_plan(await self.service.remove(args.key or ""))

@@ -313,14 +313,25 @@ def _whole_call(data: bytes | bytearray, pos: int, end: int,
 
 
 def _scan_struct(data: bytes | bytearray, pos: int, end: int, depth: int) -> int:
-    """Where the struct at ``data[pos]`` ends, by the decoder's rules (:func:`_read_struct`)."""
+    """Where the struct at ``data[pos]`` ends, by the decoder's rules (:func:`_read_struct`).
+    Scalars and strings, most fields, are stepped over here without a call."""
+    fixed_sizes, string, unpack = _FIXED, TType.STRING, _I32.unpack_from
     while True:
         if pos >= end:
             raise _NotWhole
         ftype = data[pos]
         if ftype == TType.STOP:
             return pos + 1
-        pos = _scan_value(data, pos + 3, end, ftype, depth)
+        fixed = fixed_sizes.get(ftype)
+        if fixed is not None:
+            pos += 3 + fixed
+        elif ftype == string:
+            size = unpack(data, pos + 3)[0]
+            if size < 0:
+                raise _NotWhole
+            pos += 7 + size
+        else:
+            pos = _scan_value(data, pos + 3, end, ftype, depth)
 
 
 def _scan_value(data: bytes | bytearray, pos: int, end: int, ttype: int, depth: int) -> int:
@@ -352,6 +363,13 @@ def _scan_value(data: bytes | bytearray, pos: int, end: int, ttype: int, depth: 
             fixed_sizes = [_FIXED.get(t) for t in types]
             if None not in fixed_sizes:
                 pos += size * sum(fixed_sizes)  # type: ignore[arg-type]
+            elif all(t == TType.STRING for t in types):  # params: map<string, string>
+                unpack = _I32.unpack_from
+                for _ in range(size * len(types)):
+                    length = unpack(data, pos)[0]
+                    if length < 0:
+                        raise _NotWhole
+                    pos += 4 + length
             else:
                 for _ in range(size):
                     for element in types:
@@ -511,8 +529,11 @@ def encode_exception(name: str, seqid: int, kind: int, message: str) -> bytes:
 
 
 def _encode(name: str, mtype: int, seqid: int, struct_: Any) -> bytes:
-    proto = TBinaryProtocol(TMemoryBuffer())
+    proto = _REPLY  # synchronous on the loop's thread: one encoder serves every reply
+    proto.trans.clean()
     proto.write_message_begin(name, mtype, seqid)
     proto.write_struct(struct_)
-    proto.write_message_end()
     return proto.trans.getvalue()
+
+
+_REPLY = TBinaryProtocol(TMemoryBuffer())
