@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import bulkload, burst, catchup, create, precision, redis_store, store_size, takeover
+from . import bulkload, burst, catchup, charts, create, precision, redis_store, store_size, takeover
 from .context import Context, load_average
 from .original import original
 from .profile import choose
@@ -161,7 +161,9 @@ def run(args: argparse.Namespace, scratch: Path, argv: Sequence[str]) -> int:
     meta["load average at end (1, 5, 15 min)"] = load_average()
     meta["duration"] = f"{time.time() - started:.0f} s"
     meta["scenarios"] = timings
-    md_path, json_path = write(args.out, meta, ctx.rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    md_path, json_path = write(args.out, meta, ctx.rows, charts.draw(args.out, ctx.rows,
+                                                                     ctx.lateness))
     print(md_path.read_text())
     print(f"[bench] wrote {md_path} and {json_path}", file=sys.stderr)
     return 1 if failed else 0

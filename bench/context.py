@@ -28,6 +28,8 @@ class Context:
     receiver_host: str = "127.0.0.1"
     tag: str = attrs.field(factory=run_tag)
     rows: list[Row] = attrs.field(factory=list)
+    #: lateness samples (ms) for the charts: scenario label -> target name -> samples
+    lateness: dict[str, dict[str, tuple[float, ...]]] = attrs.field(factory=dict)
     _receiver: Receiver | None = None
     _main: Forsund | None = None
     _dirs: int = 0
