@@ -83,6 +83,9 @@ def _create(path: Path, rows: list[Row]) -> bool:
                 into.setdefault("bare baseline", {}).setdefault(label, row.baseline_value)
     if not rates:
         return False
+    for data in (rates, cpu):  # the bare baseline last
+        if "bare baseline" in data:
+            data["bare baseline"] = data.pop("bare baseline")
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     labels = [label for label, _ in CREATE_FIGURES]
     for axes, data, unit in ((left, rates, "plans (calls) per second"),
