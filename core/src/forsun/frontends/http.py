@@ -26,7 +26,7 @@ from .security import check_token, warn_if_exposed
 
 if TYPE_CHECKING:
     from ..service import Service
-    from .http_server import ApiServer
+    from .http_lean import LeanServer
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class HttpFrontend(Frontend):
         self.bind = str(service.options.http or "")
         self.max_body_size = int(service.options.http_max_body_size)
         self.token = str(service.options.token or "")
-        self._server: ApiServer | None = None
+        self._server: LeanServer | None = None
         self._acceptor: Acceptor | None = None
         self._address = ""
         self.max_connections = 0
@@ -88,7 +88,7 @@ class HttpFrontend(Frontend):
     async def start(self) -> None:
         import tornado.netutil
 
-        from .http_server import make_server
+        from .http_lean import LeanServer
 
         host, port = parse_bind(self.bind)
         check_token(self.token)
@@ -101,7 +101,7 @@ class HttpFrontend(Frontend):
             sockets = tornado.netutil.bind_sockets(port, host or None)
         except OSError as exc:
             raise OSError(exc.errno, f"--http {self.bind}: {exc.strerror}") from exc
-        self._server = make_server(self.service, self.max_body_size, timeout)
+        self._server = LeanServer(self.service, self.max_body_size, timeout)
         self._acceptor = Acceptor(sockets, self._accepted, flag="--http")
         self._acceptor.start()
         shown = f"[{host}]" if ":" in host else host or "0.0.0.0"
