@@ -2,7 +2,7 @@
 
 The routes are in :mod:`forsun.frontends.http_routes`, the reply envelope and the HTTP
 statuses in :mod:`forsun.frontends.http_server` (both imported when the server starts, so
-that listing plugins does not load tornado.web), how request bodies are read in
+that listing plugins does not load the server), how request bodies are read in
 :mod:`forsun.frontends.http_decoding`; the server also serves its own OpenAPI description
 at ``GET /v1/openapi.json``.
 
@@ -26,7 +26,7 @@ from .security import check_token, warn_if_exposed
 
 if TYPE_CHECKING:
     from ..service import Service
-    from .http_lean import LeanServer
+    from .http_server import ApiServer
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,14 @@ def parse_bind(text: str) -> tuple[str, int]:
 
 
 class HttpFrontend(Frontend):
-    """Serves the HTTP API with tornado on the running asyncio loop."""
+    """Serves the HTTP API (:mod:`.http_server`) on the running asyncio loop."""
 
     def __init__(self, service: Service) -> None:
         super().__init__(service)
         self.bind = str(service.options.http or "")
         self.max_body_size = int(service.options.http_max_body_size)
         self.token = str(service.options.token or "")
-        self._server: LeanServer | None = None
+        self._server: ApiServer | None = None
         self._acceptor: Acceptor | None = None
         self._address = ""
         self.max_connections = 0
@@ -88,7 +88,7 @@ class HttpFrontend(Frontend):
     async def start(self) -> None:
         import tornado.netutil
 
-        from .http_lean import LeanServer
+        from .http_server import make_server
 
         host, port = parse_bind(self.bind)
         check_token(self.token)
@@ -101,7 +101,7 @@ class HttpFrontend(Frontend):
             sockets = tornado.netutil.bind_sockets(port, host or None)
         except OSError as exc:
             raise OSError(exc.errno, f"--http {self.bind}: {exc.strerror}") from exc
-        self._server = LeanServer(self.service, self.max_body_size, timeout)
+        self._server = make_server(self.service, self.max_body_size, timeout)
         self._acceptor = Acceptor(sockets, self._accepted, flag="--http")
         self._acceptor.start()
         shown = f"[{host}]" if ":" in host else host or "0.0.0.0"
