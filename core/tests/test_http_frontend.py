@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.request
 from typing import Any
@@ -709,3 +710,76 @@ def test_any_json_object_is_a_plan_or_a_1004_naming_a_member(obj, is_time_out):
                    plan.count)
         assert all(type(number) is int for number in numbers)
         assert all(type(value) is str for value in plan.params.values())
+
+
+# -- the server: parsing, bounds, connections ----------------------------------------------------
+
+
+async def _exchange(port: int, request: bytes) -> bytes:
+    """Send raw bytes; everything the server sent until it closed the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return data
+
+
+def _replies(data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    """The ``(status, envelope)`` of each reply in ``data``, in order."""
+    replies = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
+        replies.append((int(head.split()[1]), json.loads(rest[:length])))
+        data = rest[length:]
+    return replies
+
+
+async def test_a_head_over_the_limit_gets_431_and_the_connection_closes(api):
+    data = await _exchange(api.port, b"GET /v1/ping HTTP/1.1\r\nHost: x\r\nX-Pad: "
+                           + b"a" * (70 << 10) + b"\r\n\r\n")
+    [(status, reply)] = _replies(data)
+    assert (status, reply["errcode"]) == (431, 1001)
+
+
+async def test_pipelined_requests_are_answered_in_order(api):
+    body = json.dumps(delay("piped")).encode()
+    data = await _exchange(api.port, b"PUT /v1/plan HTTP/1.1\r\nHost: x\r\nContent-Length: %d"
+                           b"\r\n\r\n%s" % (len(body), body)
+                           + b"GET /v1/plan?key=piped HTTP/1.1\r\nHost: x\r\n\r\n"
+                           + b"GET /v1/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    replies = _replies(data)
+    assert [status for status, _ in replies] == [200, 200, 200]
+    assert replies[0][1]["data"]["key"] == replies[1][1]["data"]["key"] == "piped"
+    assert replies[2][1]["data"] == {}
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"hello\r\n\r\n",
+    b"PUT /v1/plan HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+])
+async def test_what_is_not_http_gets_400_and_the_connection_closes(api, request_bytes):
+    [(status, reply)] = _replies(await _exchange(api.port, request_bytes))
+    assert (status, reply["errcode"]) == (400, 1001)
+
+
+async def test_http_1_0_closes_after_the_reply(api):
+    [(status, reply)] = _replies(await _exchange(api.port, b"GET /v1/ping HTTP/1.0\r\n\r\n"))
+    assert (status, reply["errcode"]) == (200, 0)
+
+
+async def test_a_client_gone_in_the_middle_of_a_body_leaves_nothing_counted(api):
+    _, writer = await asyncio.open_connection("127.0.0.1", api.port)
+    writer.write(b"PUT /v1/plan HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ke")
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    assert api.counter("http_requesting_count") == 1
+    writer.close()
+    for _ in range(100):
+        if api.counter("http_connecting_count") == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert api.counter("http_connecting_count") == 0
+    assert api.counter("http_requesting_count") == 0

@@ -38,6 +38,7 @@ import collections
 import http
 import json
 import logging
+import re
 import socket
 import time
 import urllib.parse
@@ -272,12 +273,14 @@ class Connection(asyncio.Protocol):
     def _unknown_method(self, data: bytes) -> None:
         """405 for a method the parser does not know (TRACE, FOO): the methods the path
         takes are in ``Allow``."""
-        parts = data.split(b"\r\n", 1)[0].split(b" ")
-        target = parts[1].decode("latin-1") if len(parts) > 1 else ""
+        line = _REQUEST_LINE.match(data)
+        if line is None:
+            self._refuse(400, "malformed HTTP request: not a request line")
+            return
+        method, target = line[1].decode("latin-1"), line[2].decode("latin-1")
         path = target.partition("?")[0]
         routes = self.server.routes.get(path, {})
         allowed = ", ".join(sorted(routes))
-        method = parts[0].decode("latin-1", "replace")[:32]
         self._refuse(405, f"{method} is not served on {path} (only {allowed})",
                      {"Allow": allowed} if routes else {})
 
@@ -495,6 +498,8 @@ class _HeadTooLarge(Exception):
     """A request head beyond :data:`MAX_HEAD_BYTES` (raised out of a parser callback)."""
 
 
+#: A request line (of a method the parser does not know): method, target.
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}) (\S{1,8000}) HTTP/1\.[01]\r?\n")
 _REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
 
 
