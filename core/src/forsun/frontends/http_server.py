@@ -207,8 +207,7 @@ class Connection(asyncio.Protocol):
     # -- the connection --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         self.server.connections.add(self)
         stats = self.service.stats
         stats.inc("http_connecting_count")
