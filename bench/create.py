@@ -84,8 +84,8 @@ def compare_rows(ctx: Context, speeds: dict[str, dict[str, Speed]], ours: str,
             ctx.add(Row("create", f"{figure}: server CPU per call", mine.cpu_us, "µs",
                         target=f"{ours} vs {theirs}", baseline=theirs,
                         baseline_value=other.cpu_us, ratio_goal=CPU_GOALS.get(figure),
-                        note="user + system CPU time of the server process (/proc) over "
-                             "the timed calls, divided by the calls"))
+                        note="CPU time of the server process (/proc/PID/task/*/schedstat) "
+                             "over the timed calls, divided by the calls"))
 
 
 def measure(ctx: Context, target: Target, bare: Target, prefix: str,
