@@ -254,7 +254,8 @@ class ThriftFrontend(Frontend):
                     reply = await self._answer(call, calls)
                     if reply is not None:
                         writer.write(reply)
-                        await writer.drain()
+                        if writer.transport.get_write_buffer_size():  # else nothing to wait for
+                            await writer.drain()
                 finally:
                     self._busy.discard(task)
         except OSError as exc:  # reset, or gone before it was served
@@ -281,7 +282,7 @@ class ThriftFrontend(Frontend):
                                              f"unknown method {call.name!r}")
         stats = self.service.stats
         stats.inc("requesting_count")
-        result = getattr(self._idl.Forsun, call.name + "_result")()
+        result = _result_class(self._idl.Forsun, call.name)()
         failure: ForsunPlanError | None = None
         try:
             if self._authorize(call):
@@ -370,6 +371,11 @@ class ThriftFrontend(Frontend):
     async def _forsun_call(self, args: Any) -> None:
         log.info("forsun_call(%r, %s) ignored: forsund is not a thrift action target",
                  args.key, args.ts)
+
+
+@functools.cache
+def _result_class(service: type, name: str) -> type:
+    return getattr(service, name + "_result")
 
 
 def _close_if_never_served(conn: socket.socket, task: asyncio.Task[None]) -> None:

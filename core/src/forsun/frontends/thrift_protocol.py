@@ -174,8 +174,11 @@ class CallReader:
         :class:`MalformedMessage` for anything else that is not a complete, valid call
         within the :class:`Limits`.
         """
-        if self._pos == len(self._buffer) and not await self._fill(1, allow_end=True):
-            return None
+        if self._pos == len(self._buffer):  # _fill(1, allow_end=True), one await less
+            chunk = await self.stream.read(_CHUNK)
+            if not chunk:
+                return None
+            self._buffer, self._pos = chunk, 0
         whole = _whole_call(self._buffer, self._pos,
                             min(len(self._buffer), self._pos + self.limits.free_bytes), service)
         if whole is not None:
