@@ -783,3 +783,37 @@ async def test_a_client_gone_in_the_middle_of_a_body_leaves_nothing_counted(api)
         await asyncio.sleep(0.02)
     assert api.counter("http_connecting_count") == 0
     assert api.counter("http_requesting_count") == 0
+
+
+async def test_a_head_sent_a_line_at_a_time_is_cut_at_the_idle_timeout(start_api):
+    api = await start_api(idle_timeout=1.0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.port)
+    writer.write(b"GET /v1/ping HTTP/1.1\r\nHost: x\r\n")
+    started = asyncio.get_running_loop().time()
+    closed_after = None
+    for _ in range(20):  # a header line every 0.2 s: never idle, never done
+        await asyncio.sleep(0.2)
+        try:
+            writer.write(b"X-Slow: y\r\n")
+            await writer.drain()
+            if await asyncio.wait_for(reader.read(), 0.01) == b"":
+                closed_after = asyncio.get_running_loop().time() - started
+                break
+        except (OSError, TimeoutError):
+            if isinstance(writer.transport, asyncio.Transport) and writer.transport.is_closing():
+                closed_after = asyncio.get_running_loop().time() - started
+                break
+    writer.close()
+    assert closed_after is not None and closed_after < 3.0
+
+
+async def test_expect_100_continue_gets_its_go_ahead(api):
+    body = json.dumps(delay("expected")).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.port)
+    writer.write(b"PUT /v1/plan HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body))
+    assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 100")
+    await reader.readline()
+    writer.write(body)
+    assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 200")
+    writer.close()

@@ -237,15 +237,19 @@ class Connection(asyncio.Protocol):
         self.idle_check = asyncio.get_running_loop().call_later(delay, self._check_idle)
 
     def _check_idle(self) -> None:
-        """Close the connection when it has waited the idle timeout for a request."""
-        busy = self.request is not None or self.queue or self.worker is not None
-        waited = time.monotonic() - self.active
-        timeout = self.server.idle_timeout
-        if not busy and waited >= timeout:
+        """Close the connection when it has waited the idle timeout for a request, or for
+        the end of a request's head (a client sending its headers a byte at a time)."""
+        request, timeout = self.request, self.server.idle_timeout
+        if request is not None and not request.method:  # in the head since request.started
+            waited = time.monotonic() - request.started
+        else:
+            busy = request is not None or self.queue or self.worker is not None
+            waited = 0.0 if busy else time.monotonic() - self.active
+        if waited >= timeout:
             log.debug("closing http connection from %s idle for %g s", self.peer, timeout)
             self.close()
         else:
-            self._arm_idle(timeout - waited if not busy else timeout)
+            self._arm_idle(timeout - waited)
 
     def data_received(self, data: bytes) -> None:
         if self.closed or not self.reading:
@@ -338,7 +342,13 @@ class Connection(asyncio.Protocol):
         self._prepare(request)
 
     def _prepare(self, request: Request) -> None:
-        """The checks before the body: token, route, announced size."""
+        """The checks before the body: token, route, announced size. Unless the body is
+        refused unread (413), a client waiting to send it (``Expect: 100-continue``) is
+        told to; an answer decided here (401, 404, 405) comes once it has been read."""
+        if request.headers.get("expect", "").lower() == "100-continue":
+            length = request.headers.get("content-length", "")
+            if not (length.isdigit() and int(length) > self.server.max_body_size):
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
         routes = request.routes = self.server.routes.get(request.path)
         method = request.method
         route = request.route = routes.get(method) if routes is not None else None
@@ -364,8 +374,6 @@ class Connection(asyncio.Protocol):
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.server.max_body_size:
             self._too_large(request)
-        elif request.headers.get("expect", "").lower() == "100-continue":
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
 
     def _too_large(self, request: Request) -> None:
         """413, then close: the rest of the body is not read."""
