@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import time
 import urllib.request
 from typing import Any
@@ -817,3 +818,25 @@ async def test_expect_100_continue_gets_its_go_ahead(api):
     writer.write(body)
     assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 200")
     writer.close()
+
+
+async def test_a_client_that_does_not_read_its_replies_is_not_served_ahead(api):
+    """Pipelined requests whose replies are never read: the server stops reading once the
+    replies it holds fill its send buffer, instead of buffering every reply."""
+    sock = socket.create_connection(("127.0.0.1", api.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    request = b"GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
+    sent = 0
+    try:
+        for _ in range(2000):
+            try:
+                sent += sock.send(request * 50)
+            except BlockingIOError:
+                break
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.5)
+        served = api.counter("http_requested_count")
+    finally:
+        sock.close()
+    assert served < sent // len(request) / 2, (served, sent // len(request))

@@ -200,6 +200,8 @@ class Connection(asyncio.Protocol):
         self.head_bytes = 0
         self.reading = True
         self.paused = False
+        #: Set while the transport holds more unsent reply bytes than it likes.
+        self.drained: asyncio.Future[None] | None = None
         self.closed = False
         self.active = time.monotonic()
         self.idle_check: asyncio.TimerHandle | None = None
@@ -214,8 +216,17 @@ class Connection(asyncio.Protocol):
         stats.inc("http_connected_count")
         self._arm_idle(self.server.idle_timeout)
 
+    def pause_writing(self) -> None:
+        self.drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        self.drained = None
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.resume_writing()
         if self in self.server.connections:
             self.server.connections.discard(self)
             self.service.stats.dec("http_connecting_count")
@@ -418,6 +429,8 @@ class Connection(asyncio.Protocol):
                 if request.closing or not request.keep_alive:
                     self.close()
                     return
+                if self.drained is not None:  # a client that does not read its replies
+                    await self.drained
                 if self.paused and len(self.queue) <= MAX_QUEUED and not self.closed:
                     self.paused = False
                     self.transport.resume_reading()
