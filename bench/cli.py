@@ -19,7 +19,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import bulkload, burst, catchup, charts, create, precision, redis_store, store_size, takeover
+from . import (
+    bulkload,
+    burst,
+    catchup,
+    charts,
+    create,
+    migrate,
+    precision,
+    redis_store,
+    store_size,
+    takeover,
+)
 from .context import Context, load_average
 from .original import original
 from .profile import choose
@@ -37,6 +48,7 @@ RUNNERS: dict[str, Callable[[Context], None]] = {
     "catchup": catchup.run,
     "redis": redis_store.run,
     "takeover": takeover.run,
+    "migrate": migrate.run,
 }
 #: Scenarios that only use the public APIs, so ``--compare`` runs them on the other server.
 COMPARED = ("precision", "create")

@@ -50,6 +50,8 @@ class Profile:
     redis_fire_plans: int
     #: takeover: plans due at the second the killed node holds
     takeover_plans: int
+    #: migrate: plans moved per size measured
+    migrate_sizes: tuple[int, ...] = (100_000, 1_000_000)
 
 
 DEFAULT = Profile(
@@ -77,6 +79,7 @@ QUICK = Profile(
     catchup_down=2, catchup_rate=50,
     redis_plans=1_000, redis_fire_plans=500,
     takeover_plans=50,
+    migrate_sizes=(10_000,),
 )
 
 #: Store size added by ``--huge``.

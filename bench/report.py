@@ -12,7 +12,7 @@ import attrs
 
 #: Scenario names in the order they run and are reported.
 SCENARIOS = ("precision", "burst", "create", "bulkload", "memory", "startup", "catchup",
-             "redis", "takeover")
+             "redis", "takeover", "migrate")
 
 
 @attrs.define

@@ -17,7 +17,7 @@ from forsun.testing.services import in_ci, reachable
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = ("precision", "burst", "create", "bulkload", "memory", "startup", "catchup",
-             "redis", "takeover")
+             "redis", "takeover", "migrate")
 #: Figures that count firings that must not happen (missing, duplicate, early, lost).
 MUST_BE_ZERO = ("fired early", "missing firings", "duplicate firings",
                 "missing + duplicate", "lost or duplicated")
@@ -29,7 +29,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"bench failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     return (json.loads((out / "latest.json").read_text()),
             (out / "latest.md").read_text())
@@ -57,7 +57,8 @@ def test_every_scenario_is_in_the_table_and_the_json(results):
     failed = [row for row in data["rows"] if row["figure"] == "failed"]
     assert not failed, failed
     if redis_expected():
-        assert all(row["figure"] != "skipped" for row in grouped["redis"] + grouped["takeover"])
+        assert all(row["figure"] != "skipped"
+                   for row in grouped["redis"] + grouped["takeover"] + grouped["migrate"])
 
 
 def test_the_run_records_the_machine_load(results):

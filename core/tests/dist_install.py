@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.request
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterator
@@ -32,7 +33,8 @@ from forsun.testing.services import free_port, reachable
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_PLUGINS = ["forsun-action-tcpline", "forsun-store-journal"]
-DEFAULT = {"forsun", "forsun-store-mem", "forsun-action-shell", "forsun-action-http"}
+DEFAULT = {"forsun", "forsun-store-mem", "forsun-action-shell", "forsun-action-http",
+           "forsun-frontend-web"}
 
 
 def _version() -> str:
@@ -99,10 +101,18 @@ def installed(bin_dir: Path) -> dict[str, str]:
             if item["name"].lower().startswith("forsun")}
 
 
+def check_dashboard(url: str) -> None:
+    """The dashboard's page and a vendored file of it come from the installed wheel."""
+    with urllib.request.urlopen(url, timeout=30) as page:
+        assert b'src="app.js"' in page.read()
+    with urllib.request.urlopen(url + "vendor/uplot/uPlot.iife.min.js", timeout=30) as js:
+        assert len(js.read()) > 10_000
+
+
 def fire_a_plan(bin_dir: Path, workdir: Path) -> None:
-    """Start the venv's ``forsund`` on free ports with a mem store in ``workdir``, create a
-    one-off delay plan of 1 s with the venv's ``forsun`` client (a shell command writing a
-    file) and wait for the file."""
+    """Start the venv's ``forsund`` on free ports with a mem store in ``workdir``, check its
+    dashboard, create a one-off delay plan of 1 s with the venv's ``forsun`` client (a
+    shell command writing a file) and wait for the file."""
     port, http_port = free_port(), free_port()
     fired = workdir / "fired"
     log = workdir / "forsund.log"
@@ -113,9 +123,11 @@ def fire_a_plan(bin_dir: Path, workdir: Path) -> None:
             cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.monotonic() + 60
-        while not reachable("127.0.0.1", port) and time.monotonic() < deadline:
+        while not (reachable("127.0.0.1", port) and reachable("127.0.0.1", http_port)) \
+                and time.monotonic() < deadline:
             assert daemon.poll() is None, (workdir / "stderr.log").read_text()
             time.sleep(0.1)
+        check_dashboard(f"http://127.0.0.1:{http_port}/ui/")
         run(bin_dir / "forsun", "--port", str(port),
             f"set dist-check */1/1 * * * * * shell 'cmd=touch {fired}'")
         deadline = time.monotonic() + 60
@@ -165,7 +177,7 @@ def test_forsun_alone_is_a_working_server_on_the_embedded_default(venvs, tmp_pat
     bin_dir = venvs["bare"].result()
     assert installed(bin_dir) == dict.fromkeys(DEFAULT, VERSION)
     listing = run(bin_dir / "forsund", "plugins")
-    for plugin in ("store_mem", "action_shell", "action_http"):
+    for plugin in ("store_mem", "action_shell", "action_http", "frontend_web"):
         assert f"{plugin}  (forsun-" in listing
     assert "action_celery" not in listing
     fire_a_plan(bin_dir, tmp_path)

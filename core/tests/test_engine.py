@@ -11,10 +11,13 @@ import pytest
 
 from forsun import hookimpl
 from forsun.action.base import Action, ActionError, Firing
+from forsun.engine import EngineSettings
 from forsun.errors import ErrorCode, ForsunPlanError
-from forsun.plan import STATUS_FINISHED, Plan
+from forsun.plan import STATUS_FAILED, STATUS_FINISHED, STATUS_SUCCEEDED, Plan
 from forsun.plugins import get_plugin_manager
 from forsun.service import Service
+from forsun.store.base import FAILURES
+from forsun.store.failures import FailureList
 from forsun.testing.clock import VirtualClock
 from forsun.testing.options import make_options
 from forsun.testing.reference import ReferenceStore
@@ -29,13 +32,15 @@ class RecordingAction(Action):
         self.clock = clock
         self.attempts: list[tuple[str, int, float, int]] = []
         self.params: list[tuple[str, dict[str, str]]] = []
+        #: Keys whose firings succeed whatever their mode.
+        self.healed: set[str] = set()
 
     async def execute(self, firing: Firing) -> None:
         self.attempts.append((firing.key, firing.ts, self.clock.now(), firing.attempt))
         self.params.append((firing.key, dict(firing.params)))
         if firing.params.get("sleep"):
             await self.clock.sleep(float(firing.params["sleep"]))
-        mode = firing.params.get("mode", "ok")
+        mode = "ok" if firing.key in self.healed else firing.params.get("mode", "ok")
         if mode == "retry":
             raise ActionError("target asked for a retry", retry=True)
         if mode == "fail":
@@ -146,16 +151,43 @@ async def test_count_then_removed(start, action, store, clock):
 
 
 async def test_status_expried_keeps_the_last_state(start, action, clock):
-    service = await start(status_expried=2)
+    """A finished plan stays readable for status_expried seconds with the original's
+    status of its last action: 1 succeeded, -1 failed (2 while it runs; -1 while a retry
+    is pending, as the original)."""
+    service = await start(status_expried=2, retry_max_count=1)
     await service.create(delay_plan("once"))
+    await service.create(delay_plan("slow", sleep="0.5"))
+    await service.create(delay_plan("refused", mode="fail"))
+    await service.create(delay_plan("flaky", mode="retry"))
     await clock.wait_for(lambda: action.fired("once"), 3)
     await clock.advance(0.2)
     kept = await service.get("once")
-    assert kept.status == STATUS_FINISHED and kept.current_count == 1
+    assert kept.status == STATUS_SUCCEEDED and kept.current_count == 1
+    assert (await service.get("slow")).status == STATUS_FINISHED
+    assert (await service.get("refused")).status == STATUS_FAILED
+    assert (await service.get("flaky")).status == STATUS_FAILED  # a retry is pending
+    await clock.advance(0.5)
+    assert (await service.get("slow")).status == STATUS_SUCCEEDED
+    await clock.wait_for(lambda: len(action.params_of("flaky")) == 2, 2)
+    await clock.advance(0.1)
+    assert (await service.get("flaky")).status == STATUS_FAILED
     await clock.advance(3)
-    with pytest.raises(ForsunPlanError):
-        await service.get("once")
-    assert len(action.fired("once")) == 1
+    for key in ("once", "slow", "refused", "flaky"):
+        with pytest.raises(ForsunPlanError):
+            await service.get(key)
+    assert len(action.fired("once")) == 1 and len(action.params_of("flaky")) == 2
+
+
+async def test_a_repeating_plan_keeps_no_status(start, action, store, clock):
+    """Only a plan's last occurrence records its outcome (no store write per firing)."""
+    service = await start(status_expried=2)
+    await service.create(delay_plan("again", count=3, mode="fail"))
+    await clock.wait_for(lambda: len(action.fired("again")) == 2, 4)
+    await clock.advance(0.2)
+    assert (await service.get("again")).status == 0
+    await clock.wait_for(lambda: len(action.fired("again")) == 3, 2)
+    await clock.advance(0.2)
+    assert (await service.get("again")).status == STATUS_FAILED
 
 
 async def test_fixed_time_plan_fires_each_matching_second(start, action, clock):
@@ -166,13 +198,20 @@ async def test_fixed_time_plan_fires_each_matching_second(start, action, clock):
     assert fired == [plan.next_time, plan.next_time + 1, plan.next_time + 2]
 
 
+def test_retry_delays_are_the_originals_by_default():
+    """Retry n comes retry_delay_seconds * (1 + retry_delay_rate * n) s after a failure."""
+    settings = EngineSettings.from_options(make_options())
+    assert [settings.retry_delay_of(n) for n in (1, 2, 3)] == [6, 9, 12]
+    assert settings.retry_max == 3
+
+
 async def test_retries_grow_and_give_up(start, action, store, clock):
     service = await start(retry_delay_seconds=0.2, retry_delay_rate=2, retry_max_count=2)
     await service.create(delay_plan("flaky", mode="retry"))
     await clock.wait_for(lambda: len([a for a in action.attempts if a[0] == "flaky"]) == 3, 5)
     walls = [wall for key, _, wall, _ in action.attempts if key == "flaky"]
-    assert 0.15 <= walls[1] - walls[0] < 0.5
-    assert 0.35 <= walls[2] - walls[1] < 0.8
+    assert walls[1] - walls[0] == pytest.approx(0.2 * (1 + 2 * 1), abs=0.05)
+    assert walls[2] - walls[1] == pytest.approx(0.2 * (1 + 2 * 2), abs=0.05)
     await clock.advance(1.0)
     assert len([a for a in action.attempts if a[0] == "flaky"]) == 3
     counters = service.stats.counters
@@ -257,6 +296,22 @@ async def test_checkpoint_is_persisted(start, store, clock):
     checkpoint = await store.get_checkpoint()
     now = int(clock.now())
     assert checkpoint is not None and now - 2 <= checkpoint <= now
+
+
+@pytest.mark.parametrize("mode", ["PROXY", "server"])
+async def test_a_node_in_another_server_mode_serves_but_fires_nothing(start, action, store,
+                                                                     clock, mode):
+    """As the original's SERVER_MODE: it claims, checkpoints and fires nothing, so it can
+    run beside firing nodes on a shared store; TIMER (any case) fires."""
+    service = await start(server_mode=mode)
+    await service.create(delay_plan("served"))
+    await clock.advance(3)
+    await clock.drive(service.stop())
+    assert action.attempts == [] and store.claims == []
+    assert await store.get_checkpoint() is None
+    assert (await service.get("served")).current_count == 0
+    await start(server_mode="timer")
+    await clock.wait_for(lambda: action.fired("served"), 3)
 
 
 async def test_release_refires_occurrences_left_in_flight(start, action, store, clock):
@@ -552,3 +607,77 @@ async def test_claims_taken_over_are_dropped_unless_running(start, action, store
     await store.release("other")  # what "other" holds: the two this node dropped, not acked
     left = await store.claim(int(clock.now()), node="other", lease_until=clock.now() + 60)
     assert sorted(plan.key for plan in left) == sorted({"a", "b", "c"} - {action.attempts[0][0]})
+
+
+class KeepsFailures(ClaimLog):
+    """:class:`ClaimLog` with a failures list, recording failures and acks in order."""
+
+    capabilities = frozenset({*ClaimLog.capabilities, FAILURES})
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock)
+        self.failures = FailureList(10)
+        self.events: list[tuple[str, str]] = []
+
+    async def ack(self, claimed: Plan) -> None:
+        self.events.append(("ack", claimed.key))
+        await super().ack(claimed)
+
+    async def add_failure(self, failure) -> None:
+        self.events.append(("failure", failure.key))
+        self.failures.add(failure)
+
+    async def list_failures(self, **filters):
+        return self.failures.page(**filters)
+
+    async def get_failures(self, ids):
+        return self.failures.get(ids)
+
+    async def remove_failures(self, ids):
+        self.events.append(("removed", ",".join(ids or ["all"])))
+        return self.failures.remove(ids)
+
+
+class TestFailuresAndOutcomes:
+    @pytest.fixture
+    def store(self, clock):
+        return KeepsFailures(clock)
+
+    async def test_a_given_up_occurrence_goes_to_failures_before_its_ack(
+            self, start, action, store, clock):
+        service = await start(retry_max_count=2)
+        plan = await service.create(delay_plan("doomed", mode="retry"))
+        await clock.wait_for(lambda: ("ack", "doomed") in store.events, 5)
+        assert store.events == [("failure", "doomed"), ("ack", "doomed")]
+        [failure] = store.failures.get(None)
+        assert (failure.id, failure.attempts, failure.action) == (
+            f"{plan.next_time}:doomed", 3, "record")
+        assert failure.error == "target asked for a retry"
+        assert failure.plan.key == "doomed" and failure.node == service.node_id
+        outcomes = service.history.recent("doomed")
+        assert [(o.attempt, o.ok, o.final) for o in outcomes] == [
+            (2, False, True), (1, False, False), (0, False, False)]
+        assert all(o.due == plan.next_time for o in outcomes)
+
+    async def test_retrying_a_failure_fires_it_and_removes_it_once_it_succeeds(
+            self, start, action, store, clock):
+        service = await start(retry_max_count=0)
+        plan = await service.create(delay_plan("mended", mode="fail"))
+        await clock.wait_for(lambda: len(store.failures) == 1, 5)
+        action.healed.add("mended")
+        assert await service.insight.retry(None) == 1
+        await clock.wait_for(lambda: not len(store.failures), 2)
+        assert action.attempts[-1][:2] == ("mended", plan.next_time)
+        assert store.events.count(("ack", "mended")) == 1, "a manual firing was acked"
+        newest = service.history.recent("mended")[0]
+        assert (newest.ok, newest.manual, newest.due) == (True, True, plan.next_time)
+
+    async def test_fire_now_fires_once_and_keeps_the_schedule(self, start, action, store,
+                                                            clock):
+        service = await start()
+        plan = await service.create(delay_plan("later", seconds=600))
+        await service.insight.fire("later")
+        await clock.wait_for(lambda: action.attempts, 1)
+        assert [a[0] for a in action.attempts] == ["later"]
+        assert (await service.get("later")).next_time == plan.next_time
+        assert not [event for event in store.events if event[0] == "ack"]

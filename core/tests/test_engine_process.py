@@ -45,9 +45,10 @@ def forsund(forsunds, tmp_path) -> Any:
 
 
 async def create(daemon: ForsundProcess, plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Create delay plans (``PUT /v1/plan`` with a JSON array); the stored plans."""
-
-    return await asyncio.to_thread(daemon.api, "PUT", "/v1/plan", plans, timeout=30)
+    """Create delay plans (``POST /v1/plans``, which answers a list also for one plan);
+    the stored plans."""
+    plans = [{**plan, "is_time_out": True} for plan in plans]
+    return await asyncio.to_thread(daemon.api, "POST", "/v1/plans", plans, timeout=30)
 
 
 def http_plan(key: str, seconds: int, url: str, count: int = 1) -> dict[str, Any]:

@@ -130,3 +130,37 @@ async def test_a_plan_created_while_the_clock_is_behind_fires_on_time(running):
     plan = await service.create(delay("late", 1))
     await clock.wait_for(lambda: action.of("late"), 4)
     assert action.of("late") == [plan.next_time]
+
+
+class FlakyClaims(ReferenceStore):
+    """The reference store whose next ``failures`` claims raise."""
+
+    failures = 0
+
+    async def claim(self, up_to: int, **kwargs) -> list[Plan]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("store unreachable")
+        return await super().claim(up_to, **kwargs)
+
+
+async def test_a_store_failure_while_the_clock_is_behind_does_not_stop_ticking():
+    """A claim failing while the clock is stepped back is logged and tried again, as on the
+    regular path: the tick loop must not end."""
+    clock, action, store = VirtualClock(), Recorder(), FlakyClaims()
+    store.clock = clock.now
+    pm = get_plugin_manager(only=["forsun.core_options", Plugin(store, action)])
+    service = Service(make_options(driver="test"), pm, clock=clock)
+    await service.start()
+    try:
+        await clock.wait_for(lambda: service.stats.counters.get("timer_loop_count", 0) >= 2, 4)
+        clock.step(-STEP)
+        store.failures = 2
+        await clock.advance(5)  # the loop sees the step within 2 s, then retries each second
+        assert store.failures == 0
+        plan = await service.create(delay("after", 1))
+        await clock.wait_for(lambda: action.of("after"), 4)
+        assert action.of("after") == [plan.next_time]
+        assert service.stats.counters["timer_loop_ready_error_count"] >= 2
+    finally:
+        await clock.drive(service.stop())

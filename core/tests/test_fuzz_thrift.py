@@ -63,7 +63,7 @@ VALID = [
     encode_call("ping"),
     encode_call("createTimeout", key="fz:a", second=3600, count=1, action="shell",
                 params={"cmd": "true", "note": "x" * 40}),
-    encode_call("create", key="fz:b", second=0, minute=0, hour=3, day=1, month=1, week=-1,
+    encode_call("create", key="fz:b", second=0, minute=0, hour=3, day=1, month=-1, week=-1,
                 action="shell", params={"cmd": "true"}),
     encode_call("get", key="fz:a"),
     encode_call("remove", key="fz:none"),

@@ -25,10 +25,10 @@ from forsun import hookimpl
 from forsun.action.base import Action, Firing
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.frontends.http import HttpFrontend, parse_bind
-from forsun.frontends.http_routes import ROUTES
-from forsun.frontends.http_server import routes_by_path
+from forsun.frontends.http_routes import ROUTES, all_routes
+from forsun.frontends.openapi import NDJSON, Param, Route
 from forsun.plan import Plan
-from forsun.plugins import get_plugin_manager, register_plugin
+from forsun.plugins import PluginError, get_plugin_manager, register_plugin
 from forsun.service import Service
 from forsun.testing.options import make_options
 from forsun.testing.reference import ReferenceStore
@@ -77,11 +77,13 @@ class Api:
 
     async def call(self, method: str, path: str, body: Any = None, *,
                    content_type: str | None = "application/json",
+                   headers: dict[str, str] | None = None,
                    **request: Any) -> tuple[int, dict[str, Any]]:
         """``(HTTP status, decoded JSON reply)``; a non-JSON reply fails the test."""
         if isinstance(body, dict | list):
             body = json.dumps(body)
-        headers = {"Content-Type": content_type} if content_type else {}
+        headers = {**({"Content-Type": content_type} if content_type else {}),
+                   **(headers or {})}
         response = await AsyncHTTPClient().fetch(
             self.base + path, method=method, body=body, headers=headers, raise_error=False,
             allow_nonstandard_methods=True, **request)
@@ -111,9 +113,11 @@ async def start_api():
     Thrift front end blocked) and stops it after the test."""
     services = []
 
-    async def start(**values: Any) -> Api:
+    async def start(*plugins: object, **values: Any) -> Api:
         pm = get_plugin_manager(block=["frontend_thrift"])
         register_plugin(pm, TestPlugin(), name="test_http_plugin")
+        for plugin in plugins:
+            register_plugin(pm, plugin)
         port = values.pop("port", None) or free_port()
         values.setdefault("http", f"127.0.0.1:{port}")
         service = Service(make_options(driver="reference", **values), pm)
@@ -288,6 +292,27 @@ async def test_a_json_array_creates_all_or_nothing(api):
     assert await api.ok("GET", "/v1/keys") == ["a1", "a2"]
 
 
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+async def test_a_json_array_item_is_a_delay_plan_unless_its_method_is_create(api, method):
+    """As the original, whatever the HTTP method."""
+    plans = await api.ok(method, "/v1/plan", [
+        delay("m1"), delay("m2", method="createTimeout"),
+        {"key": "m3", "method": "create", "second": 5, "minute": 3, "action": "noop"}])
+    assert [(p["key"], p["is_time_out"]) for p in plans] == \
+        [("m1", True), ("m2", True), ("m3", False)]
+    await api.error(method, "/v1/plan", [delay("m4"), delay("m5", method="remove")],
+                    code=1004, fragment="[1].method")
+    assert await api.ok("GET", "/v1/keys?prefix=m") == ["m1", "m2", "m3"]
+
+
+async def test_a_json_array_of_one_plan_answers_that_plan(api):
+    plan = await api.ok("POST", "/v1/plan", [delay("single")])
+    assert (plan["key"], plan["is_time_out"]) == ("single", True)
+    assert await api.ok("PUT", "/v1/plan?reply=keys", [delay("single")]) == ["single"]
+    batch = await api.ok("POST", "/v1/plans", [delay("single", is_time_out=True)])
+    assert [p["key"] for p in batch] == ["single"]
+
+
 # -- crontab bodies --------------------------------------------------------------------------
 
 
@@ -308,10 +333,14 @@ async def test_crontab_body_creates_a_list(api):
     assert await api.ok("GET", "/v1/keys?prefix=c") == ["c1", "c2", "c3"]
 
 
-async def test_a_crontab_line_that_is_a_single_plan_still_gives_a_list(api):
-    plans = await api.ok("PUT", "/v1/plan", "one */3600 * * * * * noop",
-                         content_type="Application/Crontab; charset=utf-8")
-    assert [p["key"] for p in plans] == ["one"]
+async def test_a_crontab_line_that_is_a_single_plan_answers_that_plan(api):
+    """As the original: /v1/plan answers one plan as itself; /v1/plans always a list."""
+    plan = await api.ok("PUT", "/v1/plan", "one */3600 * * * * * noop",
+                        content_type="Application/Crontab; charset=utf-8")
+    assert (plan["key"], plan["second"], plan["minute"], plan["week"]) == ("one", 3600, 0, 0)
+    plans = await api.ok("POST", "/v1/plans", "two */3600 * * * * * noop",
+                         content_type=CRONTAB)
+    assert [p["key"] for p in plans] == ["two"]
 
 
 @pytest.mark.parametrize(("bad_line", "code", "fragment"), [
@@ -402,7 +431,9 @@ async def test_time_lists_the_plans_due_then(api):
     assert [p["key"] for p in first["plans"]] == ["t1"]
     second = await api.ok("GET", f"/v1/time?timestamp={b['next_time']}")
     assert [p["key"] for p in second["plans"]] == ["t2"]
-    await api.error("GET", "/v1/time?timestamp=soon", code=1004, fragment="timestamp")
+    await api.error("GET", "/v1/time?timestamp=soon", code=1007, fragment="timestamp")
+    await api.error("GET", "/v1/time?timestamp=1.5", code=1007, fragment="timestamp")
+    await api.error("GET", "/v1/time?timestamp=-1", code=1004, fragment="timestamp")
     await api.error("GET", "/v1/time?timestamp=" + "9" * 5000, code=1004, fragment="timestamp")
 
 
@@ -411,6 +442,12 @@ async def test_keys_by_prefix(api):
     assert await api.ok("GET", "/v1/keys?prefix=a:") == ["a:1", "a:2"]
     assert await api.ok("GET", "/v1/keys") == ["a", "a:1", "a:2", "b:1"]
     assert await api.ok("GET", "/v1/keys?prefix=zzz") == []
+
+
+async def test_keys_star_is_every_key_as_in_the_original(api):
+    await api.ok("PUT", "/v1/plan", [delay(k) for k in ("b:1", "a:1")])
+    assert await api.ok("GET", "/v1/keys?prefix=*") == ["a:1", "b:1"]
+    assert await api.ok("GET", f"/v1/keys?prefix={quote('a:* ')}") == ["a:1"]
 
 
 async def test_keys_with_spaces_and_unicode_round_trip(api):
@@ -564,6 +601,34 @@ async def test_a_body_of_exactly_the_limit_is_read(start_api):
     assert (status, reply["errcode"]) == (200, 0)
 
 
+# -- export and import ----------------------------------------------------------------------
+
+
+async def test_export_streams_ndjson(api):
+    for key in ("a:1", "a:2", "b:1"):
+        await api.ok("PUT", "/v1/plan", {"key": key, "seconds": 60, "count": 3,
+                                         "action": "noop"})
+    response = await AsyncHTTPClient().fetch(api.base + "/v1/plans?prefix=a:")
+    assert response.headers["Content-Type"] == NDJSON
+    lines = [json.loads(line) for line in response.body.splitlines()]
+    assert [plan["key"] for plan in lines] == ["a:1", "a:2"]
+    assert lines[0] == await api.ok("GET", "/v1/plan?key=a:1")
+
+
+async def test_import_with_state_keep_restores_the_schedule_state(api):
+    plan = {"key": "restored", "second": 60, "minute": -1, "hour": -1, "day": -1,
+            "month": -1, "week": -1, "is_time_out": True, "count": 5,
+            "current_count": 2, "next_time": 2_000_000_000, "last_timeout": 1_999_999_940,
+            "created_time": 1_999_999_000.5, "status": 1, "action": "noop", "params": {}}
+    await api.ok("POST", "/v1/plans?state=keep", [plan])
+    assert await api.ok("GET", "/v1/plan?key=restored") == {**plan, "status": 0}
+    fresh = await api.ok("POST", "/v1/plans", [plan])
+    assert fresh[0]["current_count"] == 0 and fresh[0]["next_time"] != plan["next_time"]
+    del plan["next_time"]
+    await api.error("POST", "/v1/plans?state=keep", [plan], code=1007, fragment="next_time")
+    await api.error("POST", "/v1/plans?state=sideways", [plan], code=1004, fragment="state")
+
+
 # -- OpenAPI ---------------------------------------------------------------------------------
 
 
@@ -584,20 +649,31 @@ def test_the_plan_schema_names_every_field_of_a_plan():
         field.name for field in attrs.fields(Plan)]
 
 
-async def test_every_route_in_the_spec_is_served_and_nothing_else(api):
+async def test_every_route_in_the_spec_is_served_and_nothing_else(start_api):
+    api = await start_api(RoutesPlugin())
     _, document = await api.call("GET", "/v1/openapi.json")
     described = {(path, method.upper()) for path, ops in document["paths"].items()
                  for method in ops}
-    served = {(path, method) for path, routes in routes_by_path().items()
-              for method in routes}
-    assert served == described == {(route.path, route.method) for route in ROUTES}
+    server = next(f for f in api.service.frontends if isinstance(f, HttpFrontend))._server
+    served = {(path, method) for path, by_method in server.routes.items()
+              for method in by_method}
+    assert served == described == {(route.path, route.method)
+                                   for route in all_routes(api.service.pm)}
+    assert described > {(route.path, route.method) for route in ROUTES}
     for path, ops in document["paths"].items():
         for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
-            status, reply = await api.call(method, path, b"" if method != "GET" else None)
+            operation = ops.get(method.lower())
+            if operation and NDJSON in operation["responses"]["200"]["content"]:
+                continue  # not JSON: test_export_streams_ndjson
+            response = await AsyncHTTPClient().fetch(
+                api.base + path, method=method, body=b"" if method != "GET" else None,
+                raise_error=False, allow_nonstandard_methods=True)
             if method.lower() in ops:
-                assert status not in (404, 405), (method, path, reply)
+                # served (a route's own 404, e.g. no such asset, is not a missing route)
+                assert response.code != 405 and b'"no route ' not in response.body, \
+                    (method, path, response.body)
             else:
-                assert status == 405, (method, path, reply)
+                assert response.code == 405, (method, path, response.body)
 
 
 # -- binding and enabling --------------------------------------------------------------------
@@ -711,6 +787,129 @@ def test_any_json_object_is_a_plan_or_a_1004_naming_a_member(obj, is_time_out):
                    plan.count)
         assert all(type(number) is int for number in numbers)
         assert all(type(value) is str for value in plan.params.values())
+
+
+# -- routes added by plugins (register_routes) -----------------------------------------------
+
+
+async def _hello(handler) -> dict[str, Any]:
+    return {"hello": handler.get_query_argument("name", "world"),
+            "plans": len(await handler.service.keys())}
+
+
+async def _asset(handler) -> tuple[str, bytes]:
+    name = handler.path_kwargs["path"]
+    if name == "missing.css":
+        raise ForsunPlanError(ErrorCode.NOT_FOUND, f"no asset {name}")
+    return "text/css; charset=utf-8", f"/* {name} */".encode()
+
+
+async def _boom(handler) -> None:
+    raise RuntimeError("secret internals")
+
+
+class RoutesPlugin:
+    """A third-party plugin adding a JSON route, prefix-matched raw assets and a POST."""
+
+    @hookimpl
+    def register_routes(self, register):
+        register(Route("GET", "/x/hello", "xHello", "Say hello", _hello,
+                       query=(Param("name", {"type": "string"}, "who"),),
+                       data={"type": "object"}))
+        register(Route("GET", "/x/static/{path}", "xAsset", "An asset", _asset,
+                       data={"type": "string"}, raw=True, media_type="text/css"))
+        register(Route("POST", "/x/boom", "xBoom", "Fails", _boom, data={"type": "object"}))
+
+
+async def test_a_plugin_route_gets_the_envelope_the_token_and_the_openapi_entry(start_api):
+    from openapi_spec_validator import validate
+
+    api = await start_api(RoutesPlugin(), token="sesame")
+    bearer = {"Authorization": "Bearer sesame"}
+    await api.error("GET", "/x/hello", status=401, code=1001, fragment="token")
+    assert await api.ok("GET", "/x/hello?name=ann", headers=bearer) == {"hello": "ann",
+                                                                          "plans": 0}
+    await api.error("POST", "/x/boom", b"", status=500, code=1001,
+                    fragment="RuntimeError", headers=bearer)
+    _, document = await api.call("GET", "/v1/openapi.json")
+    assert document["paths"]["/x/hello"]["get"]["security"] == [{}, {"bearerToken": []}]
+    asset = document["paths"]["/x/static/{path}"]["get"]
+    assert asset["parameters"][0] == {"name": "path", "in": "path", "required": True,
+                                      "schema": {"type": "string"},
+                                      "description": "the rest of the path"}
+    assert list(asset["responses"]["200"]["content"]) == ["text/css"]
+    validate(document)
+
+
+async def test_a_raw_plugin_route_sends_its_bytes_for_any_rest_of_the_path(start_api):
+    api = await start_api(RoutesPlugin())
+    response = await AsyncHTTPClient().fetch(api.base + "/x/static/css/site.css")
+    assert response.headers["Content-Type"] == "text/css; charset=utf-8"
+    assert response.body == b"/* css/site.css */"
+    await api.error("GET", "/x/static/missing.css", code=1003, fragment="missing.css")
+    await api.error("GET", "/x/statics", status=404, code=1001)
+
+
+def test_a_route_registered_twice_names_both_plugins():
+    class Again:
+        @hookimpl
+        def register_routes(self, register):
+            register(Route("GET", "/x/hello", "again", "again", _hello, data={}))
+
+    pm = get_plugin_manager(only=[])
+    register_plugin(pm, RoutesPlugin(), name="first")
+    register_plugin(pm, Again(), name="second")
+    with pytest.raises(PluginError, match=r"GET /x/hello .*'first' and 'second'"):
+        all_routes(pm)
+    class Copycat:
+        @hookimpl
+        def register_routes(self, register):
+            register(ROUTES[0])
+
+    pm = get_plugin_manager(only=[])
+    register_plugin(pm, Copycat(), name="copycat")
+    with pytest.raises(PluginError, match="'forsun' and 'copycat'"):
+        all_routes(pm)
+
+
+@pytest.mark.parametrize(("headers", "refused"), [
+    ({}, False),
+    ({"Sec-Fetch-Site": "same-origin"}, False),
+    ({"Sec-Fetch-Site": "none"}, False),
+    ({"Sec-Fetch-Site": "cross-site"}, True),
+    ({"Sec-Fetch-Site": "same-site"}, True),
+    ({"Origin": "http://evil.example"}, True),
+    ({"Origin": "null"}, True),
+])
+async def test_a_mutating_request_from_another_site_is_refused(start_api, headers, refused):
+    api = await start_api()
+    status, reply = await api.call("PUT", "/v1/plan", delay("site:1"), headers=headers)
+    assert (status, reply["errcode"]) == ((403, 1001) if refused else (200, 0)), reply
+    assert (await api.call("GET", "/v1/plan?key=site:1", headers=headers))[1]["errcode"] == (
+        1003 if refused else 0)
+
+
+async def test_a_mutating_request_from_the_servers_own_page_passes(start_api):
+    api = await start_api()
+    own = {"Origin": api.base, "Sec-Fetch-Site": "same-origin"}
+    await api.ok("PUT", "/v1/plan", delay("site:own"), headers=own)
+    await api.ok("DELETE", "/v1/plan?key=site:own", headers=own)
+
+
+async def test_the_plugin_authors_routes_example_works_as_written(start_api):
+    import re
+    import types
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "plugin-authors.md").read_text()
+    code = re.search(r"## HTTP routes.*?```python\n(.*?)```", doc, re.S).group(1)
+    plugin = types.ModuleType("hello_routes")
+    exec(compile(code, "plugin-authors.md", "exec"), plugin.__dict__)
+    api = await start_api(plugin)
+    assert await api.ok("GET", "/hello/count?prefix=x") == {"plans": 0}
+    asset = await AsyncHTTPClient().fetch(api.base + "/hello/static/hello.css")
+    assert (asset.headers["Content-Type"], asset.body) == ("text/css", b"body { color: teal }")
+    await api.error("GET", "/hello/static/other.css", status=404, code=1003)
 
 
 # -- the server: parsing, bounds, connections ----------------------------------------------------

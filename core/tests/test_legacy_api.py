@@ -167,6 +167,15 @@ def test_plan_dumps_in_the_original_encoding_and_loads_back():
     assert plan == ModernPlan(**plan.to_dict())
 
 
+def test_forsun_plan_plan_has_dumps_and_loads_too():
+    """The original's import path of its plan class: ``from forsun.plan import Plan``."""
+    plan = ModernPlan(key="k", second=5, is_time_out=True, count=2, next_time=2_000_000_000,
+                      action="http", params={"url": "http://h/"})
+    assert plan.dumps() == forsun.Plan.of(plan).dumps()
+    loaded = ModernPlan.loads(plan.dumps())
+    assert type(loaded) is ModernPlan and loaded == plan
+
+
 # -- registries --------------------------------------------------------------------------------
 
 
@@ -252,15 +261,11 @@ def test_the_log_file(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "env", "message"), [
-    (["--conf", "{conf}"], {}, "server_mode 'PROXY'"),
     ([], {"PORT": "abc"}, "environment variable PORT='abc'"),
     (["--log", "/nonexistent-dir/forsun.log"], {}, "cannot open the log file "
                                                    "/nonexistent-dir/forsun.log"),
 ])
 def test_start_up_refusals_are_one_line(tmp_path, args, env, message):
-    conf = tmp_path / "forsun.conf"
-    conf.write_text("server_mode=PROXY\n")
-    args = [arg.format(conf=conf) for arg in args]
     result = subprocess.run([sys.executable, "-m", "forsun.commands.forsund", *args],
                             capture_output=True, text=True, timeout=60, cwd=tmp_path,
                             env={**os.environ, **env})

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = sorted(path.parent for pattern in ("core", "plugins/*", "examples/*")
                   for path in ROOT.glob(f"{pattern}/pyproject.toml"))
 REPOSITORY = "https://github.com/forsun-dev/forsun"
-DEFAULT_PLUGINS = {"forsun-store-mem", "forsun-action-shell", "forsun-action-http"}
+DEFAULT_PLUGINS = {"forsun-store-mem", "forsun-action-shell", "forsun-action-http",
+                   "forsun-frontend-web"}
 LINK = re.compile(r"\]\(([^)]*)\)")
 
 

@@ -403,3 +403,29 @@ def test_get_zone() -> None:
     for name in ("Nowhere/Special", "", "../etc/passwd", "zone.tab"):
         with pytest.raises(ValueError, match="unknown time zone"):
             get_zone(name)
+
+
+def test_a_date_with_second_to_month_set_fires_once_in_the_current_year() -> None:
+    """As the original: a one-off date, refused once it has passed this year (1002), never
+    due next year; week still filters it."""
+    utc = get_zone("UTC")
+    now = at("2024-06-05T10:00:00", "UTC")
+    later = Plan(second=5, minute=4, hour=3, day=2, month=7)
+    assert first_due(later, now + 0.5, utc) == at("2024-07-02T03:04:05", "UTC")
+    assert next_due(later, at("2024-07-02T03:04:05", "UTC"), utc) is None
+    for passed in (Plan(second=5, minute=4, hour=3, day=4, month=6),
+                   Plan(second=0, minute=0, hour=10, day=5, month=6),
+                   Plan(second=5, minute=4, hour=3, day=2, month=7, week=1)):  # a Tuesday
+        with pytest.raises(ForsunPlanError) as raised:
+            first_due(passed, now + 0.5, utc)
+        assert raised.value.code == ErrorCode.TIME_NEVER_ARRIVES
+    kolkata = get_zone("Asia/Kolkata")  # already 2025 there, still 2024 in UTC
+    new_year = Plan(second=0, minute=30, hour=0, day=1, month=1)
+    assert first_due(new_year, at("2024-12-31T18:59:00", "UTC"), kolkata) == at(
+        "2025-01-01T00:30:00", "Asia/Kolkata")
+    with pytest.raises(ForsunPlanError):
+        first_due(new_year, at("2024-12-31T18:59:00", "UTC"), utc)
+    every_year = Plan(second=5, minute=4, hour=3, day=2, month=-1)
+    assert next_due(every_year, at("2024-07-02T03:04:05", "UTC"), utc) == at(
+        "2024-08-02T03:04:05", "UTC")
+

@@ -141,7 +141,7 @@ def test_http_refusals_are_counted_as_errors(guarded):
 CALLS = {
     "create_timeout": lambda c: c.create_timeout("tok:thrift", 600, action="http",
                                                  params={"url": "http://127.0.0.1:9/"}),
-    "create": lambda c: c.create("tok:fixed", 0, 0, 0, 1, 1, action="http",
+    "create": lambda c: c.create("tok:fixed", 0, 0, 0, 1, -1, action="http",
                                  params={"url": "http://127.0.0.1:9/"}),
     "get": lambda c: c.get("tok:thrift"),
     "remove": lambda c: c.remove("tok:thrift"),

@@ -34,7 +34,7 @@ def test_the_design_example():
     assert plan.key == "job1"
     assert plan.is_time_out is True
     assert (plan.second, plan.count) == (5, 1)
-    assert [plan.minute, plan.hour, plan.day, plan.month, plan.week] == [-1] * 5
+    assert [plan.minute, plan.hour, plan.day, plan.month, plan.week] == [0] * 5
     assert plan.action == "shell"
     assert plan.params == {"cmd": "ls"}
 
@@ -137,14 +137,16 @@ def test_malformed_params(text, fragment):
 
 
 @pytest.mark.parametrize(("fields", "values", "count"), [
-    ("*/5 * * * * *", [5, -1, -1, -1, -1, -1], 1),
-    ("*/5/0 * * * * *", [5, -1, -1, -1, -1, -1], 0),
-    ("*/30 */1/2 * * * *", [30, 1, -1, -1, -1, -1], 2),
-    ("* * */2/3 */1/3 * *", [-1, -1, 2, 1, -1, -1], 3),
-    ("0 0 */1 * * *", [0, 0, 1, -1, -1, -1], 1),
-    ("* * * * * */1/7", [-1, -1, -1, -1, -1, 1], 7),
+    ("*/5 * * * * *", [5, 0, 0, 0, 0, 0], 1),
+    ("*/5/0 * * * * *", [5, 0, 0, 0, 0, 0], 0),
+    ("*/30 */1/2 * * * *", [30, 1, 0, 0, 0, 0], 2),
+    ("* * */2/3 */1/3 * *", [0, 0, 2, 1, 0, 0], 3),
+    ("0 -1 */1 * * -7", [0, 0, 1, 0, 0, 0], 1),
+    ("* * * * * */1/7", [0, 0, 0, 0, 0, 1], 7),
 ])
 def test_delay_fields(fields, values, count):
+    """A field that is not */N is 0 in a delay plan, as the original's crontab parser
+    made it."""
     plan = parse_set_line(f"set k {fields} shell ls")
     assert plan.is_time_out is True
     assert [getattr(plan, f) for f in SCHEDULE_FIELDS] == values

@@ -1,7 +1,7 @@
 """Item 5: each action with only its default params (the fewest the original accepted)
 against a real target, in the original forsund and in ours: what reaches the target, and
-when the occurrence counts as done. Retry delays and the status of a finished plan with
-``status_expried`` are left for after the engine merge.
+when the occurrence counts as done; retry delays and the status of a finished plan with
+``status_expried``.
 
 Both servers run with ``ACTION_RETRY_DELAY_SECONDS=1`` and ``ACTION_RETRY_DELAY_RATE=3``,
 so a retry shows quickly and the original's delays (4, 7, 10 s) tell from others.
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 from compat_http import call
-from differences import kept, left_for_engine_merge
+from differences import kept
 from original import Server, server_pair
 from targets import HttpReceiver, thrift_receiver
 
@@ -121,8 +121,6 @@ def test_http(servers, receiver):
     assert ours.headers["user-agent"].startswith("forsun/")
 
 
-@left_for_engine_merge("retry n comes retry_delay_seconds * (1 + retry_delay_rate * n) "
-                       "seconds after a failure (4, 7, 10 s here)")
 def test_retry_delays(servers, receiver):
     delays = {}
     for server in servers:
@@ -136,8 +134,6 @@ def test_retry_delays(servers, receiver):
                                                               strict=True)), (name, delays)
 
 
-@left_for_engine_merge("with status_expried, get answers status 1 for a finished plan whose "
-                       "action succeeded and -1 for one whose action failed")
 def test_status_of_a_finished_plan(venv, tmp_path, receiver):
     statuses = {}
     with server_pair(venv, tmp_path, env={"STORE_STATUS_EXPRIED": "60"}) as servers:

@@ -24,7 +24,8 @@ def runs(original_python, our_python):
 
 @pytest.mark.parametrize("part", ["parse_cmd", "parse_cmd_no_kwargs", "parse_cmd_unsplit",
                                   "ensure", "version", "config", "config_missing",
-                                  "config_set_unknown", "config_set", "dumps", "loads"])
+                                  "config_set_unknown", "config_set", "dumps", "loads",
+                                  "plan_module_dumps", "plan_module_loads"])
 def test_same_results(runs, part):
     assert runs["ours"][part] == runs["original"][part]
 

@@ -1,7 +1,7 @@
 """Item 4: forsund's habits, the original's and ours side by side: its sample conf file
 (placeholder extensions included), the environment variables its config read and their
 rank, ``--demon VALUE`` / ``--nodemon VALUE``, the log file with ``--demon``, ``log_rotate``
-and ``log_backup_count``, SIGHUP; ``server_mode`` is left for after the engine merge.
+and ``log_backup_count``, ``--log -``, SIGHUP, ``server_mode``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from compat_http import call
-from differences import kept, left_for_engine_merge
+from differences import kept
 from original import ENV, Server, original_command, our_command, server_pair, start_server
 
 from forsun.testing.services import free_port, reachable
@@ -188,6 +188,19 @@ def test_sighup_stops_cleanly(venv, tmp_path):
     assert "forsund stopped" in servers[1].log_text()
 
 
+def test_log_dash_is_stderr(venv, tmp_path):
+    """``--log -`` (given after start_server's own --log, so it wins) logs to stderr; ours
+    says there that it runs in the foreground and how to detach."""
+    kept("foreground")
+    with server_pair(venv, tmp_path, extra=["--log=-"]) as servers:
+        for server in servers:
+            assert call(server, "GET", "/v1/ping")[1]["errcode"] == 0
+    for server in servers:
+        stderr = (server.workdir / "stdout.log").read_text(errors="replace")
+        assert " INFO " in stderr and not server.log_path.exists(), server.name
+    assert "--demon to detach" in (servers[1].workdir / "stdout.log").read_text()
+
+
 def test_log_rotate_and_backup_count(venv, tmp_path):
     conf = tmp_path / "forsun.conf"
     conf.write_text("log_level=DEBUG\nlog_rotate=1K\nlog_backup_count=2\n")
@@ -200,7 +213,6 @@ def test_log_rotate_and_backup_count(venv, tmp_path):
         assert rotated == ["forsund.log", "forsund.log.1", "forsund.log.2"], server.name
 
 
-@left_for_engine_merge("server_mode: a node that serves the API but fires nothing")
 def test_server_mode(venv, tmp_path):
     conf = tmp_path / "forsun.conf"
     conf.write_text("server_mode=PROXY\n")
@@ -212,4 +224,7 @@ def test_server_mode(venv, tmp_path):
                 "params": {"cmd": f"/bin/touch {marker}-{server.name}"}})
             assert answer[1]["errcode"] == 0
         time.sleep(3)
+        for server in servers:  # still there, never fired
+            answer = call(server, "GET", "/v1/plan?key=proxy")
+            assert answer[1]["data"]["current_count"] == 0, server.name
     assert not list(tmp_path.glob("fired-*"))

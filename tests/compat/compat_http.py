@@ -6,6 +6,7 @@ Both servers get the same requests in the same order, so they hold the same keys
 
 from __future__ import annotations
 
+import datetime
 import json
 import urllib.error
 import urllib.request
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 from compat_clients import same_up_to_the_second
-from differences import kept, left_for_engine_merge
+from differences import kept
 from original import Server
 
 JSON = "application/json"
@@ -126,15 +127,11 @@ def test_crontab_body_of_fixed_plans(pair):
     assert [plan["key"] for plan in answer["data"]] == ["h:cron1", "h:cron2"]
 
 
-@left_for_engine_merge("a crontab body's delay plan has 0, not -1, in the fields that are "
-                       "not */N, as the original's CLI and crontab parser sent (setline)")
 def test_crontab_body_of_a_delay_plan(pair):
     same(pair, "POST", "/v1/plan", "h:cron3 */3600 * * * * * shell 'cmd=true'\n"
                                    "h:cron4 */60/2 * * * * * shell 'cmd=true'", CRONTAB)
 
 
-@left_for_engine_merge("a JSON array is created item by item with each item's \"method\" "
-                       "(createTimeout unless it says create), whatever the HTTP method")
 @pytest.mark.parametrize("method", ["PUT", "POST"])
 def test_json_array_with_a_method_per_item(pair, method):
     same(pair, method, "/v1/plan", [
@@ -143,13 +140,15 @@ def test_json_array_with_a_method_per_item(pair, method):
         {"key": f"h:{method}:c", "method": "createTimeout", "seconds": 60, "count": 2, **PLAN}])
 
 
-@left_for_engine_merge("a JSON array of one plan answers that plan, not a list of one")
 def test_json_array_of_one_plan(pair):
     same(pair, "PUT", "/v1/plan", [{"key": "h:one", "seconds": 3600, "count": 1, **PLAN}])
 
 
-@left_for_engine_merge("GET /v1/keys?prefix=* lists every key (HTTP handlers; Thrift getKeys "
-                       "does already)")
+def test_crontab_body_of_one_plan(pair):
+    answer = same(pair, "PUT", "/v1/plan", "h:cron5 */3600 * * * * * shell 'cmd=true'", CRONTAB)
+    assert answer["data"]["key"] == "h:cron5"
+
+
 def test_keys_star(pair):
     original, ours = pair
     first, second = call(original, "GET", "/v1/keys?prefix=*"), call(ours, "GET",
@@ -157,7 +156,6 @@ def test_keys_star(pair):
     assert sorted(second[1]["data"]) == sorted(first[1]["data"])
 
 
-@left_for_engine_merge("a timestamp that is not a number is 1007, as the original said")
 def test_a_timestamp_that_is_not_a_number(pair):
     same(pair, "GET", "/v1/time?timestamp=soon")
 
@@ -182,6 +180,40 @@ def test_malformed_bodies(pair):
     body = {"key": "h:params", "seconds": 60, "action": "shell", "params": "cmd=true"}
     assert call(original, "PUT", "/v1/plan", body)[1]["errcode"] == 1001
     assert call(ours, "PUT", "/v1/plan", body)[1]["errcode"] == 1004
+
+
+def test_an_array_is_all_or_none(pair):
+    kept("http-all-or-none")
+    original, ours = pair
+    body = [{"key": "h:all:a", "seconds": 3600, "count": 1, **PLAN},
+            {"key": "h:all:b", "seconds": 3600, "action": "nosuch", "params": {}}]
+    for server in pair:
+        assert call(server, "PUT", "/v1/plan", body)[1]["errcode"] == 1006, server.name
+    assert call(original, "GET", "/v1/plan?key=h:all:a")[1]["errcode"] == 0
+    assert call(ours, "GET", "/v1/plan?key=h:all:a")[1]["errcode"] == 1003
+
+
+def test_an_unknown_method_of_an_array_item(pair):
+    kept("http-malformed-bodies")
+    original, ours = pair
+    body = [{"key": "h:meth", "method": "remove", "seconds": 5, "minute": 3, **PLAN}]
+    assert call(original, "PUT", "/v1/plan", body)[1]["data"]["is_time_out"] is False
+    assert call(ours, "PUT", "/v1/plan", body)[1]["errcode"] == 1004
+
+
+def test_week(pair):
+    """``week`` of a fixed-time plan: the original ignored it, forsun matches it."""
+    kept("weekday")
+    original, ours = pair
+    today = datetime.datetime.now(datetime.UTC)
+    week = (today + datetime.timedelta(days=3)).isoweekday() % 7  # cron's numbering
+    body = {"key": "h:week", "seconds": 0, "minute": 30, "hour": 10, "week": week, **PLAN}
+    first = call(original, "POST", "/v1/plan", body)[1]["data"]["next_time"]
+    second = call(ours, "POST", "/v1/plan", body)[1]["data"]["next_time"]
+    assert first - today.timestamp() <= 86400
+    due = datetime.datetime.fromtimestamp(second, datetime.UTC)
+    assert (due.isoweekday() % 7, due.hour, due.minute) == (week, 10, 30)
+    assert second - today.timestamp() > 2 * 86400
 
 
 def test_singular_second(pair):

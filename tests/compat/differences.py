@@ -4,16 +4,11 @@ reason, and the normalisers that let the scenarios compare everything else.
 Every entry is also a section of docs/migrating.md (``compat_docs.py`` checks it), and every
 normaliser names the entry it absorbs. Anything a normaliser does not absorb must be the
 same in the original and in forsun, or a scenario fails.
-
-Two more lists name what is not kept but not fixed yet: :data:`LEFT_FOR_ENGINE_MERGE`
-(scenarios marked ``xfail(strict=True)``, so they fail once fixed and get unmarked).
 """
 
 from __future__ import annotations
 
 import re
-
-import pytest
 
 KEPT_DIFFERENCES: dict[str, str] = {
     "error-messages": (
@@ -67,9 +62,14 @@ KEPT_DIFFERENCES: dict[str, str] = {
         "refused when it is created (1007 naming it); the original stored it and failed at "
         "every firing."),
     "http-malformed-bodies": (
-        "A malformed HTTP request body, or params that are not an object, gets the JSON "
-        "envelope with the code of the fault (1004, 1007); the original answered an HTML "
-        "400 page, or 1001."),
+        "A malformed HTTP request body, params that are not an object, or an array item "
+        "whose \"method\" is neither create nor createTimeout, gets the JSON envelope with "
+        "the code of the fault (1004, 1007); the original answered an HTML 400 page, or "
+        "1001, skipped the item, or made it a fixed-time plan."),
+    "http-all-or-none": (
+        "A JSON array (or crontab body) of plans is created all or none: an item that is "
+        "refused stores none of them, and the error names it; the original stored the items "
+        "before it."),
     "http-second": (
         "HTTP plan bodies accept `second` as well as `seconds`; the original ignored "
         "`second` and fired the plan at once."),
@@ -97,9 +97,11 @@ KEPT_DIFFERENCES: dict[str, str] = {
         "them from `forsun`, `forsun.action.action` and `forsun.store.store`, which are the "
         "original's classes."),
     "plan-class": (
-        "`forsun.Plan(...)` takes the fields after `week` in its own order (pass them by "
-        "name), and `Plan.loads` keeps the stored next_time (the original recomputed a past "
-        "one from the clock). `forsun.plan.Plan` has no dumps/loads yet (see below)."),
+        "`forsun.Plan(...)` and `forsun.plan.Plan(...)` take the fields after `week` in "
+        "their own order (pass them by name), and `Plan.loads` keeps the stored next_time "
+        "(the original recomputed a past one from the clock). A legacy action's `self.plan` "
+        "is the plan after its occurrence, as in the original, with `next_time` 0 where the "
+        "original said None."),
     "late-registration": (
         "Actions and stores are registered before forsund starts its service (at import, "
         "in an extension's register()); the original looked them up at every firing, so a "
@@ -114,6 +116,12 @@ KEPT_DIFFERENCES: dict[str, str] = {
     "timezone": (
         "Fixed-time plans match in --timezone (default UTC, as the original, which matched "
         "in UTC only)."),
+    "plan-status": (
+        "With status_expried, only a plan's last occurrence records its outcome (1 "
+        "succeeded, -1 failed, and 2 until its first attempt has finished); a plan that "
+        "fires again reads 0 (waiting), or 1 with the redis store while an occurrence runs. "
+        "The original recorded the outcome of every firing for status_expried seconds: a "
+        "store write per firing, which forsund saves."),
     "timing": (
         "Plans fire at the start of their second and never before it; the original fired "
         "up to a second late, and sometimes some 30 ms early."),
@@ -131,20 +139,10 @@ KEPT_DIFFERENCES: dict[str, str] = {
         "new one, a redis transaction that did not run fails the firing, and redis commands "
         "that never worked in a firing (SUBSCRIBE, MONITOR, ...) are refused (1004)."),
     "data-files": (
-        "The stores' data formats are new: plans are not carried over automatically (a "
-        "script in docs/operations.md re-creates them from the original's session file or "
-        "Redis keys)."),
+        "The stores' data formats are new: plans are not carried over automatically; "
+        "forsund migrate moves them from the original's dump file or Redis keys, state "
+        "included, and forsund refuses to start on the original's dump file."),
 }
-
-#: Differences not kept, to be fixed where the code lives (the engine, service and HTTP
-#: handlers, being restructured): their scenarios are ``xfail(strict=True)``.
-LEFT_FOR_ENGINE_MERGE = "left for after the engine merge"
-
-
-def left_for_engine_merge(what: str) -> pytest.MarkDecorator:
-    """The mark of a scenario that fails until ``what`` is fixed after the engine merge."""
-    return pytest.mark.xfail(strict=True, reason=f"{LEFT_FOR_ENGINE_MERGE}: {what}")
-
 
 def kept(name: str) -> str:
     """``name`` after checking it is a kept difference (normalisers cite them this way)."""

@@ -16,6 +16,12 @@ stays 0)::
         plan = client.create_timeout("order:1", 30, action="http",
                                      params={"url": "http://shop/timeout?order=1"})
 
+The operator's calls that the Thrift IDL lacks (failures, retry, discard, history, fire
+now, overview, metrics) go over the HTTP API: :class:`HttpClient`
+(:mod:`forsun.http_client`). So do moving every plan out of and into a running server,
+:func:`export_plans` and :func:`import_plans` (from :mod:`forsun.transfer`, re-exported
+here; what ``forsun export`` / ``forsun import`` use).
+
 A server started with ``--token`` needs ``Client(..., token=TOKEN)``: every call then
 carries the token in the reserved argument field :data:`forsun.idl.TOKEN_FIELD_ID`
 (a server without a token, or the original forsun, ignores that field).
@@ -35,8 +41,13 @@ from typing import Any
 import attrs
 
 from .errors import ErrorCode, ForsunPlanError
+from .http_client import HttpClient, HttpUnreachable
 from .idl import TOKEN_FIELD_ID, load_idl
 from .plan import Plan
+from .transfer import export_plans, import_plans
+
+__all__ = ["DEFAULT_PORT", "AsyncClient", "Client", "HttpClient", "HttpUnreachable",
+           "export_plans", "import_plans"]
 
 #: forsund's default Thrift port.
 DEFAULT_PORT = 6458

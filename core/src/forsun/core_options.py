@@ -40,8 +40,9 @@ CORE_OPTIONS = (
     Option("pid-file", default="/tmp/forsund.pid", ini="pid_file", metavar="FILE",
            help="pid file written by --demon"),
     Option("server-mode", default="TIMER", ini="server_mode", metavar="MODE",
-           help="TIMER: serve the API and fire plans; the original forsun's other modes "
-                "(serve without firing) are refused by this release"),
+           help="TIMER: serve the API and fire plans; any other mode (the original's "
+                "SERVER, PROXY, ...): serve the API and fire nothing, e.g. beside firing "
+                "nodes sharing the redis store"),
     Option("timezone", default="UTC",
            help="IANA time zone in which fixed-time plans are matched"),
     Option("token", default="", ini="token", secret=True, metavar="TOKEN",
@@ -63,10 +64,23 @@ CORE_OPTIONS = (
     Option("node-id", default="", section="store", ini="node_id",
            help="this node's name when several forsund share a store "
                 "(default: the store's own, e.g. --driver-redis-server-id)"),
+    Option("failures-max", type=int, default=10_000, section="store", ini="failures_max",
+           metavar="N",
+           help="occurrences that failed every attempt are kept in the store's failures "
+                "list (forsun failures); beyond N the oldest are dropped and counted"),
+    Option("history-size", type=int, default=10_000, ini="history_size", metavar="N",
+           help="firing outcomes this node remembers (forsun history KEY); 0: none"),
+    Option("metrics", type=bool, default=True, ini="metrics",
+           help="count Prometheus metrics, served at GET /metrics of --http "
+                "(--no-metrics: off, and /metrics answers only the process figures)"),
     Option("retry-delay-seconds", type=float, default=3.0, section="action",
-           ini="retry_delay_seconds", help="delay before the first retry of a failed action"),
-    Option("retry-delay-rate", type=float, default=2.0, section="action",
-           ini="retry_delay_rate", help="each further retry waits this many times longer"),
+           ini="retry_delay_seconds",
+           help="the unit of the delays before retries of a failed action (see "
+                "--retry-delay-rate)"),
+    Option("retry-delay-rate", type=float, default=1.0, section="action",
+           ini="retry_delay_rate",
+           help="retry n comes retry_delay_seconds * (1 + this * n) seconds after a failure "
+                "(as the original: 6, 9, 12 s by default)"),
     Option("retry-max-count", type=int, default=3, section="action", ini="retry_max_count",
            help="retries after the first attempt before an occurrence is given up"),
     Option("action-workers", type=int, default=4096, section="action", ini="workers",

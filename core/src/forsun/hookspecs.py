@@ -59,6 +59,34 @@ def register_frontends(register: Callable[[str, Callable[..., Any]], None]) -> N
 
 
 @hookspec
+def register_routes(register: Callable[..., None]) -> None:
+    """Add operations to the HTTP front end: ``register(route)`` with a
+    :class:`forsun.frontends.openapi.Route`, once per method and path.
+
+    A route gets what the core's own routes get: the ``--token`` check (unless
+    ``authenticated=False``), the cross-site refusal of mutating methods, the error
+    envelope around ``data`` (unless ``enveloped=False``), and its entry in
+    ``GET /v1/openapi.json``. ``raw=True``: ``run`` returns ``(content_type, bytes)``,
+    sent as they are (static assets, Prometheus text). A path may end with one ``{name}``
+    segment matching the rest of the URL (slashes included, possibly empty), read with
+    ``handler.path_kwargs["name"]``. A method and path served twice is an error naming
+    both plugins. Called when the HTTP front end starts, and by ``forsund plugins`` and
+    :func:`forsun.frontends.http_routes.openapi_document`: register the same routes each
+    time.
+    """
+
+
+@hookspec
+def register_plan_sources(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register read-only plan sources for ``forsund migrate``: ``register(scheme, factory)``.
+
+    ``factory(url)`` is called with the whole SRC URL (``SCHEME:...``) and returns a
+    :class:`forsun.migrate.endpoints.Source` (no I/O before its ``open``). Stores need no
+    registration here: every store is an endpoint already.
+    """
+
+
+@hookspec
 def forsun_startup(service: Service) -> Any:
     """Called once the store is open and before front ends accept requests.
 

@@ -1,7 +1,9 @@
 """The plan: one timer, its schedule fields, its action and its progress.
 
-Field meanings and defaults follow the original forsun (DESIGN 3.1). ``status`` is one of
-:data:`STATUS_WAITING`, :data:`STATUS_EXECUTING` or :data:`STATUS_FINISHED`.
+Field meanings and defaults follow the original forsun (DESIGN 3.1). ``status`` is
+:data:`STATUS_WAITING` or :data:`STATUS_EXECUTING` for a plan that fires again; a finished
+plan kept for ``status_expried`` is :data:`STATUS_FINISHED` until its last action has
+finished, then :data:`STATUS_SUCCEEDED` or :data:`STATUS_FAILED`, the original's values.
 """
 
 from __future__ import annotations
@@ -17,10 +19,19 @@ from .errors import ForsunPlanError
 
 #: waiting for ``next_time``
 STATUS_WAITING = 0
-#: an occurrence is being executed (its action has not finished yet)
+#: an occurrence is being executed (a store may mark a claimed plan so when it is read)
 STATUS_EXECUTING = 1
-#: fired its last time; kept only while ``status_expried`` lets its last state be read
+#: fired its last time; kept only while ``status_expried`` lets its last state be read,
+#: and this until its last action has finished
 STATUS_FINISHED = 2
+#: a finished plan (kept for ``status_expried``) whose last action succeeded: the original's
+#: 1, the same value as :data:`STATUS_EXECUTING` (only a finished plan is stored so)
+STATUS_SUCCEEDED = 1
+#: a finished plan (kept for ``status_expried``) whose last action failed: the original's -1
+STATUS_FAILED = -1
+#: The statuses of a finished plan kept for ``status_expried``: at its ``next_time`` it is
+#: removed, nothing fires.
+FINISHED_STATUSES = frozenset({STATUS_FINISHED, STATUS_SUCCEEDED, STATUS_FAILED})
 
 SCHEDULE_FIELDS = ("second", "minute", "hour", "day", "month", "week")
 
@@ -85,6 +96,19 @@ class Plan:
     def occurrence(self) -> tuple[str, int]:
         """Identity of the occurrence this plan is due for: ``(key, next_time)``."""
         return (self.key, self.next_time)
+
+    def dumps(self) -> bytes:
+        """This plan in the original forsun's msgpack encoding (:mod:`forsun.legacy.plan`)."""
+        from .legacy.plan import encode
+
+        return encode(self)
+
+    @classmethod
+    def loads(cls, data: bytes) -> Plan:
+        """A plan from the original forsun's encoding (unknown fields are ignored)."""
+        from .legacy.plan import decode
+
+        return cls.from_dict(decode(data))
 
 
 #: The names of a plan's fields, in order (the protocol names: DESIGN 3.1).

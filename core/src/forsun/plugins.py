@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "core_options": "forsun.core_options",
     "frontend_thrift": "forsun.frontends.thrift",
     "frontend_http": "forsun.frontends.http",
+    "http_insight": "forsun.frontends.insight_routes",
     "legacy": "forsun.legacy.plugin",
 }
 #: Built-ins forsund cannot run without (pytest's "essential plugins"): never blockable.
@@ -213,6 +214,10 @@ def collect_frontends(pm: pluggy.PluginManager) -> Registry:
     return _collect(pm, "register_frontends", "frontend")
 
 
+def collect_plan_sources(pm: pluggy.PluginManager) -> Registry:
+    return _collect(pm, "register_plan_sources", "plan source")
+
+
 def collect_options(pm: pluggy.PluginManager) -> dict[str, list[Option]]:
     """Options declared by each plugin, by plugin name; a flag declared twice is an error."""
     by_plugin: dict[str, list[Option]] = {}
@@ -250,9 +255,14 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
 
     registered: dict[str, dict[str, list[str]]] = {}
     for kind, registry in (("stores", collect_stores(pm)), ("actions", collect_actions(pm)),
-                           ("frontends", collect_frontends(pm))):
+                           ("frontends", collect_frontends(pm)),
+                           ("plan_sources", collect_plan_sources(pm))):
         for entry in registry.entries.values():
             registered.setdefault(entry.plugin, {}).setdefault(kind, []).append(entry.name)
+    for impl in pm.hook.register_routes.get_hookimpls():
+        routes = registered.setdefault(impl.plugin_name, {}).setdefault("routes", [])
+        impl.function(**{arg: (lambda route, _routes=routes: _routes.append(
+            f"{route.method} {route.path}")) for arg in impl.argnames})
     options = collect_options(pm)
     rows = []
     for name, plugin in pm.list_name_plugin():

@@ -15,6 +15,9 @@ Rules of the fixed-time match:
   ``fold=1``. If ``hour`` is fixed, only the first pass (``fold=0``) matches, so a daily 01:30
   plan fires once; with ``hour`` -1 both passes match (an every-minute plan keeps firing every
   minute through the repeated hour).
+* A *one-off date*, a plan with every field from ``second`` to ``month`` set, fires once, in
+  the local year it is created in, as the original forsun's did: once that date has passed
+  it is refused (1002) rather than due next year (:func:`is_one_off`).
 * A plan that cannot match before local year 9999 has no next occurrence. Dates, weekdays and
   time-zone rules repeat every 400 years once the zone's listed transitions are over (tzdata
   lists them up to 2087 at most; later ones follow a yearly rule), so the search stops 400
@@ -101,12 +104,20 @@ def next_match(plan: Plan, after: int, tz: datetime.tzinfo) -> int | None:
     return min((t for t in found if t is not None), default=None)
 
 
+def is_one_off(plan: Plan) -> bool:
+    """Whether ``plan`` is a fixed-time plan with every field from second to month set: a
+    date that fires once (see the module docstring)."""
+    return not plan.is_time_out and -1 not in (plan.second, plan.minute, plan.hour, plan.day,
+                                               plan.month)
+
+
 def first_due(plan: Plan, now: float, tz: datetime.tzinfo) -> int:
     """The first due second of a new plan created at ``now``.
 
     Delay mode: ``int(now) + delay_interval(plan)``; a zero interval is allowed only with
     ``count == 1`` (due at once, ``int(now)``). Fixed mode: :func:`next_match` after
-    ``int(now)``. Raises :class:`ForsunPlanError` 1002 if the plan can never fire.
+    ``int(now)``, for a one-off date (:func:`is_one_off`) in the local year of ``now``.
+    Raises :class:`ForsunPlanError` 1002 if the plan can never fire.
     """
     start = int(now)
     if plan.is_time_out:
@@ -119,11 +130,19 @@ def first_due(plan: Plan, now: float, tz: datetime.tzinfo) -> int:
             )
         return start + interval
     due = next_match(plan, start, tz)
+    fields = " ".join(f"{name}={getattr(plan, name)}" for name in SCHEDULE_FIELDS)
     if due is None:
-        fields = " ".join(f"{name}={getattr(plan, name)}" for name in SCHEDULE_FIELDS)
         raise ForsunPlanError(
             ErrorCode.TIME_NEVER_ARRIVES, f"{fields} never match a time after {start} in {tz}"
         )
+    if is_one_off(plan):
+        year = datetime.datetime.fromtimestamp(start, tz).year
+        if datetime.datetime.fromtimestamp(due, tz).year != year:
+            raise ForsunPlanError(
+                ErrorCode.TIME_NEVER_ARRIVES,
+                f"{fields}: that date of {year} has passed in {tz} (a date with second to "
+                f"month set fires once, in the current year)",
+            )
     return due
 
 
@@ -132,11 +151,13 @@ def next_due(plan: Plan, after: int, tz: datetime.tzinfo) -> int | None:
 
     ``count`` is not considered (the engine stops a plan after its last firing). Delay mode:
     ``after + delay_interval(plan)`` (``None`` for a zero interval); fixed mode:
-    :func:`next_match`.
+    :func:`next_match` (``None`` for a one-off date, :func:`is_one_off`).
     """
     if plan.is_time_out:
         interval = delay_interval(plan)
         return after + interval if interval else None
+    if is_one_off(plan):
+        return None
     return next_match(plan, after, tz)
 
 

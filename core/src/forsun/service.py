@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,10 @@ from .clock import WALL_CLOCK, Clock
 from .engine import Engine, EngineSettings
 from .errors import ErrorCode, ForsunPlanError
 from .frontends.base import Frontend
+from .insight import Insight
+from .metrics import Metrics
 from .options import Options
+from .outcomes import DEFAULT_HISTORY_SIZE, History, Outcome, OutcomeSink
 from .pacing import Pacer, steps
 from .plan import STATUS_WAITING, Plan, ValidatedPlans, evolved, validate_plan
 from .plugins import (
@@ -44,6 +47,12 @@ log = logging.getLogger(__name__)
 #: Plans per store call of :meth:`Service.create_many`: about 4 ms of the mem store's work
 #: on the bench machine, and what the redis store writes with one script call.
 STORE_STEP = 1000
+
+
+def fires(server_mode: str) -> bool:
+    """Whether a node in ``server_mode`` fires plans: TIMER (any case) or empty, as the
+    original read its SERVER_MODE; any other mode serves the API alone."""
+    return server_mode.strip().upper() in ("", "TIMER")
 
 
 def _plans_label(index: int) -> str:
@@ -75,6 +84,10 @@ class Service:
                                   f"install the distribution forsun-store-{driver}")
         self.store: Store = self.store_registry[driver].factory(options)
         self.node_id = options.node_id or self.store.node_id
+        self.history = History(int(options.get("history_size", DEFAULT_HISTORY_SIZE)))
+        self.metrics = Metrics(self.stats) if options.get("metrics", True) else None
+        if self.metrics is not None:
+            self.metrics.instrument(self.store)
         self._actions: dict[str, Action] = {}
         self.frontends: list[Frontend] = []
         #: Long jobs (bulk creations) take turns with everything else on the event loop.
@@ -82,9 +95,28 @@ class Service:
         self.engine = Engine(self.store, self.action, stats=self.stats,
                              settings=EngineSettings.from_options(options),
                              node_id=self.node_id, tz=self.tz, clock=clock,
-                             hold_bulk_work=self.pacer.hold)
+                             hold_bulk_work=self.pacer.hold, on_outcome=self._outcome_sink())
+        #: The operator's view: overview, history, failures, fire now (front ends call it).
+        self.insight = Insight(self)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=options.action_threads, thread_name_prefix="forsun-action")
+        #: False for a node that serves the API and fires nothing (``--server-mode`` other
+        #: than TIMER, as the original's SERVER_MODE): its engine never starts, so it
+        #: claims, checkpoints and heartbeats nothing in a store shared with firing nodes.
+        self.fires = fires(options.server_mode)
+
+    def _outcome_sink(self) -> OutcomeSink | None:
+        """Where the engine reports outcomes: the history ring and the metrics."""
+        add = self.history.add
+        if self.metrics is None:
+            return add
+        observe = self.metrics.observe
+
+        def sink(outcome: Outcome) -> None:
+            add(outcome)
+            observe(outcome)
+
+        return sink
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -92,7 +124,11 @@ class Service:
         asyncio.get_running_loop().set_default_executor(self.executor)
         await self.store.open()
         await _call_hook(self.pm.hook.forsun_startup, service=self)
-        await self.engine.start()
+        if self.fires:
+            await self.engine.start()
+        else:
+            log.info("server mode %s: this node serves the API and fires no plan",
+                     self.options.server_mode)
         for name, entry in self.frontend_registry.entries.items():
             frontend = entry.factory(self)
             if frontend.enabled:
@@ -107,7 +143,8 @@ class Service:
             except Exception:
                 log.exception("stopping front end %r failed", frontend)
         self.frontends.clear()
-        await self.engine.stop()
+        if self.fires:
+            await self.engine.stop()
         await _call_hook(self.pm.hook.forsun_shutdown, service=self, raise_errors=False)
         for name, action in self._actions.items():
             try:
@@ -134,9 +171,12 @@ class Service:
 
     # -- the API front ends call ---------------------------------------------------------
 
-    def prepare(self, plan: Plan, now: float | None = None, *, owned: bool = False) -> Plan:
+    def prepare(self, plan: Plan, now: float | None = None, *, owned: bool = False,
+                keep_state: bool = False) -> Plan:
         """Validate a plan a client asked for and fill key, times and status: a new plan,
         or ``plan`` itself when the caller ``owned`` it (built it for this call alone).
+        ``keep_state``: the plan is restored as exported, with its ``next_time`` (required),
+        ``current_count``, ``last_timeout`` and ``created_time`` (status: waiting).
 
         Raises 1006 for an unknown action, 1007 for missing params, 1002 when the time will
         never arrive, 1004 for invalid fields.
@@ -148,14 +188,19 @@ class Service:
         plan.key = plan.key or uuid.uuid4().hex
         plan.action = action
         plan.count = plan.count or 0
-        plan.current_count = plan.next_time = plan.last_timeout = 0
         plan.status = STATUS_WAITING
-        plan.created_time = now
         if plan.params is None:
             plan.params = {}
+        if keep_state:
+            if not plan.next_time:
+                raise ForsunPlanError.missing("next_time")
+        else:
+            plan.current_count = plan.next_time = plan.last_timeout = 0
+            plan.created_time = now
         self.action(plan.action).validate(plan.params)
         validate_plan(plan)
-        plan.next_time = schedule.first_due(plan, now, self.tz)
+        if not keep_state:
+            plan.next_time = schedule.first_due(plan, now, self.tz)
         return plan
 
     async def create(self, plan: Plan, *, owned: bool = False) -> Plan:
@@ -168,7 +213,8 @@ class Service:
         return plan
 
     async def create_many(self, plans: Iterable[Plan], *, owned: bool = False,
-                          label: Callable[[int], str] = _plans_label) -> list[Plan]:
+                          label: Callable[[int], str] = _plans_label,
+                          keep_state: bool = False) -> list[Plan]:
         """Create several plans at once, as a job of :attr:`pacer` (firing and other
         requests are served between its slices): all are validated before any is stored,
         then they are stored in order, :data:`STORE_STEP` per store call.
@@ -178,7 +224,8 @@ class Service:
         replaced by the batch's, or replaces it, in the order the two were applied. When
         storing fails part way the error (1004) says so: the plans before the one it names
         are stored, it and the rest are not (or, with a store whose ``put_many`` can fail
-        half way, not all). ``owned``: see :meth:`prepare` (plans are prepared in place).
+        half way, not all). ``owned``, ``keep_state``: see :meth:`prepare` (plans are
+        prepared in place).
         """
         now = self.clock()
         prepared = ValidatedPlans()  # prepare() validates each: the store need not again
@@ -187,7 +234,7 @@ class Service:
             for part in steps(plans):
                 for plan in part:
                     try:
-                        append(prepare(plan, now, owned=owned))
+                        append(prepare(plan, now, owned=owned, keep_state=keep_state))
                     except ForsunPlanError as exc:
                         raise ForsunPlanError(exc.code, f"{label(len(prepared))}: "
                                                         f"{exc.message}") from exc
@@ -227,7 +274,14 @@ class Service:
         return plan
 
     async def keys(self, prefix: str = "") -> list[str]:
-        return await self.store.keys(prefix or "")
+        """The keys starting with ``prefix``, sorted. As in the original, trailing blanks and
+        ``*`` are no part of the prefix, so ``*`` (the original CLI's ``ls *``) lists every
+        key."""
+        return await self.store.keys((prefix or "").rstrip("\n\t *"))
+
+    def plan_pages(self, prefix: str = "", size: int = 1000) -> AsyncIterator[list[Plan]]:
+        """Every plan whose key starts with ``prefix``, a page at a time (export)."""
+        return self.store.plan_pages(prefix, size)
 
     async def plans_at(self, timestamp: int = 0) -> list[Plan]:
         """Plans due at ``timestamp`` (0: the current second)."""

@@ -13,8 +13,9 @@ original forsun's examples rely on: inside single quotes ``\\'`` and ``\\\\`` ar
 - Fields S M H D MON W (second, minute, hour, day, month, week): ``*`` is "any" (-1), a number
   is a fixed value, ``*/N`` is N units of that field in a delay plan and ``*/N/COUNT`` also
   sets how often it fires (default 1; 0 = forever). One ``*/`` field makes the whole plan a
-  delay plan (``is_time_out``); its other fields are then ``*`` (-1, counting as 0 in the
-  interval) or a number <= 0. Counts written on several fields must agree.
+  delay plan (``is_time_out``); its other fields are then ``*`` or a number <= 0, and are 0
+  in the plan, as the original's crontab parser made them. Counts written on several fields
+  must agree.
 - ACTION ``sh`` and ``bash`` mean ``shell``.
 - PARAMS is ``k=v;k2='quoted v'`` (see :func:`parse_params`); it may be left out. For shell a
   bare string (``'ls -la'``) is the ``cmd``, for http the ``url``.
@@ -179,13 +180,15 @@ def _parse_fields(words: list[str]) -> tuple[dict[str, int], bool, int]:
     count: int | None = None
     for name, match in matches.items():
         if match["any"]:
-            value = -1
+            value = 0 if is_time_out else -1
         elif match["fixed"] is not None:
             value = int(match["fixed"])
             if is_time_out and value > 0:
                 raise ForsunPlanError.invalid(
                     name, f"fixed value {value} in a delay plan (write */{value} for an "
                           f"interval, * for none)")
+            if is_time_out:
+                value = 0
         else:
             value = int(match["units"])
             if match["count"] is not None:

@@ -16,7 +16,7 @@ plans = st.builds(
     second=st.integers(-1, 59), minute=st.integers(-1, 59), hour=st.integers(-1, 23),
     day=st.integers(-1, 31), month=st.integers(-1, 12), week=st.integers(-1, 7),
     is_time_out=st.booleans(), count=st.integers(0, 32767),
-    current_count=st.integers(0, 1 << 30), status=st.integers(0, 2),
+    current_count=st.integers(0, 1 << 30), status=st.integers(-1, 2),
     next_time=st.integers(0, 1 << 40), last_timeout=st.integers(0, 1 << 40),
     created_time=st.floats(0, 1e11), action=texts.filter(bool),
     params=st.dictionaries(texts, texts, max_size=5),

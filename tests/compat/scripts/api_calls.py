@@ -8,6 +8,7 @@ import sys
 
 import forsun
 import forsun.config
+import forsun.plan
 import forsun.status
 import forsun.utils
 from forsun import Plan
@@ -52,5 +53,13 @@ loaded = Plan.loads(data)
 results["dumps"] = data.hex()
 results["loads"] = [loaded.key, loaded.second, loaded.minute, loaded.is_time_out, loaded.count,
                     loaded.next_time, loaded.created_time, loaded.action, loaded.params]
+# The original's import path of the class, built by name (its positional order differs).
+plan = forsun.plan.Plan(key="m", second=7, is_time_out=True, count=1, next_time=2000000000,
+                        created_time=1700000000.25, action="shell", params={"cmd": "true"})
+data = plan.dumps()
+loaded = forsun.plan.Plan.loads(data)
+results["plan_module_dumps"] = data.hex()
+results["plan_module_loads"] = [loaded.key, loaded.second, loaded.is_time_out, loaded.count,
+                                loaded.next_time, loaded.params]
 print(json.dumps(results, default=list))
 sys.exit(0)

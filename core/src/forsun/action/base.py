@@ -26,13 +26,15 @@ T = TypeVar("T")
 @attrs.frozen(slots=True)
 class Firing:
     """One execution attempt of an occurrence: the plan's ``key``, the due second ``ts``
-    (unix seconds), its ``params``, the plan itself and the attempt number (0 = first)."""
+    (unix seconds), its ``params``, the plan itself and the attempt number (0 = first).
+    ``manual``: an operator fired it (fire now, retry of a failure), not the schedule."""
 
     key: str
     ts: int
     params: Mapping[str, str]
     plan: Plan
     attempt: int = 0
+    manual: bool = False
 
 
 class ActionError(Exception):

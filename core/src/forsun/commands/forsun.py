@@ -46,10 +46,17 @@ from typing import Any
 import attrs
 
 from .. import __version__
-from ..client import DEFAULT_PORT, Client
+from ..client import DEFAULT_PORT, Client, HttpClient, HttpUnreachable
 from ..errors import ForsunPlanError
 from ..legacy import cli_output
-from ..plan import STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING, Plan
+from ..plan import (
+    STATUS_EXECUTING,
+    STATUS_FAILED,
+    STATUS_FINISHED,
+    STATUS_SUCCEEDED,
+    STATUS_WAITING,
+    Plan,
+)
 from ..schedule import get_zone
 from ..setline import (
     format_fields,
@@ -66,7 +73,7 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
 STATUS_NAMES = {STATUS_WAITING: "waiting", STATUS_EXECUTING: "executing",
-                STATUS_FINISHED: "finished"}
+                STATUS_FINISHED: "finished", STATUS_FAILED: "failed"}
 #: Plan fields holding unix seconds (0: never / unknown).
 TIME_FIELDS = ("next_time", "last_timeout", "created_time")
 #: Words that leave the prompt.
@@ -107,6 +114,17 @@ COMMANDS = {
                     "plans due at that second (a date without offset is in the server's "
                     "time zone); none: now", 0, None),
     "info": Command("info", "server, plugins and counters"),
+    "failures": Command("failures [PREFIX]", "occurrences that failed every attempt, newest "
+                        "first (of keys starting with PREFIX), with their ids; needs --http",
+                        0, 1),
+    "retry": Command("retry ID... | all", "fire failures again now; each leaves the list once "
+                     "it succeeds; needs --http", 1, None, "retry 1700000000:order:1"),
+    "discard": Command("discard ID... | all", "remove failures from the list; needs --http",
+                       1, None),
+    "history": Command("history [KEY]", "recent firing outcomes on the node asked, newest "
+                       "first (of plan KEY); needs --http", 0, 1),
+    "fire": Command("fire KEY", "fire a plan once now (its schedule goes on unchanged); "
+                    "needs --http", 1, 1),
     "version": Command("version", "client and server versions"),
     "help": Command("help [COMMAND]", "this text, or the part about COMMAND", 0, 1),
     "exit": Command("exit", "leave the prompt (also quit, Ctrl-D)"),
@@ -137,14 +155,20 @@ def split_commands(line: str) -> list[str]:
     return [part for part in split_quoted(line, ";") if part.strip()]
 
 
+def status_name(plan: Plan) -> str:
+    """The word for ``plan.status``: 1 is "succeeded" for a plan that has fired its last
+    time (kept for status_expried), "executing" for another."""
+    if plan.status == STATUS_SUCCEEDED and plan.count and plan.current_count >= plan.count:
+        return "succeeded"
+    return STATUS_NAMES.get(plan.status, str(plan.status))
+
+
 def original_delay_fields(plan: Plan) -> Plan:
-    """A delay plan of a set line with the fields the original's ``set`` sent: a field
-    that is not ``*/N`` is 0 (``week``: -1), where :mod:`forsun.setline` writes -1 (both
-    count as no interval); so the stored plan is the original's."""
-    if plan.is_time_out:
-        for name in ("second", "minute", "hour", "day", "month"):
-            setattr(plan, name, max(getattr(plan, name), 0))
-        plan.week = plan.week if plan.week > 0 else -1
+    """A delay plan of a set line with the fields the original's ``set`` sent: ``week``
+    -1 when it is not ``*/N``, where :mod:`forsun.setline` writes 0 (both count as no
+    interval); so the stored plan is the original's."""
+    if plan.is_time_out and plan.week <= 0:
+        plan.week = -1
     return plan
 
 
@@ -152,10 +176,19 @@ class Console:
     """Runs command lines against one server and prints their results in a ``style``
     (:data:`ORIGINAL`, :data:`VERBOSE` or :data:`JSON`)."""
 
-    def __init__(self, client: Client, *, style: str = ORIGINAL) -> None:
+    def __init__(self, client: Client, *, style: str = ORIGINAL,
+                 http: HttpClient | None = None) -> None:
         self.client = client
         self.style = style
+        self._http = http
         self._zone: datetime.tzinfo | None = None
+
+    def http(self, command: str) -> HttpClient:
+        """The HTTP API client the operator's commands need (``--http``)."""
+        if self._http is None:
+            raise UsageError(f"{command} uses the server's HTTP API: give --http HOST:PORT "
+                             f"(forsund's --http; or $FORSUN_HTTP)")
+        return self._http
 
     @property
     def as_json(self) -> bool:
@@ -255,6 +288,52 @@ class Console:
             return
         self._emit(info, self._info_text(info))
 
+    def do_failures(self, args: list[str]) -> None:
+        page = self.http("failures").failures(prefix=args[0] if args else "", limit=1000)
+        if self.as_json:
+            self._print_json(page.to_dict())
+            return
+        title = f"{page.total} failure(s)" + (f", {page.dropped} dropped (oldest, beyond "
+                                               f"--failures-max)" if page.dropped else "")
+        if not page.items:
+            print(title)
+            return
+        header = ("id", "action", "attempts", "failed_at", "node", "error")
+        rows = [(f.id, f.action, str(f.attempts), self.iso(f.failed_at), f.node,
+                 f.error.splitlines()[0] if f.error else "") for f in page.items]
+        print(f"{title}\n{_table(header, rows)}")
+
+    @staticmethod
+    def _ids(args: list[str]) -> list[str] | None:
+        return None if [arg.lower() for arg in args] == ["all"] else args
+
+    def do_retry(self, args: list[str]) -> None:
+        retried = self.http("retry").retry(self._ids(args))
+        self._emit({"retried": retried}, f"{retried} failure(s) fired again")
+
+    def do_discard(self, args: list[str]) -> None:
+        discarded = self.http("discard").discard(self._ids(args))
+        self._emit({"discarded": discarded}, f"{discarded} failure(s) discarded")
+
+    def do_history(self, args: list[str]) -> None:
+        outcomes = self.http("history").history(args[0] if args else None, limit=100)
+        if self.as_json:
+            self._print_json(outcomes)
+            return
+        if not outcomes:
+            print("no outcomes" + (f" of {args[0]}" if args else "") + " on this node")
+            return
+        header = ("start", "key", "due", "action", "attempt", "ms", "result")
+        rows = [(self.iso(o["start"]), o["key"], str(o["due"]), o["action"],
+                 str(o["attempt"]), f"{o['duration'] * 1000:.1f}",
+                 "ok" if o["ok"] else f"error: {(o['error'] or '').splitlines()[0]}")
+                for o in outcomes]
+        print(_table(header, rows))
+
+    def do_fire(self, args: list[str]) -> None:
+        self.http("fire").fire(args[0])
+        self._emit({"fired": True}, f"{args[0]} fired")
+
     # -- times -------------------------------------------------------------------------
 
     @property
@@ -262,7 +341,8 @@ class Console:
         """The server's time zone (``info()["timezone"]``), read once per session; UTC,
         with a warning, when this machine does not know it."""
         if self._zone is None:
-            name = self.client.info().get("timezone", "UTC")
+            name = (self._http.overview()["timezone"] if self._http is not None
+                    else self.client.info().get("timezone", "UTC"))
             try:
                 self._zone = get_zone(name)
             except ValueError:
@@ -307,7 +387,7 @@ class Console:
             if name in TIME_FIELDS:
                 shown[name] = f"{value}  {self.iso(value)}" if value else "-"
             elif name == "status":
-                shown[name] = f"{value} ({STATUS_NAMES.get(value, 'unknown')})"
+                shown[name] = f"{value} ({status_name(plan)})"
             elif name == "params":
                 shown[name] = json.dumps(value, ensure_ascii=False)
             else:
@@ -328,7 +408,7 @@ class Console:
         header = ("key", "action", "schedule", "next_time", "fired", "status")
         rows = [(p.key, p.action, " ".join(format_fields(p)), self.iso(p.next_time),
                  f"{p.current_count}/{p.count or 'forever'}",
-                 STATUS_NAMES.get(p.status, str(p.status))) for p in plans]
+                 status_name(p)) for p in plans]
         print(f"{len(plans)} plan(s) {title}\n{_table(header, rows)}")
 
     def _info_text(self, info: dict[str, str]) -> str:
@@ -412,6 +492,9 @@ def _run_reporting_one(console: Console, command: str) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         raise
+    except HttpUnreachable as exc:
+        _error(original, f"connect forsun server fail:  {exc}", f"error: {exc}")
+        return EXIT_UNREACHABLE
     except ConnectionError as exc:
         client = console.client
         detail = getattr(exc.__cause__, "message", None) or exc
@@ -527,6 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="forsun", description="forsun command-line client: run CMD, or open a prompt.",
         epilog="commands:\n" + "\n".join(f"  {c.usage}" for c in COMMANDS.values())
+               + "\n  export [--prefix P] [-o FILE]   (--http URL: the plans as NDJSON)"
+               + "\n  import FILE [--stop-on-error]   (--http URL: plans of an NDJSON file)"
                + "\n\ncommands in one line are separated by ';'"
                + f"\n\nexit status: {EXIT_OK} ok, {EXIT_REFUSED} refused by the server, "
                  f"{EXIT_USAGE} usage, {EXIT_UNREACHABLE} server unreachable",
@@ -536,6 +621,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int,
                         default=int(os.environ.get("FORSUN_PORT", DEFAULT_PORT)),
                         help=f"forsund Thrift port (default: $FORSUN_PORT or {DEFAULT_PORT})")
+    parser.add_argument("--http", default=os.environ.get("FORSUN_HTTP", ""),
+                        metavar="HOST:PORT",
+                        help="forsund's HTTP API (its --http), which failures, retry, "
+                             "discard, history and fire use (default: $FORSUN_HTTP)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="bound on connecting and on each reply (default 10)")
     parser.add_argument("--token", default=os.environ.get("FORSUN_TOKEN", ""),
@@ -555,12 +644,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``forsun NAME ...`` run by their own module rather than the prompt's commands.
+TRANSFER_COMMANDS = ("export", "import")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] and (words[0] in TRANSFER_COMMANDS or words[0].startswith("--http")):
+        from .transfer import main as transfer
+
+        return transfer(words)
     args = build_parser().parse_args(argv)
     line = command_line(args.command) if args.command else args.exe
     with Client(args.host, args.port, timeout=args.timeout, max_connections=1,
                 token=args.token) as client:
-        console = Console(client, style=args.style)
+        http = HttpClient(args.http, token=args.token, timeout=args.timeout) \
+            if args.http else None
+        console = Console(client, style=args.style, http=http)
         try:
             if line:
                 status = run_reporting(console, line)

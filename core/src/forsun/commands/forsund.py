@@ -62,10 +62,6 @@ def load(argv: Sequence[str]) -> tuple[pluggy.PluginManager, Options,
     options = resolve(argv, declared, prog="forsund", description=DESCRIPTION,
                       environ=environment.values, epilog=subcommands_help(),
                       version=__version__)
-    if options.server_mode.upper() not in ("", "TIMER"):
-        raise ConfigError(f"server_mode {options.server_mode!r}: a node that serves the API "
-                          f"without firing is not supported by this release; remove the "
-                          f"setting (TIMER, the default, serves and fires)")
     return pm, options, environment
 
 
@@ -112,9 +108,9 @@ def print_plugins(argv: Sequence[str]) -> None:
             print(f"{row['name']}  FAILED: {row['failed']}")
             continue
         print(f"{row['name']}  ({row['distribution']} {row['version']})")
-        for kind in ("stores", "actions", "frontends", "options"):
+        for kind in ("stores", "actions", "frontends", "routes", "plan_sources", "options"):
             if row.get(kind):
-                print(f"    {kind}: {', '.join(row[kind])}")
+                print(f"    {kind.replace('_', ' ')}: {', '.join(row[kind])}")
         print(f"    hooks: {', '.join(row['hooks'])}")
 
 
@@ -125,11 +121,20 @@ def print_sample_conf(argv: Sequence[str]) -> None:
     sys.stdout.write(render(collect_options(pm)))
 
 
+def migrate(argv: Sequence[str]) -> int:
+    """``forsund migrate SRC DST``: see :mod:`forsun.migrate.command`."""
+    from ..migrate.command import migrate as run
+
+    pm, rest = plugins_only(argv)
+    return run(rest, pm)
+
+
 #: ``forsund NAME ...``: the function given the arguments after NAME (it returns the exit
 #: status, None for 0), and its help line. Adding a subcommand is adding a line here.
 SUBCOMMANDS: dict[str, tuple[Callable[[Sequence[str]], int | None], str]] = {
     "plugins": (print_plugins, "list the plugins and what they register (--json)"),
     "sample-conf": (print_sample_conf, "print an INI file of every option and its default"),
+    "migrate": (migrate, "copy plans between stores and files: forsund migrate SRC DST"),
 }
 
 

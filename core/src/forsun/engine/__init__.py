@@ -24,8 +24,10 @@ import contextlib
 import datetime
 from collections.abc import Callable
 
-from ..action.base import Action
+from ..action.base import Action, Firing
 from ..clock import WALL_CLOCK, Clock
+from ..outcomes import OutcomeSink
+from ..plan import Plan
 from ..stats import Stats
 from ..store.base import Store
 from .hold import Hold
@@ -41,16 +43,19 @@ __all__ = ["CLAIM_BATCH", "Engine", "EngineSettings"]
 class Engine:
     """Fires the plans of ``store`` as node ``node_id``: ``actions(name)`` is the action
     called ``name``; fixed-time plans match in ``tz``. ``hold_bulk_work()`` holds the
-    service's bulk work off around each boundary (:mod:`forsun.pacing`)."""
+    service's bulk work off around each boundary (:mod:`forsun.pacing`). ``on_outcome``
+    receives each attempt's :class:`~forsun.outcomes.Outcome` as it ends."""
 
     def __init__(self, store: Store, actions: Callable[[str], Action], *, stats: Stats,
                  settings: EngineSettings, node_id: str,
                  tz: datetime.tzinfo = datetime.UTC, clock: Clock = WALL_CLOCK,
-                 hold_bulk_work: BulkHold = contextlib.nullcontext) -> None:
+                 hold_bulk_work: BulkHold = contextlib.nullcontext,
+                 on_outcome: OutcomeSink | None = None) -> None:
         self.store = store
         self.node_id = node_id
         self.liveness = Liveness(store, node_id, stats, clock, forfeit=self._forfeit)
-        self.workers = Workers(store, actions, stats, settings, clock, self.liveness)
+        self.workers = Workers(store, actions, stats, settings, clock, self.liveness,
+                               node_id, on_outcome)
         self.hold = Hold(store, stats, settings, clock, self.liveness)
         self.ticker = Ticker(store, stats, settings, node_id, clock, self.liveness,
                              Successors(settings, tz, clock), self.hold, self.workers,
@@ -71,6 +76,12 @@ class Engine:
         await self.workers.stop()
         self.hold.drop()
         await self.ticker.save_checkpoint()
+
+    def fire_now(self, plan: Plan, due: int) -> None:
+        """Fire ``plan`` once, now, as occurrence ``due`` (an operator's request: the
+        schedule and the store's state are left as they are). At-least-once does not
+        apply: a node stopping before the action ends does not fire it again."""
+        self.workers.start_firings([Firing(plan.key, due, plan.params, plan, manual=True)])
 
     def _forfeit(self) -> int:
         """This node's claims were taken over: drop what was not started; how many."""

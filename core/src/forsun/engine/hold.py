@@ -49,7 +49,7 @@ import attrs
 
 from ..action.base import Firing
 from ..clock import Clock
-from ..plan import STATUS_FINISHED
+from ..plan import FINISHED_STATUSES
 from ..stats import Stats
 from ..store.base import Store
 from .liveness import Liveness
@@ -139,7 +139,7 @@ class Hold:
         unfired = []
         replaced = 0
         for (plan, _), still in zip(pairs, claimed, strict=True):
-            if plan.status == STATUS_FINISHED:
+            if plan.status in FINISHED_STATUSES:
                 unfired.append(plan)
             elif still is False:
                 unfired.append(plan)

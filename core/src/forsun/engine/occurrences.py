@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from .. import schedule
 from ..action.base import Firing
 from ..clock import Clock
-from ..plan import STATUS_FINISHED, STATUS_WAITING, Plan, evolved
+from ..plan import FINISHED_STATUSES, STATUS_FINISHED, STATUS_WAITING, Plan, evolved
 from .settings import EngineSettings
 
 #: A claimed plan and the state to store after its occurrence (None: remove the plan), as
@@ -35,8 +35,8 @@ class Successors:
         """``(plan, successor)`` for each claimed plan. A plan kept for ``status_expried``
         whose time is up (status finished) has no successor: it is removed, nothing fires."""
         memo: dict[tuple[object, ...], int | None] = {}  # plans of a burst share fields
-        return [(plan, None if plan.status == STATUS_FINISHED else self.successor(plan, memo))
-                for plan in claimed]
+        return [(plan, None if plan.status in FINISHED_STATUSES
+                 else self.successor(plan, memo)) for plan in claimed]
 
     def successor(self, plan: Plan,
                   memo: dict[tuple[object, ...], int | None] | None = None) -> Plan | None:

@@ -24,8 +24,8 @@ class EngineSettings:
     - ``workers``: actions running at once, further firings queue (``--action-workers``);
     - ``action_timeout``: seconds before a running action is cancelled and retried;
     - ``lease_margin``: a claim is leased for ``action_timeout + lease_margin`` seconds;
-    - ``retry_delay``, ``retry_rate``, ``retry_max``: retry n (0, 1, ...) of a failed
-      occurrence comes ``retry_delay * retry_rate ** n`` seconds after it, at most
+    - ``retry_delay``, ``retry_rate``, ``retry_max``: retry n (1, 2, ...) of a failed
+      occurrence comes :meth:`retry_delay_of` n seconds after the failure, at most
       ``retry_max`` retries (``--retry-delay-seconds``, ``--retry-delay-rate``,
       ``--retry-max-count``);
     - ``max_catchup``: missed seconds processed one by one after downtime;
@@ -37,7 +37,7 @@ class EngineSettings:
     action_timeout: float = 120.0
     lease_margin: float = 30.0
     retry_delay: float = 3.0
-    retry_rate: float = 2.0
+    retry_rate: float = 1.0
     retry_max: int = 3
     max_catchup: int = 86400
     status_expried: int = 0
@@ -46,6 +46,11 @@ class EngineSettings:
     @property
     def lease_seconds(self) -> float:
         return self.action_timeout + self.lease_margin
+
+    def retry_delay_of(self, n: int) -> float:
+        """Seconds between a failure and retry ``n`` (1, 2, ...): ``retry_delay * (1 +
+        retry_rate * n)``, the original forsun's formula (6, 9, 12 s by default)."""
+        return self.retry_delay * (1 + self.retry_rate * n)
 
     @classmethod
     def from_options(cls, options: Options) -> EngineSettings:

@@ -34,7 +34,7 @@ import attrs
 
 from ..action.base import Firing
 from ..clock import Clock
-from ..plan import STATUS_FINISHED
+from ..plan import FINISHED_STATUSES
 from ..stats import Stats
 from ..store.base import Store
 from ..tasks import cancel
@@ -102,19 +102,22 @@ class Ticker:
         claim_ahead = self.settings.claim_ahead
         while True:
             target = math.floor(self.clock.now())
-            if target <= self.last_second:
-                # The clock stepped back: seconds up to the checkpoint were processed, but plans
-                # created since may be due on the current clock. A claim takes an occurrence
-                # only once, so this never fires anything twice.
-                await self._process_second(target)
-                await self._sleep_until(target + 1)
-                continue
+            stepped_back = target <= self.last_second
             try:
-                await self._process_through(target)
-            except Exception:
+                if stepped_back:
+                    # The clock stepped back: seconds up to the checkpoint were processed, but
+                    # plans created since may be due on the current clock. A claim takes an
+                    # occurrence only once, so this never fires anything twice.
+                    await self._process_second(target)
+                else:
+                    await self._process_through(target)
+            except Exception:  # a store failure, in either branch: the loop must go on
                 self.stats.inc("timer_loop_ready_error_count")
                 log.exception("tick failed; retrying")
                 await self._sleep_until(self.clock.now() + 1)
+                continue
+            if stepped_back:
+                await self._sleep_until(target + 1)
                 continue
             self.stats.inc("timer_loop_count")
             second = self.last_second + 1
@@ -213,7 +216,7 @@ class Ticker:
             (due if pair[0].next_time <= now else ahead).append(pair)
         firings = await self._reschedule(due) if due else []
         self.stats.inc("timeout_handling_count",
-                       sum(1 for plan in claimed if plan.status != STATUS_FINISHED))
+                       sum(1 for plan in claimed if plan.status not in FINISHED_STATUSES))
         if epoch != liveness.epoch:
             return len(claimed), []
         self.workers.start_firings(firings)
@@ -228,7 +231,7 @@ class Ticker:
         await self.store.reschedule_many(pairs)
         firings = []
         for plan, _ in pairs:
-            if plan.status == STATUS_FINISHED:  # kept for status_expried; nothing fires
+            if plan.status in FINISHED_STATUSES:  # kept for status_expried; nothing fires
                 self.workers.ack(plan)
             else:
                 firings.append(firing_of(plan))

@@ -1,8 +1,10 @@
 """HTTP JSON front end (DESIGN 3.3), on when ``--http=HOST:PORT`` (or ``:PORT``) is given.
 
-The routes are in :mod:`forsun.frontends.http_routes`, the reply envelope and the HTTP
-statuses in :mod:`forsun.frontends.http_server` (both imported when the server starts, so
-that listing plugins does not load the server), how request bodies are read in
+The routes are in :mod:`forsun.frontends.http_routes`, with those plugins add through the
+``register_routes`` hook (the operator's routes, :mod:`.insight_routes`, among them); the
+reply envelope and the HTTP statuses in :mod:`forsun.frontends.http_server` (both imported
+when the server starts, so that listing plugins does not load the server), how request
+bodies are read in
 :mod:`forsun.frontends.http_decoding`; the server also serves its own OpenAPI description
 at ``GET /v1/openapi.json``.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import ErrorCode, ForsunPlanError
@@ -27,6 +28,8 @@ _REQUEST_DEFAULTS = (("minute", -1), ("hour", -1), ("day", -1), ("month", -1), (
                      ("count", 0))
 #: An integer sent as a string (bounded: Python refuses to convert very long digit strings).
 _INT_TEXT = re.compile(r"\s*[-+]?\d{1,30}\s*")
+#: Any integer's text, however long.
+_DIGITS = re.compile(r"\s*[-+]?\d+\s*")
 
 
 class BadRequest(ForsunPlanError):
@@ -57,6 +60,22 @@ def plan_from_json(obj: dict[str, Any], *, is_time_out: bool) -> Plan:
                 second, minute, hour, day, month, week, is_time_out, count,
                 action=action if type(action) is str else _string(action, "shell", "action"),
                 params=_params(get("params")))
+
+
+def with_state(plan: Plan, obj: dict[str, Any]) -> Plan:
+    """``plan`` with the schedule state members of ``obj`` (``next_time``,
+    ``current_count``, ``last_timeout``: integers; ``created_time``: a number)."""
+    for member in ("next_time", "current_count", "last_timeout"):
+        raw = obj.get(member)
+        if raw is not None:
+            setattr(plan, member, _integer(raw, member))
+    created = obj.get("created_time")
+    if created is not None:
+        if isinstance(created, bool) or not isinstance(created, int | float):
+            raise ForsunPlanError.invalid("created_time", f"must be a number, not "
+                                                          f"{_show(created)}")
+        plan.created_time = float(created)
+    return plan
 
 
 def _second(obj: dict[str, Any]) -> int:
@@ -127,18 +146,38 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _item_is_time_out(item: dict[str, Any]) -> bool:
-    """The ``is_time_out`` member of a JSON object (false when absent)."""
+def is_time_out_member(item: dict[str, Any]) -> bool:
+    """The kind of a ``POST /v1/plans`` item: its ``is_time_out`` member (false when
+    absent)."""
     flag = item.get("is_time_out")
     if flag is None or flag in (0, 1):  # also False and True
         return bool(flag)
     raise ForsunPlanError.invalid("is_time_out", f"must be true or false, not {_show(flag)}")
 
 
+#: The ``method`` member of a ``/v1/plan`` array item: is the plan a delay plan?
+_METHODS = {"createTimeout": True, "create": False}
+
+
+def method_member(item: dict[str, Any]) -> bool:
+    """The kind of a ``/v1/plan`` array item, as in the original whatever the HTTP method:
+    a delay plan unless its ``method`` member is ``create``."""
+    method = item.get("method")
+    if method is None:
+        return True
+    kind = _METHODS.get(method) if type(method) is str else None
+    if kind is None:
+        raise ForsunPlanError.invalid("method", f"must be \"create\" or \"createTimeout\", "
+                                                f"not {_show(method)}")
+    return kind
+
+
 async def plans_from_json(items: list[Any], pacer: Pacer,
-                          is_time_out: bool | None) -> list[Plan]:
-    """The plans of a JSON array (a job of ``pacer``): delay plans if ``is_time_out``,
-    fixed-time plans if false, and as each item's ``is_time_out`` member says if None. An
+                          is_time_out: Callable[[dict[str, Any]], bool], *,
+                          keep_state: bool = False) -> list[Plan]:
+    """The plans of a JSON array (a job of ``pacer``), each a delay plan if
+    ``is_time_out(item)`` (:func:`method_member`, :func:`is_time_out_member`);
+    ``keep_state``: with the schedule state each item carries (:func:`with_state`). An
     error names the item (``[2].second: ...``)."""
     plans: list[Plan] = []
     async with pacer.job() as job:
@@ -147,8 +186,8 @@ async def plans_from_json(items: list[Any], pacer: Pacer,
                 if not isinstance(item, dict):
                     raise ForsunPlanError.invalid(f"[{index}]", "must be a JSON object")
                 try:
-                    plans.append(plan_from_json(item, is_time_out=_item_is_time_out(item)
-                                                if is_time_out is None else is_time_out))
+                    plan = plan_from_json(item, is_time_out=is_time_out(item))
+                    plans.append(with_state(plan, item) if keep_state else plan)
                 except ForsunPlanError as exc:
                     raise ForsunPlanError(exc.code, f"[{index}].{exc.message}") from exc
             await job.pause()
@@ -213,11 +252,15 @@ async def _orjson_value(body: bytes | bytearray, pacer: Pacer) -> Any:
 
 def query_integer(name: str, value: str, low: int, high: int) -> int:
     """Query argument ``name`` (text ``value``) as an integer in ``[low, high]`` (0 when
-    empty); 1004 naming it otherwise."""
+    empty). Text that is no integer is 1007 (the original's "argument required"), an
+    integer outside the bounds 1004, each naming ``name``."""
     if not value:
         return 0
+    if not _DIGITS.fullmatch(value):
+        raise ForsunPlanError(ErrorCode.MISSING_ARGUMENT,
+                              f"{name}: must be an integer, not {_show(value)}")
     if not _INT_TEXT.fullmatch(value):
-        raise ForsunPlanError.invalid(name, f"must be an integer, not {value!r}")
+        raise ForsunPlanError.invalid(name, f"{value.strip()[:20]}... is outside [{low}, {high}]")
     number = int(value)
     if not low <= number <= high:
         raise ForsunPlanError.invalid(name, f"{number} is outside [{low}, {high}]")

@@ -2,8 +2,9 @@
 parser, serving :data:`.http_routes.ROUTES` (:class:`ApiHandler` is what their operations
 see of a request).
 
-Every reply is ``{"errcode": 0, "errmsg": "", "data": ...}`` (only ``GET /v1/openapi.json``
-answers with the bare document). HTTP statuses:
+Every reply is ``{"errcode": 0, "errmsg": "", "data": ...}`` (but ``GET /v1/openapi.json``,
+which answers the bare document, and routes that plugins mark ``enveloped=False`` or
+``raw``). HTTP statuses:
 
 - 200: the operation ran: errcode 0, or 1001-1007 when the service refused it (as the
   original did, so clients that only read ``errcode`` keep working). Wrong JSON member types
@@ -13,6 +14,8 @@ answers with the bare document). HTTP statuses:
 - 401: ``--token`` is set and the request lacks ``Authorization: Bearer TOKEN`` or carries
   another token (1001; ``WWW-Authenticate: Bearer``). ``GET /v1/ping`` and
   ``GET /v1/openapi.json`` need no token.
+- 403: a POST, PUT or DELETE sent by a browser from a page of another site
+  (:func:`~.security.cross_site`; 1001).
 - 404 (unknown path), 405 (method not served there; ``Allow`` lists those that are): 1001.
 - 413: the body is larger than ``--http-max-body-size`` (1004). When ``Content-Length``
   tells, the answer comes before the body is read; the connection is then closed.
@@ -47,12 +50,13 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
+from .. import __version__
 from ..errors import ErrorCode, ForsunPlanError
 from . import jsonbody
 from .http_decoding import BadRequest, body_text, json_value, query_integer
-from .http_routes import REPLY_MODES, ROUTES
-from .openapi import CRONTAB, Route
-from .security import token_accepted
+from .http_routes import REPLY_MODES, STATE_MODES, all_routes
+from .openapi import CRONTAB, Route, Streamed, document
+from .security import cross_site, token_accepted
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -61,6 +65,10 @@ log = logging.getLogger(__name__)
 
 #: Largest request line plus headers (tornado's default, which this server replaced).
 MAX_HEAD_BYTES = 64 << 10
+#: HTTP methods counted by name in the metrics (any other: ``other``).
+METRIC_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE", "PATCH"})
+#: Methods that change nothing: served to requests from other sites.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Requests parsed ahead of the one being served before reading pauses.
 MAX_QUEUED = 1
 _JSON_TYPE = b"application/json; charset=UTF-8"
@@ -70,14 +78,18 @@ class Request:
     """One request as parsed: ``headers`` by lower-case name (the last of repeated ones)."""
 
     __slots__ = ("body", "closing", "counted", "early", "headers", "keep_alive", "method",
-                 "path", "query", "route", "routes", "started", "uri", "version")
+                 "path", "path_kwargs", "query", "route", "routes", "started", "uri",
+                 "version")
+
+    protocol = "http"
 
     def __init__(self) -> None:
         self.uri = b""
-        self.headers: dict[str, str] = {}
+        self.headers = _Headers()
         self.body = bytearray()
         self.method = self.path = self.version = ""
         self.query: dict[str, list[str]] = {}
+        self.path_kwargs: dict[str, str] = {}
         self.keep_alive = True
         self.closing = False
         self.counted = False  # in http_requesting_count
@@ -87,15 +99,43 @@ class Request:
         self.route: Route | None = None
         self.started = 0.0
 
+    @property
+    def host(self) -> str:
+        return self.headers.get("host", "")
+
+
+class _Headers(dict[str, str]):
+    """Request headers, stored by lower-case name, read by any case (as
+    :func:`.security.cross_site` reads them)."""
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.get(self, name.lower(), default)
+
+
+class _Application:
+    """What a route reads of the server as ``handler.application``: its ``settings``
+    (``openapi``, the document of every route served)."""
+
+    __slots__ = ("settings",)
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+
 
 class ApiHandler:
     """What a route's operation sees of its request."""
 
-    __slots__ = ("request", "service")
+    __slots__ = ("application", "request", "service")
 
-    def __init__(self, service: Service, request: Request) -> None:
+    def __init__(self, service: Service, request: Request, application: _Application) -> None:
         self.service = service
         self.request = request
+        self.application = application
+
+    @property
+    def path_kwargs(self) -> dict[str, str]:
+        """The path parameter of a route whose path ends in ``{name}``."""
+        return self.request.path_kwargs
 
     def get_query_argument(self, name: str, default: str = "", strip: bool = True) -> str:
         values = self.request.query.get(name)
@@ -112,6 +152,14 @@ class ApiHandler:
     def integer_argument(self, name: str, low: int, high: int) -> int:
         """Query argument ``name`` as an integer in ``[low, high]`` (0 when absent)."""
         return query_integer(name, self.get_query_argument(name, ""), low, high)
+
+    def state_mode(self) -> str:
+        """``?state=``: ``new`` (the default) or ``keep``."""
+        mode = self.get_query_argument("state", "new")
+        if mode not in STATE_MODES:
+            raise ForsunPlanError.invalid("state", f"{mode!r} is not one of "
+                                                   f"{', '.join(STATE_MODES)}")
+        return mode
 
     def reply_mode(self) -> str:
         """``?reply=``: ``plans`` (the default) or ``keys``."""
@@ -138,10 +186,10 @@ def make_server(service: Service, max_body_size: int, idle_timeout: float) -> Ap
     return ApiServer(service, max_body_size, idle_timeout)
 
 
-def routes_by_path() -> dict[str, dict[str, Route]]:
-    """:data:`.http_routes.ROUTES` by path, then method."""
+def routes_by_path(routes: tuple[Route, ...]) -> dict[str, dict[str, Route]]:
+    """``routes`` by path, then method."""
     by_path: dict[str, dict[str, Route]] = {}
-    for route in ROUTES:
+    for route in routes:
         by_path.setdefault(route.path, {})[route.method] = route
     return by_path
 
@@ -155,7 +203,13 @@ class ApiServer:
         self.service = service
         self.max_body_size = max_body_size
         self.idle_timeout = idle_timeout
-        self.routes = routes_by_path()
+        routes = all_routes(service.pm)
+        self.routes = routes_by_path(routes)
+        #: Paths ending in a ``{name}`` segment: (the path before it, name, routes).
+        self.prefixed = [(path.rpartition("/")[0] + "/", path.rpartition("/")[2][1:-1], by_method)
+                         for path, by_method in self.routes.items()
+                         if path.endswith("}") and path.rpartition("/")[2].startswith("{")]
+        self.application = _Application({"openapi": document(routes, __version__)})
         self.connections: set[Connection] = set()
         self._starting: set[asyncio.Task[Any]] = set()
 
@@ -352,6 +406,18 @@ class Connection(asyncio.Protocol):
         request.counted = True
         self._prepare(request)
 
+    def _find(self, request: Request) -> Mapping[str, Route] | None:
+        """The routes of the request's path (a ``{name}`` segment takes the rest of it)."""
+        path = request.path
+        routes = self.server.routes.get(path)
+        if routes is not None or not self.server.prefixed:
+            return routes
+        for prefix, name, by_method in self.server.prefixed:
+            if path.startswith(prefix):
+                request.path_kwargs = {name: urllib.parse.unquote(path[len(prefix):])}
+                return by_method
+        return None
+
     def _prepare(self, request: Request) -> None:
         """The checks before the body: token, route, announced size. Unless the body is
         refused unread (413), a client waiting to send it (``Expect: 100-continue``) is
@@ -360,9 +426,15 @@ class Connection(asyncio.Protocol):
             length = request.headers.get("content-length", "")
             if not (length.isdigit() and int(length) > self.server.max_body_size):
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
-        routes = request.routes = self.server.routes.get(request.path)
+        routes = request.routes = self._find(request)
         method = request.method
         route = request.route = routes.get(method) if routes is not None else None
+        if method not in SAFE_METHODS and cross_site(request):  # type: ignore[arg-type]
+            request.early = (403, ForsunPlanError(
+                ErrorCode.UNKNOWN, f"{method} from another site is refused (Origin "
+                                   f"{request.headers.get('origin', '-')}, Sec-Fetch-Site "
+                                   f"{request.headers.get('sec-fetch-site', '-')})"), {})
+            return
         if route is None or route.authenticated:
             given = _bearer_token(request.headers.get("authorization", ""))
             if not token_accepted(self.service.options.token, given):
@@ -450,6 +522,7 @@ class Connection(asyncio.Protocol):
     async def _answer(self, request: Request) -> int:
         """Run the request's route and write its reply; the reply's errcode."""
         errcode = 0
+        content_type = _JSON_TYPE
         if request.early is not None:
             status, error, headers = request.early
             errcode = error.code
@@ -459,7 +532,8 @@ class Connection(asyncio.Protocol):
             assert route is not None
             headers = {}
             try:
-                result = await route.run(ApiHandler(self.service, request))
+                result = await route.run(ApiHandler(self.service, request,
+                                                    self.server.application))
             except BadRequest as exc:
                 status, errcode, body = exc.status, exc.code, _envelope(exc.code, exc.message)
             except ForsunPlanError as exc:
@@ -471,19 +545,51 @@ class Connection(asyncio.Protocol):
                     errcode, f"unexpected {type(exc).__name__} (see the server log)")
             else:
                 status = 200
-                body = (jsonbody.dumps({"errcode": 0, "errmsg": "", "data": result})
-                        if route.enveloped
-                        else json.dumps(result, ensure_ascii=False).encode("utf-8"))
+                if isinstance(result, Streamed):
+                    return await self._stream(request, result)
+                if route.raw:
+                    media, body = result
+                    content_type = media.encode("latin-1")
+                elif route.enveloped:
+                    body = jsonbody.dumps({"errcode": 0, "errmsg": "", "data": result})
+                else:
+                    body = json.dumps(result, ensure_ascii=False).encode("utf-8")
         self._write(status, body, headers=headers, request=request,
-                    close=request.closing or not request.keep_alive)
+                    close=request.closing or not request.keep_alive, content_type=content_type)
         return errcode
 
+    async def _stream(self, request: Request, result: Streamed) -> int:
+        """Send ``result`` in chunks (chunked transfer encoding), each written once the
+        client has taken the one before (a slow reader holds the producer back). A failure
+        part way closes the connection without ending the reply, so the client sees it cut."""
+        transport = self.transport
+        assert transport is not None
+        transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
+                        b"%s\r\n" % (result.media.encode("latin-1"),
+                                      b"" if request.keep_alive else b"Connection: close\r\n"))
+        try:
+            async for chunk in result.chunks:
+                if self.closed:
+                    return 0  # the client went away
+                if chunk:
+                    transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                if self.drained is not None:
+                    await self.drained
+        except Exception:
+            log.exception("HTTP %s %s failed part way", request.method, request.path)
+            request.closing = True
+            transport.abort()
+            return int(ErrorCode.UNKNOWN)
+        transport.write(b"0\r\n\r\n")
+        return 0
+
     def _write(self, status: int, body: bytes, *, headers: Mapping[str, str] | None = None,
-               request: Request | None = None, close: bool = False) -> None:
+               request: Request | None = None, close: bool = False,
+               content_type: bytes = _JSON_TYPE) -> None:
         if self.transport is None or self.transport.is_closing():
             return
         head = [b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
-                % (status, _REASONS.get(status, b"Unknown"), _JSON_TYPE, len(body))]
+                % (status, _REASONS.get(status, b"Unknown"), content_type, len(body))]
         for name, value in (headers or {}).items():
             head.append(f"{name}: {value}\r\n".encode("latin-1"))
         if close:
@@ -508,6 +614,11 @@ class Connection(asyncio.Protocol):
         stats.inc("http_requested_count")
         if errcode != 0:
             stats.inc("http_requested_error_count")
+        metrics = self.service.metrics
+        if metrics is not None:
+            method = request.method
+            metrics.request("http", method if method in METRIC_METHODS else "other",
+                            errcode == 0)
 
 
 class _StopReading(Exception):

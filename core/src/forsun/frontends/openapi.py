@@ -8,18 +8,26 @@ so the two cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
 
 from ..errors import ErrorCode
-from ..plan import PLAN_FIELDS, STATUS_EXECUTING, STATUS_FINISHED, STATUS_WAITING
+from ..plan import (
+    PLAN_FIELDS,
+    STATUS_EXECUTING,
+    STATUS_FAILED,
+    STATUS_FINISHED,
+    STATUS_WAITING,
+)
 
 OPENAPI_VERSION = "3.1.0"
 #: Media type of a body holding one ``set`` line per line.
 CRONTAB = "application/crontab"
 JSON = "application/json"
+#: Media type of a reply of one JSON value per line.
+NDJSON = "application/x-ndjson"
 #: Name of the bearer-token security scheme.
 SECURITY_SCHEME = "bearerToken"
 
@@ -37,7 +45,13 @@ class Param:
 @attrs.frozen
 class Route:
     """One operation: ``method`` on ``path``, served by ``run(handler)`` whose result is the
-    reply's ``data`` (or the whole reply when ``enveloped`` is false)."""
+    reply's ``data`` (or the whole reply, as JSON, when ``enveloped`` is false; or, when
+    ``raw``, a ``(content_type, bytes)`` pair sent as it is).
+
+    ``handler`` is the request's :class:`~forsun.frontends.http_server.ApiHandler`
+    (``handler.service``, ``handler.get_query_argument``, ``handler.path_kwargs``, ...).
+    A path ending in ``/{name}`` matches any rest of the URL, slashes included.
+    """
 
     method: str
     path: str
@@ -52,6 +66,28 @@ class Route:
     enveloped: bool = True
     #: Needs the bearer token when the server has one (``--token``).
     authenticated: bool = True
+    #: ``run`` returns ``(content_type, bytes)``; implies no envelope.
+    raw: bool = False
+    #: Media type of the reply when there is no envelope (a :class:`Streamed` result, or
+    #: ``raw``), as the OpenAPI document declares it.
+    media_type: str = JSON
+    #: Further error replies by HTTP status (``{"404": "no such file"}``), each the envelope
+    #: with a nonzero errcode, as a ``BadRequest(code, message, status)`` raised by ``run``.
+    errors: dict[str, str] = attrs.field(factory=dict)
+
+    @property
+    def path_parameter(self) -> str | None:
+        """Name of the trailing ``{name}`` segment of the path, or None."""
+        last = self.path.rsplit("/", 1)[-1]
+        return last[1:-1] if last.startswith("{") and last.endswith("}") else None
+
+
+@attrs.frozen
+class Streamed:
+    """A route's result sent as it is produced: ``chunks`` of a body of type ``media``."""
+
+    media: str
+    chunks: AsyncIterator[bytes]
 
 
 def ref(name: str) -> dict[str, str]:
@@ -80,8 +116,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "is_time_out": {"type": "boolean", "description": "true: delay plan"},
             "count": {**_INT, "description": "firings in all; 0 = forever"},
             "current_count": {**_INT, "description": "firings so far"},
-            "status": {**_INT, "enum": [STATUS_WAITING, STATUS_EXECUTING, STATUS_FINISHED],
-                       "description": "0 waiting, 1 executing, 2 finished"},
+            "status": {**_INT, "enum": [STATUS_WAITING, STATUS_EXECUTING, STATUS_FINISHED,
+                                        STATUS_FAILED],
+                       "description": "0 waiting, 1 executing; a finished plan kept for "
+                                      "status_expried: 2 while its last action runs, then "
+                                      "1 succeeded or -1 failed"},
             "next_time": {**_INT, "description": "next due second (unix seconds)"},
             "last_timeout": {**_INT, "description": "last fired due second (unix seconds)"},
             "created_time": {"type": "number", "description": "unix seconds"},
@@ -108,10 +147,25 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                       "(one past 64 bits is refused: send it as a string)"},
         },
     },
+    "ArrayPlanRequest": {
+        "allOf": [ref("PlanRequest")],
+        "properties": {"method": {"type": "string", "enum": ["createTimeout", "create"],
+                                  "default": "createTimeout",
+                                  "description": "an item of a JSON array sent to "
+                                                 "/v1/plan: create makes a fixed-time "
+                                                 "plan, createTimeout a delay plan, "
+                                                 "whatever the HTTP method"}},
+    },
     "BatchPlanRequest": {
         "allOf": [ref("PlanRequest")],
         "properties": {"is_time_out": {"type": "boolean", "default": False,
-                                       "description": "true: delay plan (as PUT /v1/plan)"}},
+                                       "description": "true: delay plan (as PUT /v1/plan)"},
+                       **{name: {**_INT, "description": f"with ?state=keep: {doc}"}
+                          for name, doc in (("next_time", "next due second (required)"),
+                                            ("current_count", "firings so far"),
+                                            ("last_timeout", "last fired due second"))},
+                       "created_time": {"type": "number",
+                                        "description": "with ?state=keep: unix seconds"}},
     },
     "Crontab": {
         "type": "string",
@@ -141,6 +195,9 @@ RESPONSES: dict[str, dict[str, Any]] = {
         ("Unauthorized", "401: the server has a --token and the request lacks "
                          "`Authorization: Bearer TOKEN` or carries another token: "
                          "errcode 1001."),
+        ("CrossSite", "403: a browser sent this change from a page of another site (its "
+                      "Origin is not the server's, or Sec-Fetch-Site says cross-site or "
+                      "same-site): errcode 1001."),
         ("TooLarge", "413: the body is larger than --http-max-body-size: errcode 1004."),
         ("Unexpected", "500: unexpected server error: errcode 1001 (details in the server "
                        "log, never in the reply)."),
@@ -162,20 +219,25 @@ def envelope(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _operation(route: Route) -> dict[str, Any]:
-    if route.enveloped:
+    if route.enveloped and not route.raw:
         ok = "errcode 0 and the result, or errcode 1001-1007 when the operation is refused"
         ok_schema = {"oneOf": [envelope(route.data), ref("Error")]}
     else:
         ok, ok_schema = "The result itself (no envelope)", route.data
+    media = JSON if route.enveloped and not route.raw else route.media_type
     operation: dict[str, Any] = {
         "operationId": route.operation_id,
         "summary": route.summary,
         "responses": {
-            "200": {"description": ok, "content": {JSON: {"schema": ok_schema}}},
+            "200": {"description": ok, "content": {media: {"schema": ok_schema}}},
             **({"400": _response("BadBody")} if route.body else {}),
             **({"401": _response("Unauthorized")} if route.authenticated else {}),
+            **({"403": _response("CrossSite")}
+               if route.method not in ("GET", "HEAD", "OPTIONS") else {}),
             "413": _response("TooLarge"),
             "500": _response("Unexpected"),
+            **{status: {"description": text, "content": {JSON: {"schema": ref("Error")}}}
+               for status, text in route.errors.items()},
         },
     }
     if route.description:
@@ -183,12 +245,14 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.authenticated:
         # Either no credentials (a server without --token) or the bearer token.
         operation["security"] = [{}, {SECURITY_SCHEME: []}]
-    if route.query:
-        operation["parameters"] = [
-            {"name": p.name, "in": "query", "required": p.required, "schema": p.schema,
-             "description": p.description}
-            for p in route.query
-        ]
+    parameters = [{"name": p.name, "in": "query", "required": p.required,
+                   "schema": p.schema, "description": p.description} for p in route.query]
+    if route.path_parameter:
+        parameters.append({"name": route.path_parameter, "in": "path", "required": True,
+                           "schema": {"type": "string"},
+                           "description": "the rest of the path"})
+    if parameters:
+        operation["parameters"] = parameters
     if route.body:
         operation["requestBody"] = {
             "required": True,

@@ -18,6 +18,11 @@ nothing and serves health checks):
   ``ping`` is open. The params entry is always removed before a plan is stored, with or
   without a configured token, so a token never reaches a store, an action or a log.
 
+A browser page of another site must not change plans with the credentials of the person
+using it: the HTTP front end refuses (403) every POST, PUT and DELETE whose ``Origin`` is
+not the server's own or whose ``Sec-Fetch-Site`` says it comes from another site
+(:func:`cross_site`), with or without ``--token``.
+
 Without ``--token`` nothing is checked and old clients work unchanged. Tokens are compared
 in constant time.
 """
@@ -27,6 +32,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tornado.httputil import HTTPServerRequest
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,18 @@ def token_accepted(configured: str, given: str | None) -> bool:
         return False
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
                                configured.encode("utf-8", "surrogatepass"))
+
+
+def cross_site(request: HTTPServerRequest) -> bool:
+    """Whether a browser sent ``request`` from a page of another origin: its
+    ``Sec-Fetch-Site`` is ``cross-site`` or ``same-site``, or its ``Origin`` is not this
+    server's own (scheme and ``Host``). Clients other than browsers send neither header."""
+    headers = request.headers
+    if headers.get("Sec-Fetch-Site", "").strip().lower() in ("cross-site", "same-site"):
+        return True
+    origin = headers.get("Origin")
+    return origin is not None and origin.strip().lower() != \
+        f"{request.protocol}://{request.host}".lower()
 
 
 def is_loopback(host: str) -> bool:

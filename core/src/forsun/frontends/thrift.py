@@ -296,6 +296,8 @@ class ThriftFrontend(Frontend):
         finally:
             stats.dec("requesting_count")
             stats.inc("requested_count")
+        if self.service.metrics is not None:
+            self.service.metrics.request("thrift", call.name, failure is None)
         if failure is not None:
             stats.inc("requested_error_count")
             if not hasattr(result, "err"):  # the method declares no exception
@@ -361,9 +363,7 @@ class ThriftFrontend(Frontend):
         return [to_thrift_plan(plan) for plan in plans]
 
     async def _get_keys(self, args: Any) -> list[str]:
-        # As the original's mem store: trailing blanks and '*' are no part of the prefix,
-        # so getKeys("*") (the original CLI's `ls *`) lists every key.
-        return list(await self.service.keys((args.prefix or "").rstrip("\n\t *")))
+        return list(await self.service.keys(args.prefix or ""))
 
     async def _info(self, args: Any) -> dict[str, str]:
         return {str(k): str(v) for k, v in (await self.service.info()).items()}

@@ -1,7 +1,8 @@
-"""``forsun.Plan`` for code written for the original forsun: :class:`forsun.plan.Plan` plus
-the original's ``dumps()`` / ``loads()``, its msgpack encoding byte for byte (a map of the
-sixteen fields in the original's order, strings as msgpack raw, as msgpack < 1.0 wrote
-them), so a legacy store keeps reading what the original wrote and the other way round.
+"""``forsun.Plan`` for code written for the original forsun: :class:`forsun.plan.Plan`,
+whose ``dumps()`` / ``loads()`` are the original's msgpack encoding byte for byte
+(:func:`encode`, :func:`decode`: a map of the sixteen fields in the original's order,
+strings as msgpack raw, as msgpack < 1.0 wrote them), so a legacy store keeps reading what
+the original wrote and the other way round.
 
 Legacy stores and actions receive plans of this class (:mod:`forsun.legacy.store`,
 :mod:`forsun.legacy.action`). It is a :class:`forsun.plan.Plan` everywhere else, and
@@ -27,26 +28,28 @@ ENCODED_FIELDS = ("key", "second", "minute", "hour", "day", "month", "week", "st
                   "action", "params")
 
 
+def encode(plan: plan_module.Plan) -> bytes:
+    """``plan`` in the original's encoding."""
+    import msgpack
+
+    return msgpack.packb({name: getattr(plan, name) for name in ENCODED_FIELDS},
+                         use_bin_type=False)
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    """The fields of a plan in the original's encoding (a ``next_time`` of None is 0)."""
+    import msgpack
+
+    fields = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    if fields.get("next_time") is None:
+        fields["next_time"] = 0
+    return fields
+
+
 @attrs.define(slots=True, eq=False)
 class Plan(plan_module.Plan):
-    """A plan with the original's ``dumps()`` and ``Plan.loads(data)``."""
-
-    def dumps(self) -> bytes:
-        """The plan in the original's encoding."""
-        import msgpack
-
-        return msgpack.packb({name: getattr(self, name) for name in ENCODED_FIELDS},
-                             use_bin_type=False)
-
-    @classmethod
-    def loads(cls, data: bytes) -> Plan:
-        """A plan from the original's encoding (unknown fields are ignored)."""
-        import msgpack
-
-        fields = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        if fields.get("next_time") is None:
-            fields["next_time"] = 0
-        return cls.from_dict(fields)
+    """A plan as the original's stores and actions handled it (``dumps()`` and
+    ``Plan.loads(data)`` are :class:`forsun.plan.Plan`'s)."""
 
     @classmethod
     def of(cls, plan: plan_module.Plan) -> Plan:

@@ -32,14 +32,18 @@ Rules every store keeps:
   expired (their node died), re-leased to the caller. An occurrence is returned by at most
   one ``claim`` until its lease expires: nodes sharing a store never fire it twice.
 - A claimed plan stays readable with ``get`` (and removable, and replaceable by ``put``)
-  and is no longer due until ``reschedule`` puts its successor. The engine reschedules an
+  and is no longer due until ``reschedule`` puts its successor. ``get`` may report its
+  status as executing; ``claim`` returns the status as stored (the engine tells a finished
+  plan kept for ``status_expried`` by it). The engine reschedules an
   occurrence claimed ahead of its due second only at that second.
 - ``reschedule(claimed, successor)`` replaces the stored plan by ``successor`` (or deletes
   it when ``successor`` is None) only if the stored plan is still the claimed one (same
   ``next_time`` and ``created_time``): a plan replaced or removed meanwhile is left alone.
   It returns whether the stored plan was still the claimed one; ``reschedule_many``
   returns that for each pair, in order. The engine fires an occurrence it claimed ahead
-  only if it was, and acks it unfired otherwise. A store may return None instead (stores
+  only if it was, and acks it unfired otherwise. (The engine also calls ``reschedule``
+  with a plan it read, to record the outcome of a finished plan's last action in its
+  status.) A store may return None instead (stores
   written before this rule): every plan then counts as still claimed, so a plan removed
   or replaced after its occurrence was claimed ahead still fires once, as claimed.
 - ``ack(claimed)`` forgets the in-flight occurrence: it is done and never returned again.
@@ -59,14 +63,34 @@ Rules every store keeps:
   by their own leases.
 - The checkpoint is the last second fully processed; ``set_checkpoint`` keeps the
   maximum of the stored and the given value.
+- Capability ``failures`` (:mod:`forsun.store.failures`): the store keeps the occurrences
+  whose action failed on every attempt, as durably as its plans and shared by the nodes
+  that share its plans. ``add_failure`` adds one, replacing one of the same id
+  (``"DUE:KEY"``) and making it the newest; beyond :attr:`Store.failures_max` entries the
+  oldest are dropped and counted (``dropped``, never reset). ``list_failures`` pages the
+  failures whose key starts with ``prefix`` and whose action is ``action`` (empty: any),
+  newest first, with how many match and how many were dropped; ``get_failures(ids)``
+  returns those of ``ids`` that exist, in that order (None: all, newest first);
+  ``remove_failures(ids)`` removes them (None: all) and returns how many were there.
+  A store without the capability raises ``ForsunPlanError`` 1001 naming it.
+- ``nodes()`` lists the nodes registered by heartbeats (capability ``heartbeat``): each
+  node's id, the time it is alive until (None once taken over), and how many occurrences
+  it holds in flight. A store may return None instead (every store without
+  ``heartbeat``, and those written before this rule): the service then reports its own
+  node alone.
 """
 
 from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
+
+import attrs
+
+from ..errors import ErrorCode, ForsunPlanError
+from .failures import DEFAULT_FAILURES_MAX, Failure, FailurePage
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -77,6 +101,7 @@ DURABLE = "durable"  # acknowledged writes survive SIGKILL of the process
 PERSISTENT = "persistent"  # data survives close() and open() of a new instance
 MULTI_NODE = "multi_node"  # several processes may share the data safely
 HEARTBEAT = "heartbeat"  # a silent node's claims are taken over (see the module rules)
+FAILURES = "failures"  # keeps the failures list (see the module rules)
 
 
 class Store(abc.ABC):
@@ -91,9 +116,14 @@ class Store(abc.ABC):
     #: engine, and how far ahead each one keeps the node alive. None: send none.
     heartbeat_interval: float | None = None
     node_lease: float = math.inf
+    #: Stores with the ``failures`` capability: entries kept at most (``--failures-max``).
+    failures_max: int = DEFAULT_FAILURES_MAX
 
     def __init__(self, options: Options | None = None) -> None:
         self.options = options
+        limit = options.get("failures_max") if isinstance(options, Mapping) else None
+        if limit:
+            self.failures_max = int(limit)
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect or load data. Called once before any other method."""
@@ -130,6 +160,24 @@ class Store(abc.ABC):
     async def keys(self, prefix: str = "") -> list[str]:
         """Sorted keys starting with ``prefix`` (literal)."""
 
+    async def plan_pages(self, prefix: str = "", size: int = 1000
+                         ) -> AsyncIterator[list[Plan]]:
+        """Every plan whose key starts with ``prefix``, in key order, at most ``size`` per
+        page (a plan removed meanwhile is left out). This default reads :meth:`keys`, then
+        :meth:`get` per key; stores override it with a bulk read."""
+        from ..errors import ErrorCode, ForsunPlanError
+
+        keys = await self.keys(prefix)
+        for start in range(0, len(keys), size):
+            page = []
+            for key in keys[start:start + size]:
+                try:
+                    page.append(await self.get(key))
+                except ForsunPlanError as exc:
+                    if exc.code != ErrorCode.NOT_FOUND:
+                        raise
+            yield page
+
     @abc.abstractmethod
     async def due(self, start: int, end: int) -> list[Plan]:
         """Plans with ``start <= next_time <= end`` in ``(next_time, key)`` order."""
@@ -137,6 +185,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count(self) -> int:
         """Number of stored plans."""
+
+    async def count_due(self, start: int, end: int) -> int:
+        """``len(await self.due(start, end))``; stores override it with a count that
+        decodes no plan (metrics and the overview call it on every scrape)."""
+        return len(await self.due(start, end))
 
     @abc.abstractmethod
     async def claim(self, up_to: int, *, node: str, lease_until: float,
@@ -183,3 +236,40 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def set_checkpoint(self, second: int) -> None:
         """Record ``second`` as processed (never moves the checkpoint backwards)."""
+
+    async def nodes(self) -> list[NodeState] | None:
+        """The nodes registered by heartbeats (see the module rules); None: not reported."""
+        return None
+
+    # -- failures (capability ``failures``) -----------------------------------------------
+
+    def _no_failures(self) -> ForsunPlanError:
+        return ForsunPlanError(ErrorCode.UNKNOWN, f"the store {type(self).__name__} keeps no "
+                                                  "failures list (capability 'failures')")
+
+    async def add_failure(self, failure: Failure) -> None:
+        """Add ``failure`` (see the module rules)."""
+        raise self._no_failures()
+
+    async def list_failures(self, *, prefix: str = "", action: str = "", limit: int = 100,
+                            offset: int = 0) -> FailurePage:
+        """One page of the matching failures, newest first."""
+        raise self._no_failures()
+
+    async def get_failures(self, ids: Sequence[str] | None) -> list[Failure]:
+        """The failures of ``ids`` that exist, in that order (None: all, newest first)."""
+        raise self._no_failures()
+
+    async def remove_failures(self, ids: Sequence[str] | None) -> int:
+        """Remove the failures of ``ids`` (None: all); how many were there."""
+        raise self._no_failures()
+
+
+@attrs.frozen(slots=True)
+class NodeState:
+    """A node sharing the store: alive until ``alive_until`` (None: taken over), holding
+    ``in_flight`` occurrences."""
+
+    node: str
+    alive_until: float | None
+    in_flight: int

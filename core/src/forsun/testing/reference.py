@@ -4,7 +4,8 @@ They are the conformance suite's own proof (``core/tests/test_reference_conforma
 runs every contract test on them; the self-test runs the suite on broken variants) and
 the shortest correct implementations a plugin author can read. Not built for speed.
 
-- :class:`ReferenceStore` keeps plans in dicts; its only capability is ``heartbeat``.
+- :class:`ReferenceStore` keeps plans in dicts; its capabilities are ``heartbeat`` and
+  ``failures``.
 - :class:`FileReferenceStore` also appends every change as a JSON line to the file named
   by the option value ``reference_store_file`` before returning, and replays the file on
   open. A write the kernel accepted survives SIGKILL, so it is ``durable`` (not against
@@ -24,7 +25,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,7 +34,8 @@ import attrs
 from ..action.base import Action, ActionError, Firing
 from ..errors import ForsunPlanError
 from ..plan import Plan, validate_plan
-from ..store.base import DURABLE, HEARTBEAT, MULTI_NODE, PERSISTENT, Store
+from ..store.base import DURABLE, FAILURES, HEARTBEAT, MULTI_NODE, PERSISTENT, NodeState, Store
+from ..store.failures import Failure, FailureList, FailurePage
 from .action_suite import ActionTarget
 
 #: A change of state; the file store writes these as its log lines.
@@ -59,7 +61,7 @@ class ReferenceStore(Store):
     """Every rule of :mod:`forsun.store.base`, with dicts. Each operation reads state and
     commits a list of records; :meth:`_apply` is the only code that changes state."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({HEARTBEAT})
+    capabilities: ClassVar[frozenset[str]] = frozenset({HEARTBEAT, FAILURES})
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -70,6 +72,7 @@ class ReferenceStore(Store):
         self._leases: dict[tuple[str, int], _Lease] = {}
         self._checkpoint: int | None = None
         self._nodes: dict[str, float] = {}  # node -> alive until (-inf: taken over)
+        self._failures = FailureList(self.failures_max)
 
     # -- state changes -------------------------------------------------------------
 
@@ -103,6 +106,10 @@ class ReferenceStore(Store):
             self._checkpoint = record["checkpoint"]
         elif "alive" in record:
             self._nodes[record["alive"]] = record["until"]
+        elif "failure" in record:
+            self._failures.add(Failure.from_dict(record["failure"]))
+        elif "forget" in record:
+            self._failures.remove(record["forget"])
 
     @staticmethod
     def _lease_record(lease: _Lease, *, claim: bool = False) -> Record:
@@ -221,11 +228,41 @@ class ReferenceStore(Store):
                 self._commit([{"checkpoint": second}])
 
 
+    async def nodes(self) -> list[NodeState]:
+        with self._sync():
+            return [NodeState(node, None if until == -math.inf else until,
+                              sum(lease.node == node for lease in self._leases.values()))
+                    for node, until in sorted(self._nodes.items())]
+
+    # -- failures ------------------------------------------------------------------------
+
+    async def add_failure(self, failure: Failure) -> None:
+        with self._sync():
+            self._commit([{"failure": failure.to_dict()}])
+
+    async def list_failures(self, *, prefix: str = "", action: str = "", limit: int = 100,
+                            offset: int = 0) -> FailurePage:
+        with self._sync():
+            return self._failures.page(prefix=prefix, action=action, limit=limit,
+                                       offset=offset)
+
+    async def get_failures(self, ids: Sequence[str] | None) -> list[Failure]:
+        with self._sync():
+            return self._failures.get(ids)
+
+    async def remove_failures(self, ids: Sequence[str] | None) -> int:
+        with self._sync():
+            present = len(self._failures.get(ids))
+            if present:
+                self._commit([{"forget": None if ids is None else list(ids)}])
+            return present
+
+
 class FileReferenceStore(ReferenceStore):
     """:class:`ReferenceStore` journaled to the file ``options["reference_store_file"]``."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({DURABLE, PERSISTENT, MULTI_NODE,
-                                                        HEARTBEAT})
+                                                        HEARTBEAT, FAILURES})
 
     def __init__(self, options: Any) -> None:
         super().__init__(options)

@@ -27,8 +27,9 @@ import pytest
 import pytest_asyncio
 
 from ..errors import ErrorCode, ForsunPlanError
-from ..plan import STATUS_EXECUTING, STATUS_WAITING, Plan
-from ..store.base import DURABLE, HEARTBEAT, MULTI_NODE, PERSISTENT, Store
+from ..plan import STATUS_EXECUTING, STATUS_FAILED, STATUS_WAITING, Plan
+from ..store.base import DURABLE, FAILURES, HEARTBEAT, MULTI_NODE, PERSISTENT, Store
+from ..store.failures import Failure
 from .crashchild import crash_index, crash_plan
 from .factory import StoreFactory
 from .fixtures import BASE_SECOND as T
@@ -83,6 +84,17 @@ async def claim_until_dry(store: Store, up_to: int, node: str, most: int) -> lis
         taken += batch
         await asyncio.sleep(0)
     return taken
+
+
+def build_failure(key: str, due: int = T, *, failed_at: float = T + 30.0,
+                  action: str = "shell", error: str = "exit status 1") -> Failure:
+    """A failure of occurrence ``(key, due)`` after 4 attempts, on node ``n1``."""
+    return Failure(key, due, action, 4, error, failed_at, "n1",
+                   build_plan(key, due, action=action))
+
+
+def ids(failures: Iterable[Failure]) -> list[str]:
+    return [failure.id for failure in failures]
 
 
 class OpenStores:
@@ -181,6 +193,13 @@ class StoreConformance:
         await store.put(plan)
         assert await store.get("round/trip") == plan
 
+    async def test_a_finished_plans_status_round_trips(self, store: Store) -> None:
+        """A finished plan kept for status_expried whose last action failed is -1."""
+        plan = build_plan("failed", T + 5, count=1, current_count=1, status=STATUS_FAILED)
+        await store.put(plan)
+        assert await store.get("failed") == plan
+        assert await store.claim(T + 5, node="n1", lease_until=leased()) == [plan]
+
     async def test_put_replaces_by_key(self, store: Store) -> None:
         await store.put(build_plan("k", T, params={"v": "1"}))
         replacement = build_plan("k", T + 5, params={"v": "2"}, created_time=T + 1.5)
@@ -267,6 +286,24 @@ class StoreConformance:
         assert await store.keys() == sorted(keys)
         for key in keys:
             assert (await store.get(key)).params == {"key": key}
+
+    async def test_plan_pages_read_every_plan_of_a_prefix_in_key_order(
+            self, store: Store) -> None:
+        wanted = [build_plan(f"p:{i:04d}", params={"n": str(i)}) for i in range(25)]
+        await store.put_many([*wanted, build_plan("p"), build_plan("q:1"), build_plan("o")])
+        pages = [page async for page in store.plan_pages("p:", size=10)]
+        assert [len(page) for page in pages] == [10, 10, 5]
+        assert [plan for page in pages for plan in page] == wanted
+        assert [p.key for page in [p async for p in store.plan_pages("", size=7)]
+                for p in page] == sorted(["o", "p", "q:1", *(p.key for p in wanted)])
+        assert [page async for page in store.plan_pages("nothing")] == []
+
+    async def test_plan_pages_of_one_plan_each_resume_after_keys_that_extend_others(
+            self, store: Store) -> None:
+        keys = ["x", "x\x01", "x\x01\x01", "x ", "xé", "x:1", "xa", "xa\x7f"]
+        await store.put_many([build_plan(key) for key in keys])
+        pages = [page async for page in store.plan_pages("x", size=1)]
+        assert [[plan.key for plan in page] for page in pages] == [[k] for k in sorted(keys)]
 
     # -- due ---------------------------------------------------------------------------
 
@@ -724,3 +761,111 @@ class StoreConformance:
         assert await store.claim(T, node="dead", lease_until=expired()) == [plan]
         assert await other.claim(T, node="alive", lease_until=leased()) == [plan]
         assert await store.claim(T, node="dead", lease_until=leased()) == []
+
+    @requires(HEARTBEAT)
+    async def test_nodes_lists_each_nodes_heartbeat_and_claims(self, store: Store) -> None:
+        until = leased()
+        await store.heartbeat("n1", until)
+        await store.heartbeat("n2", until + 1)
+        await store.heartbeat("silent", expired())
+        await store.put_many([build_plan("held1", T), build_plan("held2", T)])
+        assert len(await store.claim(T, node="n1", lease_until=leased())) == 2
+        reported = await store.nodes()
+        if reported is None:
+            pytest.skip("the store does not report its nodes (nodes() returns None)")
+        nodes = {state.node: state for state in reported}
+        assert set(nodes) == {"n1", "n2", "silent"}
+        assert (nodes["n1"].in_flight, nodes["n2"].in_flight) == (2, 0)
+        assert nodes["n1"].alive_until == pytest.approx(until)
+        assert nodes["silent"].alive_until is None, "a node taken over reads None"
+
+    # -- the failures list -------------------------------------------------------------
+
+    async def test_count_due_counts_what_due_returns(self, store: Store) -> None:
+        await store.put_many([build_plan(f"cd{i}", T + i) for i in range(10)])
+        await store.claim(T + 1, node="n1", lease_until=leased())
+        for start, end in ((T, T + 9), (T + 2, T + 4), (T + 20, T + 30), (T - 5, T)):
+            assert await store.count_due(start, end) == len(await store.due(start, end))
+
+    @requires(FAILURES)
+    async def test_failures_are_listed_newest_first_filtered_and_paged(
+            self, store: Store) -> None:
+        added = [build_failure("a:1", T, failed_at=T + 1.5),
+                 build_failure("a:2", T + 1, failed_at=T + 2.5, action="http"),
+                 build_failure("b:1", T, failed_at=T + 3.5)]
+        for failure in added:
+            await store.add_failure(failure)
+        page = await store.list_failures()
+        assert (page.total, page.dropped) == (3, 0)
+        assert page.items == added[::-1], "not newest first, or not round-tripped"
+        assert ids((await store.list_failures(prefix="a:")).items) == [f"{T + 1}:a:2",
+                                                                       f"{T}:a:1"]
+        assert ids((await store.list_failures(action="http")).items) == [f"{T + 1}:a:2"]
+        page = await store.list_failures(limit=1, offset=1)
+        assert (page.total, ids(page.items)) == (3, [f"{T + 1}:a:2"])
+        assert (await store.list_failures(limit=0)).total == 3
+        assert (await store.list_failures(prefix="zzz")).total == 0
+
+    @requires(FAILURES)
+    async def test_failures_are_read_and_removed_by_id(self, store: Store) -> None:
+        first, second, third = (build_failure(f"rm{i}", T + i, failed_at=T + i + 10.0)
+                                for i in range(3))
+        for failure in (first, second, third):
+            await store.add_failure(failure)
+        assert await store.get_failures([third.id, "0:nothing", first.id]) == [third, first]
+        assert await store.get_failures(None) == [third, second, first]
+        assert await store.remove_failures([first.id, "0:nothing"]) == 1
+        assert await store.get_failures(None) == [third, second]
+        assert await store.remove_failures(None) == 2
+        assert (await store.list_failures()).total == 0
+        assert await store.remove_failures([second.id]) == 0
+
+    @requires(FAILURES)
+    async def test_a_failure_of_the_same_occurrence_replaces_it_as_the_newest(
+            self, store: Store) -> None:
+        old = build_failure("again", T, failed_at=T + 1.0)
+        await store.add_failure(old)
+        await store.add_failure(build_failure("other", T, failed_at=T + 2.0))
+        again = attrs.evolve(old, failed_at=T + 3.0, error="still failing")
+        await store.add_failure(again)
+        page = await store.list_failures()
+        assert page.total == 2
+        assert page.items[0] == again
+
+    @requires(FAILURES)
+    async def test_the_failures_list_drops_the_oldest_beyond_its_bound(
+            self, stores: OpenStores, store_factory: StoreFactory) -> None:
+        bounded = StoreFactory(store_factory.target, {**store_factory.values,
+                                                      "failures_max": 3})
+        store = bounded.build()
+        await store.open()
+        try:
+            assert store.failures_max == 3
+            for i in range(5):
+                await store.add_failure(build_failure(f"b{i}", T + i, failed_at=T + i + 0.5))
+            page = await store.list_failures()
+            assert (page.total, page.dropped) == (3, 2)
+            assert [failure.key for failure in page.items] == ["b4", "b3", "b2"]
+        finally:
+            await store.close()
+
+    @requires(FAILURES, PERSISTENT)
+    async def test_failures_survive_reopening(self, store: Store, stores: OpenStores,
+                                              store_factory: StoreFactory) -> None:
+        kept, gone = build_failure("kept", T), build_failure("gone", T + 1)
+        await store.add_failure(kept)
+        await store.add_failure(gone)
+        await store.remove_failures([gone.id])
+        await stores.close(store)
+        reopened = await stores.open()
+        assert await reopened.get_failures(None) == [kept]
+
+    @requires(FAILURES, MULTI_NODE)
+    async def test_instances_share_the_failures_list(self, store: Store,
+                                                     stores: OpenStores) -> None:
+        other = await stores.open()
+        failure = build_failure("shared-failure", T)
+        await store.add_failure(failure)
+        assert await other.get_failures(None) == [failure]
+        assert await other.remove_failures([failure.id]) == 1
+        assert (await store.list_failures()).total == 0

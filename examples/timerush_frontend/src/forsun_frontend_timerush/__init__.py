@@ -57,3 +57,8 @@ def register_options(register: Callable[[Option], None]) -> None:
 @hookimpl
 def forsun_startup(service: Service) -> None:
     service.action(ACTION).attach(service)
+
+
+@hookimpl
+def register_plan_sources(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("timerush+redis", lazy("forsun_frontend_timerush.migrate:TimerushSource"))

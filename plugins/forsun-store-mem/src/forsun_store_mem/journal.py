@@ -98,6 +98,7 @@ class Journal:
         refused unless ``skip_damage``), write clean files when damage was skipped, and
         begin the periodic work. Raises :class:`JournalError` when the files cannot be
         used."""
+        _refuse_original_dump(self.path)
         loop = asyncio.get_running_loop()
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -273,6 +274,19 @@ class Journal:
             "mem_store_last_compaction_seconds": f"{self.compaction_seconds:.3f}",
             "mem_store_fsyncs": str(self._writer.fsyncs if self._writer else 0),
         }
+
+
+def _refuse_original_dump(path: str) -> None:
+    """Raise :class:`JournalError` when ``path`` itself is the original forsun's dump file:
+    starting would serve no plan on top of the user's old ones (its files are ``path.*``)."""
+    from forsun.migrate.forsun0 import is_original_dump
+
+    if is_original_dump(path):
+        new = os.path.splitext(path)[0] + ".db"
+        raise JournalError(f"{path} is a dump of the original forsun 0.1.4, which this "
+                           f"store does not read; move its plans with: forsund migrate "
+                           f"forsun0:{path} mem:{new} (then start with "
+                           f"--driver-mem-store-file={new})")
 
 
 def _start_log_copy(path: str, tmp: str, generation: int, start: int, end: int

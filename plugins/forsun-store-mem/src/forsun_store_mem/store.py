@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
 from forsun.plan import Plan, validate_plan, validated_list
-from forsun.store.base import DURABLE, PERSISTENT, Store
+from forsun.store.base import DURABLE, FAILURES, PERSISTENT, Store
+from forsun.store.failures import Failure, FailureList, FailurePage
 
 from . import ops, record
+from .failures_file import FailuresFile
 from .journal import Journal
 from .table import PlanTable
 
@@ -50,7 +52,10 @@ class MemStore(Store):
             int(values.get("driver_mem_store_compact_size") or DEFAULT_COMPACT_SIZE),
             skip_damage=bool(values.get("driver_mem_store_recover")),
         ) if path else None
-        self.capabilities = frozenset({DURABLE, PERSISTENT}) if path else frozenset()
+        self.capabilities = frozenset({DURABLE, PERSISTENT, FAILURES}) if path \
+            else frozenset({FAILURES})
+        self.failures = FailureList(self.failures_max)
+        self.failures_file = FailuresFile(self.journal.path) if self.journal else None
 
     async def open(self) -> None:
         if self.journal is None:
@@ -58,9 +63,17 @@ class MemStore(Store):
                      "and are lost when the process exits")
             return
         await self.journal.open(self.table)
+        assert self.failures_file is not None
+        try:
+            self.failures_file.load(self.failures)
+        except BaseException:
+            await self.journal.close(self.table)
+            raise
 
     async def close(self) -> None:
         if self.journal is not None:
+            assert self.failures_file is not None
+            self.failures_file.close()
             await self.journal.close(self.table)
 
     def info(self) -> dict[str, str]:
@@ -111,11 +124,28 @@ class MemStore(Store):
     async def keys(self, prefix: str = "") -> list[str]:
         return [key.decode("utf-8") for key in self.table.keys(_key(prefix))]
 
+    async def plan_pages(self, prefix: str = "", size: int = 1000
+                         ) -> AsyncIterator[list[Plan]]:
+        """Pages read from the key index, each from the last key read on (no list of every
+        key: an export of 10^7 plans adds one page to the memory the store holds)."""
+        raw, after = _key(prefix), None
+        while True:
+            recs = self.table.page(raw, after, size)
+            if not recs:
+                return
+            yield [record.decode(rec) for rec in recs]
+            if len(recs) < size:
+                return
+            after = recs[-1][:recs[-1].index(0)]
+
     async def due(self, start: int, end: int) -> list[Plan]:
         return [record.decode(rec) for rec in self.table.due(start, end)]
 
     async def count(self) -> int:
         return len(self.table)
+
+    async def count_due(self, start: int, end: int) -> int:
+        return self.table.count_due(start, end)
 
     # -- occurrences ---------------------------------------------------------------------
 
@@ -189,6 +219,30 @@ class MemStore(Store):
         if current is None or second > current:
             self._log(ops.checkpoint(second))
             self.table.set_checkpoint(second)
+
+
+    # -- failures (FILE.failures, :mod:`.failures_file`) ---------------------------------
+
+    def _record(self, entry: dict[str, object]) -> None:
+        if self.failures_file is not None:
+            self.failures_file.append(entry, self.failures)
+
+    async def add_failure(self, failure: Failure) -> None:
+        self.failures.add(failure)
+        self._record({"add": failure.to_dict()})
+
+    async def list_failures(self, *, prefix: str = "", action: str = "", limit: int = 100,
+                            offset: int = 0) -> FailurePage:
+        return self.failures.page(prefix=prefix, action=action, limit=limit, offset=offset)
+
+    async def get_failures(self, ids: Sequence[str] | None) -> list[Failure]:
+        return self.failures.get(ids)
+
+    async def remove_failures(self, ids: Sequence[str] | None) -> int:
+        removed = self.failures.remove(ids)
+        if removed:
+            self._record({"remove": None if ids is None else list(ids)})
+        return removed
 
 
 def _key(key: str) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from itertools import takewhile
+from itertools import islice, takewhile
 
 import attrs
 
@@ -80,6 +80,18 @@ class PlanTable:
             out.append(rec[:rec.index(0)])
         return out
 
+    def page(self, prefix: bytes, after: bytes | None, limit: int) -> list[bytes]:
+        """At most ``limit`` records whose key starts with ``prefix``, in key order, from
+        the first key above ``after`` (None: from the first)."""
+        if b"\0" in prefix:
+            return []
+        # Records are KEY NUL ...; keys hold no NUL, so AFTER \x01 is above every record of
+        # AFTER and below the record of any greater key.
+        start = prefix if after is None else max(prefix, after + b"\x01")
+        return list(islice(
+            takewhile(lambda rec: rec.startswith(prefix), self.by_key.iter_from(start)),
+            limit))
+
     def due(self, start: int, end: int) -> list[bytes]:
         """Records of plans with ``start <= next_time <= end`` (claimed ones included), in
         ``(next_time, key)`` order."""
@@ -88,6 +100,13 @@ class PlanTable:
         waiting = takewhile(stop.__gt__, self.by_due.iter_from(low))
         claimed = sorted(e for e in self.claimed.values() if low <= e < stop)
         return [self._stored(entry) for entry in list(heapq.merge(waiting, claimed))]
+
+    def count_due(self, start: int, end: int) -> int:
+        """``len(self.due(start, end))`` without reading a record."""
+        end = min(end, record.MAX_TIME - 1)
+        low, stop = record.time_bytes(max(start, record.MIN_TIME)), record.time_bytes(end + 1)
+        waiting = sum(1 for _ in takewhile(stop.__gt__, self.by_due.iter_from(low)))
+        return waiting + sum(1 for e in self.claimed.values() if low <= e < stop)
 
     def _stored(self, entry: bytes) -> bytes:
         found = self.get(record.entry_key(entry))

@@ -44,3 +44,8 @@ def register_options(register):
     option("retries", type=int, default=10,
            help="retries of a command failing on a connection error, 50 ms apart doubling "
                 "up to 2 s (10 retries ride out a Redis restart of about 13 s)")
+
+
+@hookimpl
+def register_plan_sources(register):
+    register("forsun0+redis", lazy("forsun_store_redis.original:OriginalRedisSource"))

@@ -1,6 +1,6 @@
 """The Redis store's record: a :class:`~forsun.plan.Plan` packed as the value of its HASH.
 
-Layout (little-endian): a fixed header ``<BBhhhhhhiiqqdH`` — format version, flags
+Layout (little-endian): a fixed header ``<BBhhhhhhiiqqdh`` — format version, flags
 (bit 0 ``is_time_out``), the six schedule fields, ``count``, ``current_count``,
 ``next_time``, ``last_timeout``, ``created_time``, ``status`` — then ``action``, ``key``
 and each params pair as varint-length-prefixed UTF-8. Round trips every valid plan exactly.
@@ -15,7 +15,7 @@ import struct
 from forsun.plan import Plan
 
 VERSION = 1
-_HEADER = struct.Struct("<BBhhhhhhiiqqdH")
+_HEADER = struct.Struct("<BBhhhhhhiiqqdh")
 
 
 def _varint(n: int) -> bytes:

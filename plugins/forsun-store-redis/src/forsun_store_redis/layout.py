@@ -124,3 +124,23 @@ class Layout:
     def checkpoint(self) -> str:
         """STRING: the last fully processed second (the maximum any node reported)."""
         return self.name("checkpoint")
+
+    @property
+    def failures(self) -> str:
+        """HASH failure id → the failure as JSON (:meth:`forsun.store.failures.Failure.to_dict`)."""
+        return self.name("failures")
+
+    @property
+    def failure_order(self) -> str:
+        """ZSET failure id scored by the sequence number of its (last) addition."""
+        return self.name("failures:order")
+
+    @property
+    def failure_seq(self) -> str:
+        """STRING: the last sequence number given to a failure."""
+        return self.name("failures:seq")
+
+    @property
+    def failures_dropped(self) -> str:
+        """STRING: failures dropped beyond the bound, ever."""
+        return self.name("failures:dropped")

@@ -16,8 +16,8 @@ from string import Template
 
 from . import layout
 
-__all__ = ["ACK", "CLAIM", "DUE", "GET", "HEARTBEAT", "PUT", "RELEASE", "REMOVE",
-           "RESCHEDULE", "SET_CHECKPOINT"]
+__all__ = ["ACK", "ADD_FAILURE", "CLAIM", "DUE", "GET", "HEARTBEAT", "PUT", "RELEASE",
+           "REMOVE", "REMOVE_FAILURES", "RESCHEDULE", "SET_CHECKPOINT"]
 _PRELUDE = """
 local function bulk(command, key, args, flag)
   local out = {}
@@ -231,4 +231,37 @@ if not current or tonumber(current) < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[1])
 end
 return 1
+""")
+
+#: KEYS failures, failure order, failure sequence, failures dropped. ARGV id, JSON, bound.
+#: Adds (or replaces) the failure as the newest, then drops the oldest beyond the bound,
+#: counting them.
+ADD_FAILURE = _render("""
+local seq = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], seq, ARGV[1])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if over > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[1], popped[i]) end
+  redis.call('INCRBY', KEYS[4], over)
+end
+return 1
+""")
+
+#: KEYS failures, failure order. ARGV the ids (none: all). Returns how many were there.
+REMOVE_FAILURES = _render("""
+if #ARGV == 0 then
+  local n = redis.call('ZCARD', KEYS[2])
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return n
+end
+local n = 0
+for _, id in ipairs(ARGV) do
+  if redis.call('HDEL', KEYS[1], id) == 1 then
+    redis.call('ZREM', KEYS[2], id)
+    n = n + 1
+  end
+end
+return n
 """)

@@ -11,13 +11,23 @@ node falls silent for ``--driver-redis-node-lease``.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from forsun.errors import ForsunPlanError
 from forsun.plan import STATUS_EXECUTING, Plan, validate_plan, validated_list
-from forsun.store.base import DURABLE, HEARTBEAT, MULTI_NODE, PERSISTENT, Store
+from forsun.store.base import (
+    DURABLE,
+    FAILURES,
+    HEARTBEAT,
+    MULTI_NODE,
+    PERSISTENT,
+    NodeState,
+    Store,
+)
+from forsun.store.failures import Failure, FailurePage, page
 
 from . import scripts
 from .codec import decode_plan, encode_plan
@@ -55,7 +65,7 @@ class RedisStore(Store):
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset({DURABLE, PERSISTENT, MULTI_NODE,
-                                                        HEARTBEAT})
+                                                        HEARTBEAT, FAILURES})
 
     def __init__(self, options: Options | None = None) -> None:
         if options is None:
@@ -124,12 +134,31 @@ class RedisStore(Store):
         members = await self._call(self._client.zrangebylex, self.layout.keys, low, high)
         return [member.decode("utf-8") for member in members]
 
+    async def plan_pages(self, prefix: str = "", size: int = 1000
+                         ) -> AsyncIterator[list[Plan]]:
+        """Pages of ``size`` keys of the key index from the last key read on (so a page
+        costs the same however far in), each read with one HMGET."""
+        low, high = lex_range(prefix)
+        while True:
+            members = await self._call(self._client.zrangebylex, self.layout.keys, low, high,
+                                       start=0, num=size)
+            if not members:
+                return
+            records = await self._call(self._client.hmget, self.layout.plans, members)
+            yield [decode_plan(record) for record in records if record is not None]
+            if len(members) < size:
+                return
+            low = b"(" + members[-1]
+
     async def due(self, start: int, end: int) -> list[Plan]:
         records = await self._run("DUE", [self.layout.plans, self.layout.due], [start, end])
         return [decode_plan(record) for record in records]
 
     async def count(self) -> int:
         return await self._call(self._client.hlen, self.layout.plans)
+
+    async def count_due(self, start: int, end: int) -> int:
+        return await self._call(self._client.zcount, self.layout.due, start, end)
 
     # -- occurrences -----------------------------------------------------------------------
 
@@ -188,6 +217,53 @@ class RedisStore(Store):
     async def heartbeat(self, node: str, alive_until: float) -> bool:
         return bool(await self._run("HEARTBEAT", [self.layout.nodes],
                                     [node, repr(float(alive_until))]))
+
+    async def nodes(self) -> list[NodeState]:
+        lay = self.layout
+        nodes = await self._call(self._client.zrange, lay.nodes, 0, -1, withscores=True)
+        held = [await self._call(self._client.scard, lay.held(node.decode()))
+                for node, _ in nodes]  # a few nodes: one round trip each
+        return [NodeState(node.decode(), None if until == float("-inf") else until, count)
+                for (node, until), count in zip(nodes, held, strict=True)]
+
+    # -- failures ----------------------------------------------------------------------
+
+    async def add_failure(self, failure: Failure) -> None:
+        lay = self.layout
+        await self._run("ADD_FAILURE", [lay.failures, lay.failure_order, lay.failure_seq,
+                                        lay.failures_dropped],
+                        [failure.id, json.dumps(failure.to_dict()), self.failures_max])
+
+    async def _failures(self, ids: Sequence[str]) -> list[Failure]:
+        if not ids:
+            return []
+        found = await self._call(self._client.hmget, self.layout.failures, list(ids))
+        return [Failure.from_dict(json.loads(raw)) for raw in found if raw is not None]
+
+    async def _newest_ids(self) -> list[str]:
+        members = await self._call(self._client.zrevrange, self.layout.failure_order, 0, -1)
+        return [member.decode() for member in members]
+
+    async def list_failures(self, *, prefix: str = "", action: str = "", limit: int = 100,
+                            offset: int = 0) -> FailurePage:
+        dropped = int(await self._call(self._client.get, self.layout.failures_dropped) or 0)
+        if not prefix and not action and limit <= 0:
+            total = await self._call(self._client.zcard, self.layout.failure_order)
+            return FailurePage(total, dropped, [])
+        failures = await self._failures(await self._newest_ids())
+        return page(failures, dropped, prefix=prefix, action=action, limit=limit,
+                    offset=offset)
+
+    async def get_failures(self, ids: Sequence[str] | None) -> list[Failure]:
+        return await self._failures(await self._newest_ids() if ids is None
+                                    else list(dict.fromkeys(ids)))
+
+    async def remove_failures(self, ids: Sequence[str] | None) -> int:
+        lay = self.layout
+        if ids is not None and not ids:
+            return 0
+        return await self._run("REMOVE_FAILURES", [lay.failures, lay.failure_order],
+                               [] if ids is None else list(set(ids)))
 
     # -- checkpoint ------------------------------------------------------------------------
 

@@ -1,0 +1,55 @@
+"""forsund migrate's endpoint URLs and its count check, without servers."""
+
+from __future__ import annotations
+
+import pytest
+
+from forsun.migrate.command import Tally
+from forsun.migrate.endpoints import EndpointError, parse
+from forsun.migrate.ndjson import NdjsonEndpoint
+from forsun.migrate.stores import StoreEndpoint
+from forsun.plugins import get_plugin_manager
+
+
+@pytest.fixture(scope="module")
+def pm():
+    return get_plugin_manager()
+
+
+def test_a_store_url_sets_its_file_option(pm):
+    endpoint = parse("mem:/data/forsun.db?store_fsync=always", pm, sink=True)
+    assert isinstance(endpoint, StoreEndpoint)
+    assert endpoint.options.driver == "mem"
+    assert endpoint.options.driver_mem_store_file == "/data/forsun.db"
+    assert endpoint.options.driver_mem_store_fsync == "always"
+
+
+def test_ndjson_and_the_original_dump(pm):
+    assert isinstance(parse("ndjson:-", pm, sink=True), NdjsonEndpoint)
+    assert type(parse("forsun0:~/.forsun.dump", pm)).__name__ == "DumpSource"
+
+
+@pytest.mark.parametrize(("url", "sink", "words"), [
+    ("nothing", False, "not an endpoint URL"),
+    ("gopher://x", False, "unknown scheme 'gopher'"),
+    ("forsun0:x", True, "can only be read"),
+    ("mem:", True, "no file name"),
+    ("mem:x?colour=red", True, "unknown parameter 'colour'"),
+    ("mem:x?store-fsync=sometimes", True, "--driver-mem-store-fsync"),
+    ("mem://host/x", True, "not named by a URL"),
+    ("ndjson:", True, "no file name"),
+])
+def test_bad_urls_are_refused_naming_the_problem(pm, url, sink, words):
+    with pytest.raises(EndpointError, match=words):
+        parse(url, pm, sink=sink)
+
+
+@pytest.mark.parametrize(("written", "replaced", "before", "found", "agrees"), [
+    (10, 0, 0, 10, True), (10, 0, 0, 9, False), (10, 0, 0, 11, False),
+    (10, 10, 10, 10, True), (10, 3, 5, 12, True), (10, 3, 5, 13, False),
+    (10, None, 5, 12, True), (10, None, 5, 9, False), (10, None, 5, 16, False),
+    (10, 0, None, None, None),
+])
+def test_dst_count_check(written, replaced, before, found, agrees):
+    tally = Tally(written=written, replaced=replaced, before=before, found=found)
+    assert tally.agrees() is agrees
