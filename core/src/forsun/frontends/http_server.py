@@ -22,7 +22,7 @@ which answers the bare document, and routes that plugins mark ``enveloped=False`
 - 500: an unexpected exception (1001); it is logged, its traceback is never sent.
 
 Why not tornado (which served the API until issue 26): a single ``PUT /v1/plan`` cost
-forsund ~1.28 M instructions (callgrind) on tornado.web and ~0.29 M on this protocol; bare
+forsund ~1.3 M instructions (callgrind) on tornado.web and ~0.3 M on this protocol; bare
 servers doing only its wire work cost 1.12 M (tornado.web), 0.71 M (a tornado connection
 delegate) and 0.12 M (this protocol). Each connection parses its requests as the bytes
 arrive and serves them one at a time, in order (pipelined requests wait; reading pauses
