@@ -76,6 +76,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="directory for latest.md and latest.json (default bench/results)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the scratch directory (forsund logs and stores)")
+    parser.add_argument("--main-arg", action="append", default=[], metavar="FLAG",
+                        help="a flag for the forsund that precision, burst and create share "
+                             "(repeat it; e.g. --main-arg=--no-metrics measures what a "
+                             "setting costs)")
     args = parser.parse_args(list(argv))
     args.scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     unknown = sorted(set(args.scenarios) - set(SCENARIOS))
@@ -133,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, scratch: Path, argv: Sequence[str]) -> int:
     profile = choose(args.quick, args.huge)
-    ctx = Context(profile, scratch, compare=args.compare, receiver_host=args.receiver_host)
+    ctx = Context(profile, scratch, compare=args.compare, receiver_host=args.receiver_host,
+                  main_args=tuple(args.main_arg))
     started = time.time()
     meta: dict[str, Any] = {
         "started": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(

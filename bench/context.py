@@ -20,12 +20,14 @@ FIRST_RATE_GUESS = 2_500
 
 @attrs.define
 class Context:
-    """``compare``: another server the public-API scenarios also run against."""
+    """``compare``: another server the public-API scenarios also run against;
+    ``main_args``: flags for the shared forsund (:meth:`main`)."""
 
     profile: Profile
     scratch: Path
     compare: Target | None = None
     receiver_host: str = "127.0.0.1"
+    main_args: tuple[str, ...] = ()
     tag: str = attrs.field(factory=run_tag)
     rows: list[Row] = attrs.field(factory=list)
     #: lateness samples (ms) for the charts: scenario label -> target name -> samples
@@ -64,10 +66,10 @@ class Context:
         return self._receiver
 
     def main(self) -> Forsund:
-        """The forsund shared by precision, burst and create (mem store, default options,
-        plus the noop action)."""
+        """The forsund shared by precision, burst and create (mem store, default options
+        and ``main_args``, plus the noop action)."""
         if self._main is None:
-            self._main = Forsund.start(self.workdir("main"), noop=True)
+            self._main = Forsund.start(self.workdir("main"), self.main_args, noop=True)
         return self._main
 
     def targets(self) -> list[Target]:
