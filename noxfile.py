@@ -88,9 +88,12 @@ def compat(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks; results in bench/results/latest.md and .json."""
+    """Benchmarks; results in bench/results/latest.md and .json. Without arguments, the
+    original forsun 0.1.4 runs beside forsund (``--against-original``: its virtual
+    environment is built once by tests/compat/original.py)."""
     _sync(session)
-    session.run("uv", "run", "--all-packages", "python", "-m", "bench", *session.posargs,
+    args = session.posargs or ["--against-original"]
+    session.run("uv", "run", "--all-packages", "python", "-m", "bench", *args,
                 external=True, env={"PYTHONPATH": os.fspath(ROOT)})
 
 

@@ -33,7 +33,7 @@ def run(ctx: Context) -> None:
     receiver.reset()
     try:
         create_in_time(ctx, server.target,
-                       [fixed(name, second, "http", {"url": receiver.url(name), "method": "get"})
+                       [fixed(name, second, "http", {"url": receiver.url(name), "method": "GET"})
                         for name, second in due.items()], first)
     finally:
         server.stop()

@@ -5,6 +5,7 @@ still run)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -22,6 +23,7 @@ from . import (
     bulkload,
     burst,
     catchup,
+    charts,
     create,
     migrate,
     precision,
@@ -30,6 +32,7 @@ from . import (
     takeover,
 )
 from .context import Context, load_average
+from .original import original
 from .profile import choose
 from .report import SCENARIOS, Row, write
 from .target import REPO, Target
@@ -60,6 +63,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--compare", metavar="HOST:THRIFT_PORT:HTTP_PORT",
                         help="also run the public-API scenarios (precision, create) against "
                              "this forsun-compatible server; its plans are removed afterwards")
+    parser.add_argument("--against-original", action="store_true",
+                        help="start the original forsun 0.1.4 (its virtual environment is "
+                             "built once by tests/compat/original.py) and run the public-API "
+                             "scenarios against it too")
     parser.add_argument("--receiver-host", default="127.0.0.1",
                         help="address the receiver listens on; --compare's server must reach "
                              "it (default 127.0.0.1)")
@@ -79,6 +86,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from "
                      f"{', '.join(SCENARIOS)}")
+    if args.compare and args.against_original:
+        parser.error("--compare and --against-original each name the compared server; "
+                     "give one")
     if args.compare:
         try:
             args.compare = Target.parse(args.compare)
@@ -98,10 +108,35 @@ def git_revision() -> str:
     return head + (" (uncommitted changes)" if dirty else "")
 
 
+def machine() -> str:
+    """The OS, architecture, CPU model and count (figures depend on all of them)."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip() + ", "
+                break
+    return (f"{platform.system()} {platform.machine()}, {model}{os.cpu_count()} CPUs; "
+            "absolute figures hold for this machine only, ratios carry across machines")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    profile = choose(args.quick, args.huge)
     scratch = Path(tempfile.mkdtemp(prefix="forsun-bench-"))
+    try:
+        with contextlib.ExitStack() as stack:
+            if args.against_original:
+                args.compare = stack.enter_context(original(scratch / "original"))
+            return run(args, scratch, sys.argv[1:] if argv is None else argv)
+    finally:
+        if args.keep:
+            print(f"[bench] scratch kept in {scratch}", file=sys.stderr)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, scratch: Path, argv: Sequence[str]) -> int:
+    profile = choose(args.quick, args.huge)
     ctx = Context(profile, scratch, compare=args.compare, receiver_host=args.receiver_host,
                   main_args=tuple(args.main_arg))
     started = time.time()
@@ -109,10 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(
             timespec="seconds"),
         "profile": profile.name,
-        "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m bench " + " ".join(argv),
         "revision": git_revision(),
         "python": sys.version.split()[0],
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine(),
         "load average at start (1, 5, 15 min)": load_average(),
     }
     timings: dict[str, dict[str, Any]] = {}
@@ -140,14 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             timings[name] = entry
     finally:
         ctx.close()
-        if args.keep:
-            print(f"[bench] scratch kept in {scratch}", file=sys.stderr)
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
     meta["load average at end (1, 5, 15 min)"] = load_average()
     meta["duration"] = f"{time.time() - started:.0f} s"
     meta["scenarios"] = timings
-    md_path, json_path = write(args.out, meta, ctx.rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    md_path, json_path = write(args.out, meta, ctx.rows, charts.draw(args.out, ctx.rows,
+                                                                     ctx.lateness))
     print(md_path.read_text())
     print(f"[bench] wrote {md_path} and {json_path}", file=sys.stderr)
     return 1 if failed else 0

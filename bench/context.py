@@ -30,6 +30,8 @@ class Context:
     main_args: tuple[str, ...] = ()
     tag: str = attrs.field(factory=run_tag)
     rows: list[Row] = attrs.field(factory=list)
+    #: lateness samples (ms) for the charts: scenario label -> target name -> samples
+    lateness: dict[str, dict[str, tuple[float, ...]]] = attrs.field(factory=dict)
     _receiver: Receiver | None = None
     _main: Forsund | None = None
     _dirs: int = 0

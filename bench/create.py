@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import functools
 import json
+import math
 import time
 from collections.abc import Callable
 from statistics import median
@@ -40,54 +41,90 @@ HTTP_CONCURRENCY = 16
 THRIFT_THREADS = 4
 DELAY_SECONDS = 3600
 JSON, CRONTAB = "application/json", "application/crontab"
+PUT_FIGURE = f"HTTP PUT /v1/plan, {HTTP_CONCURRENCY} in flight"
+#: Goals on forsund's server CPU per call against the original's (issue 26).
+CPU_GOALS = {"Thrift createTimeout, 1 connection": Goal("≤ 1/3", lambda ratio: ratio <= 1 / 3),
+             PUT_FIGURE: Goal("≤ 1/2", lambda ratio: ratio <= 1 / 2)}
 
 
 def run(ctx: Context) -> None:
     bare_thrift = BareServer.start("thrift")
     bare_tornado = BareServer.start("tornado")
     try:
-        bare = Target("bare", "127.0.0.1", bare_thrift.port, bare_tornado.port)
+        bare = Target("bare", "127.0.0.1", bare_thrift.port, bare_tornado.port,
+                      bare_thrift.proc.pid, bare_tornado.proc.pid)
+        speeds: dict[str, dict[str, Speed]] = {}
         for target in ctx.targets():
             prefix = f"{ctx.tag}c"
             try:
-                measure(ctx, target, bare, prefix)
+                measure(ctx, target, bare, prefix, speeds)
             finally:
                 if target is ctx.compare:
                     target.remove_prefix(prefix)
+        if ctx.compare is not None:
+            compare_rows(ctx, speeds, ctx.targets()[0].name, ctx.compare.name)
     finally:
         bare_thrift.close()
         bare_tornado.close()
 
 
-def measure(ctx: Context, target: Target, bare: Target, prefix: str) -> None:
+def compare_rows(ctx: Context, speeds: dict[str, dict[str, Speed]], ours: str,
+                 theirs: str) -> None:
+    """Each figure both servers served, ours against theirs (the baseline): plans/s and
+    server CPU per plan, with :data:`CPU_GOALS` on the ratio."""
+    for figure, by_target in speeds.items():
+        mine, other = by_target.get(ours), by_target.get(theirs)
+        if mine is None or other is None:
+            continue
+        unit = "calls/s" if "ping" in figure else "plans/s"
+        ctx.add(Row("create", figure, mine.rate, unit, target=f"{ours} vs {theirs}",
+                    baseline=theirs, baseline_value=other.rate,
+                    note="both measured in this run, same client"))
+        if mine.cpu_us is not None and other.cpu_us is not None:
+            ctx.add(Row("create", f"{figure}: server CPU per call", mine.cpu_us, "µs",
+                        target=f"{ours} vs {theirs}", baseline=theirs,
+                        baseline_value=other.cpu_us, ratio_goal=CPU_GOALS.get(figure),
+                        note="CPU time of the server process (/proc/PID/task/*/schedstat) "
+                             "over the timed calls, divided by the calls"))
+
+
+def measure(ctx: Context, target: Target, bare: Target, prefix: str,
+            speeds: dict[str, dict[str, Speed]]) -> None:
     profile = ctx.profile
     calls, batch, bulk = profile.create_calls, profile.bulk_batch, profile.bulk_plans
 
-    def add(figure: str, unit: str, rate: Callable[[Target], float], baseline: str,
-            goal: Goal | None = None, note: str = "") -> None:
-        """Measure ``rate`` on the target, then on the bare server. A path the target does
-        not serve (a compared server without ``POST /v1/plans``) gets a row without value."""
-        ours, refused = served(lambda: rate(target))
+    def add(figure: str, unit: str, speed: Callable[[Target], Speed], baseline: str,
+            note: str = "") -> None:
+        """Measure ``speed`` on the target, then on the bare server: a row of plans/s and
+        one of server CPU per call. A path the target does not serve (a compared server
+        without ``POST /v1/plans``) gets a row without value."""
+        ours, refused = served(lambda: speed(target))
         if ours is None:
             note = f"not served by this server ({refused})"
-        ctx.add(Row("create", figure, ours, unit, target=target.name, baseline=baseline,
-                    baseline_value=rate(bare), goal=goal, note=note))
+        else:
+            speeds.setdefault(figure, {})[target.name] = ours
+        theirs = speed(bare)
+        ctx.add(Row("create", figure, ours.rate if ours else None, unit, target=target.name,
+                    baseline=baseline, baseline_value=theirs.rate, note=note))
+        if ours is not None and ours.cpu_us is not None:
+            ctx.add(Row("create", f"{figure}: server CPU per call", ours.cpu_us, "µs",
+                        target=target.name, baseline=baseline,
+                        baseline_value=theirs.cpu_us))
 
     for threads in (1, THRIFT_THREADS):
         label = f"{threads} connection{'s' if threads > 1 else ''}"
         if threads == 1:
             add(f"Thrift ping, {label}", "calls/s",
-                functools.partial(thrift_rate, calls=calls, threads=threads, call=ping),
+                functools.partial(thrift_speed, calls=calls, threads=threads, call=ping),
                 "bare thriftpy2 server")
         add(f"Thrift createTimeout, {label}", "plans/s",
-            functools.partial(thrift_rate, calls=calls, threads=threads,
+            functools.partial(thrift_speed, calls=calls, threads=threads,
                               call=create_timeout(f"{prefix}t{threads}")),
             "bare thriftpy2 server (echo)", note=f"{calls:,} calls, {threads} thread(s)")
 
     singles = [json.dumps(delay(key(f"{prefix}s", i), DELAY_SECONDS)).encode()
                for i in range(calls)]
-    add(f"HTTP PUT /v1/plan, {HTTP_CONCURRENCY} in flight", "plans/s",
-        lambda server: asyncio.run(put_rate(server, singles)),
+    add(PUT_FIGURE, "plans/s", lambda server: asyncio.run(put_speed(server, singles)),
         "bare tornado handler (JSON echo)", note=f"{calls:,} requests")
 
     def json_bodies(tag: str) -> list[bytes]:
@@ -115,20 +152,28 @@ def measure(ctx: Context, target: Target, bare: Target, prefix: str) -> None:
             if ours is None:
                 value, note = None, f"not served by this server ({rates.refused})"
             else:
-                value = median(ours)
+                value = median(s.rate for s in ours)
+                low, high = min(s.rate for s in ours), max(s.rate for s in ours)
                 note = f"{bulk:,} new plans per round, one request at a time; answers {answer}"
                 if rounds > 1:
-                    note += f"; median of {rounds} rounds ({min(ours):,.0f}-{max(ours):,.0f})"
-            ctx.add(Row("create", f"HTTP POST {path}, {kind}", value, "plans/s",
-                        target=target.name, baseline=baseline,
-                        baseline_value=median(rates.bare), goal=BULK_GOAL, note=note))
+                    note += f"; median of {rounds} rounds ({low:,.0f}-{high:,.0f})"
+            figure = f"HTTP POST {path}, {kind}"
+            ctx.add(Row("create", figure, value, "plans/s", target=target.name,
+                        baseline=baseline, baseline_value=median(s.rate for s in rates.bare),
+                        goal=BULK_GOAL, note=note))
+            cpu = [s.cpu_us for s in ours or () if s.cpu_us is not None]
+            if cpu:
+                ctx.add(Row("create", f"{figure}: server CPU per plan", median(cpu), "µs",
+                            target=target.name, baseline=baseline,
+                            baseline_value=median(s.cpu_us or math.nan for s in rates.bare),
+                            note="median of the rounds"))
 
 
-def served(rate: Callable[[], float]) -> tuple[float | None, str]:
-    """``(rate(), "")``, or ``(None, why)`` when the target does not serve the route (a
+def served(speed: Callable[[], Speed]) -> tuple[Speed | None, str]:
+    """``(speed(), "")``, or ``(None, why)`` when the target does not serve the route (a
     compared server without ``POST /v1/plans``, say)."""
     try:
-        return rate(), ""
+        return speed(), ""
     except ApiError as exc:
         if exc.status not in (404, 405):
             raise
@@ -136,11 +181,47 @@ def served(rate: Callable[[], float]) -> tuple[float | None, str]:
 
 
 @attrs.frozen
-class BulkRates:
-    """Plans/s of each round; ``target`` is None when it does not serve the route."""
+class Speed:
+    """``plans`` done in ``seconds``, and the CPU seconds the server process used meanwhile
+    (None when the bench does not know the process)."""
 
-    target: list[float] | None
-    bare: list[float]
+    plans: int
+    seconds: float
+    cpu: float | None
+
+    @property
+    def rate(self) -> float:
+        return self.plans / self.seconds
+
+    @property
+    def cpu_us(self) -> float | None:
+        """Server CPU µs per plan."""
+        return None if self.cpu is None else self.cpu / self.plans * 1e6
+
+
+class Clock:
+    """Wall-clock and server CPU time from :meth:`start` to :meth:`stop`."""
+
+    def __init__(self, target: Target, port: str) -> None:
+        self.target, self.port = target, port
+
+    def start(self) -> None:
+        self.cpu = self.target.cpu_seconds(self.port)
+        self.began = time.perf_counter()
+
+    def stop(self, plans: int) -> Speed:
+        seconds = time.perf_counter() - self.began
+        cpu = self.target.cpu_seconds(self.port)
+        return Speed(plans, seconds, None if cpu is None or self.cpu is None
+                     else cpu - self.cpu)
+
+
+@attrs.frozen
+class BulkRates:
+    """Each round's speed; ``target`` is None when it does not serve the route."""
+
+    target: list[Speed] | None
+    bare: list[Speed]
     refused: str = ""
 
 
@@ -149,8 +230,8 @@ def bulk_rounds(target: Target, bare: Target, rounds: int, plans: int, path: str
     """``rounds`` bulk loads of ``plans`` new plans (``bodies_for(round)``, round 0 being a
     one-request warm-up) on the target and on the bare server, taking turns so both see
     the same moments of a noisy machine."""
-    ours: list[float] | None = []
-    theirs: list[float] = []
+    ours: list[Speed] | None = []
+    theirs: list[Speed] = []
     refused = ""
     for round_ in range(rounds + 1):
         bodies = bodies_for(round_)
@@ -158,15 +239,15 @@ def bulk_rounds(target: Target, bare: Target, rounds: int, plans: int, path: str
         if not round_:
             bodies, count = bodies[:1], 1  # the rate is not kept
         if ours is not None:
-            rate, refused = served(functools.partial(bulk_rate, target, bodies, count,
-                                                      content_type, path))
-            if rate is None:
+            speed, refused = served(functools.partial(bulk_speed, target, bodies, count,
+                                                       content_type, path))
+            if speed is None:
                 ours = None
             elif round_:
-                ours.append(rate)
-        rate = bulk_rate(bare, bodies, count, content_type, path)
+                ours.append(speed)
+        speed = bulk_speed(bare, bodies, count, content_type, path)
         if round_:
-            theirs.append(rate)
+            theirs.append(speed)
     return BulkRates(ours, theirs, refused)
 
 
@@ -182,25 +263,29 @@ def create_timeout(prefix: str) -> Callable[[Client, int], None]:
     return call
 
 
-def thrift_rate(target: Target, calls: int, threads: int,
-                call: Callable[[Client, int], None]) -> float:
-    """Calls/s of ``calls`` calls spread over ``threads`` threads sharing one client with
-    as many connections (connections opened and warmed before the clock starts)."""
+def thrift_speed(target: Target, calls: int, threads: int,
+                 call: Callable[[Client, int], None]) -> Speed:
+    """``calls`` calls spread over ``threads`` threads sharing one client with as many
+    connections (connections opened and warmed before the clock starts, and one call
+    made first: a server's first create loads its action, ~0.5 s of CPU for the http
+    action's client libraries)."""
     with target.client(threads) as client, concurrent.futures.ThreadPoolExecutor(threads) as pool:
         list(pool.map(lambda _: client.ping(), range(threads * 4)))
+        call(client, calls)  # index past the measured ones: a key of its own
 
         def work(part: int) -> None:
             for index in range(part, calls, threads):
                 call(client, index)
 
-        started = time.perf_counter()
+        clock = Clock(target, "thrift")
+        clock.start()
         list(pool.map(work, range(threads)))
-        return calls / (time.perf_counter() - started)
+        return clock.stop(calls)
 
 
-async def put_rate(target: Target, bodies: list[bytes]) -> float:
-    """Requests/s of ``PUT /v1/plan`` for ``bodies`` with :data:`HTTP_CONCURRENCY` in
-    flight over keep-alive connections."""
+async def put_speed(target: Target, bodies: list[bytes]) -> Speed:
+    """``PUT /v1/plan`` of each of ``bodies`` with :data:`HTTP_CONCURRENCY` in flight over
+    keep-alive connections."""
     import aiohttp
 
     url = f"http://{target.host}:{target.http_port}/v1/plan"
@@ -220,15 +305,17 @@ async def put_rate(target: Target, bodies: list[bytes]) -> float:
                 await put(body)
 
         await asyncio.gather(*(put(bodies[0]) for _ in range(HTTP_CONCURRENCY)))
-        started = time.perf_counter()
+        clock = Clock(target, "http")
+        clock.start()
         await asyncio.gather(*(worker() for _ in range(HTTP_CONCURRENCY)))
-        return len(bodies) / (time.perf_counter() - started)
+        return clock.stop(len(bodies))
 
 
-def bulk_rate(target: Target, bodies: list[bytes], plans: int, content_type: str,
-              path: str = "/v1/plans") -> float:
-    """Plans/s of ``POST path`` for ``bodies`` (``plans`` in all), one at a time."""
-    started = time.perf_counter()
+def bulk_speed(target: Target, bodies: list[bytes], plans: int, content_type: str,
+               path: str = "/v1/plans") -> Speed:
+    """``POST path`` of ``bodies`` (``plans`` in all), one at a time."""
+    clock = Clock(target, "http")
+    clock.start()
     for body in bodies:
         target.request("POST", path, body, content_type)
-    return plans / (time.perf_counter() - started)
+    return clock.stop(plans)

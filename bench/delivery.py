@@ -46,7 +46,7 @@ def fire_via(ctx: Context, target: Target, due: dict[str, int], timeout: float =
     the last due second), then the profile's ``settle`` seconds more for duplicates, and
     summarize."""
     receiver = ctx.receiver()
-    plans = [fixed(name, second, "http", {"url": receiver.url(name), "method": "get"})
+    plans = [fixed(name, second, "http", {"url": receiver.url(name), "method": "GET"})
              for name, second in due.items()]
     receiver.reset()
     create_in_time(ctx, target, plans, min(due.values()))

@@ -28,7 +28,7 @@ async def fire_all(calls: list[tuple[str, str, int]]) -> None:
     action = HttpAction(make_options())
 
     async def call(key: str, url: str, due: int) -> None:
-        params = {"url": url, "method": "get"}
+        params = {"url": url, "method": "GET"}
         plan = Plan(key=key, action="http", params=params, next_time=due)
         await action.execute(Firing(key=key, ts=due, params=params, plan=plan))
 

@@ -38,6 +38,8 @@ class Lateness:
     duplicates: int
     wrong_ts: int
     last_received: float
+    #: each received plan's lateness (ms), for the charts
+    samples_ms: tuple[float, ...] = attrs.field(default=(), repr=False)
 
     @property
     def fraction_within(self) -> float:
@@ -74,4 +76,5 @@ def summarize(due: Mapping[str, int],
         missing=len(due) - len(first),
         duplicates=sum(count - 1 for count in seen.values()),
         wrong_ts=wrong_ts,
-        last_received=max(first.values(), default=math.nan))
+        last_received=max(first.values(), default=math.nan),
+        samples_ms=tuple(late))

@@ -83,6 +83,9 @@ def measure(ctx: Context, prefix: str, plans: int, spread: int) -> None:
     ideal = fire_ideal(ctx, schedule(ctx, None, f"{prefix}i", max(1, plans * ideal_spread
                                                                   // spread), ideal_spread))
     rate = plans / spread
+    samples = ctx.lateness.setdefault(f"{rate:.0f} firings/s over {spread} s", {})
+    samples.update((name, result.samples_ms) for name, result in measured)
+    samples["ideal timer"] = ideal.samples_ms
     for name, result in measured:
         rows(ctx, name, result, ideal, f"{rate:.0f}/s: ",
              f"{result.expected} plans over {spread} s; ideal timer: {ideal.expected} plans "

@@ -99,8 +99,10 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(meta: dict[str, Any], rows: list[Row]) -> str:
-    """The results as a markdown document: run facts, then one table row per figure."""
+def markdown(meta: dict[str, Any], rows: list[Row],
+             charts: list[tuple[str, str]] | None = None) -> str:
+    """The results as a markdown document: run facts, then one table row per figure, then
+    ``charts`` (title, image file beside the document)."""
     lines = ["# forsun benchmark results", ""]
     for key, value in meta.items():
         if key != "scenarios":
@@ -125,14 +127,18 @@ def markdown(meta: dict[str, Any], rows: list[Row]) -> str:
         cells = (row.scenario, row.figure, row.target, value, baseline, ratio, goal, met,
                  row.note)
         lines.append("| " + " | ".join(_cell(str(c)) for c in cells) + " |")
+    for title, name in charts or ():
+        lines += ["", f"![{title}]({name})"]
     return "\n".join(lines) + "\n"
 
 
-def write(out: Path, meta: dict[str, Any], rows: list[Row]) -> tuple[Path, Path]:
-    """Write ``latest.md`` and ``latest.json`` into ``out``; return both paths."""
+def write(out: Path, meta: dict[str, Any], rows: list[Row],
+          charts: list[tuple[str, str]] | None = None) -> tuple[Path, Path]:
+    """Write ``latest.md`` (embedding ``charts``, already in ``out``) and ``latest.json``
+    into ``out``; return both paths."""
     out.mkdir(parents=True, exist_ok=True)
     md_path, json_path = out / "latest.md", out / "latest.json"
-    md_path.write_text(markdown(meta, rows), encoding="utf-8")
+    md_path.write_text(markdown(meta, rows, charts), encoding="utf-8")
     json_path.write_text(json.dumps({"meta": meta, "rows": [r.as_json() for r in rows]},
                                     indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return md_path, json_path

@@ -54,7 +54,7 @@ def measure(ctx: Context, prefix: str) -> None:
         due = {key(f"{ctx.tag}k", index): due_second for index in range(count)}
         receiver.reset()
         create_in_time(ctx, target, [fixed(name, second, "http",
-                                           {"url": receiver.url(name), "method": "get"})
+                                           {"url": receiver.url(name), "method": "GET"})
                                      for name, second in due.items()], due_second)
         sleep_until(due_second - 0.5)
         victim = wait_for_holder(client, prefix, count, deadline=due_second + 1)

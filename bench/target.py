@@ -8,6 +8,7 @@ client; load generators that need concurrency live in the scenario modules.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import math
@@ -18,6 +19,7 @@ from typing import Any
 
 import attrs
 import orjson
+import psutil
 
 from forsun.client import Client
 from forsun.testing.process import ForsundProcess, start_forsund
@@ -39,12 +41,16 @@ class ApiError(Exception):
 
 @attrs.define
 class Target:
-    """A forsun-compatible server: ``name`` labels its rows in the results."""
+    """A forsun-compatible server: ``name`` labels its rows in the results. ``thrift_pid``
+    and ``http_pid``: the processes serving each port, when the bench started them (their
+    CPU time is read from /proc; None for a server elsewhere)."""
 
     name: str
     host: str
     thrift_port: int
     http_port: int
+    thrift_pid: int | None = None
+    http_pid: int | None = None
 
     @classmethod
     def parse(cls, text: str) -> Target:
@@ -75,6 +81,12 @@ class Target:
 
     def info(self) -> dict[str, str]:
         return self.request("GET", "/v1/info")
+
+    def cpu_seconds(self, port: str) -> float | None:
+        """CPU time (user + system) used so far by the process serving ``port`` ("thrift"
+        or "http"); None when the bench does not know that process."""
+        pid = self.thrift_pid if port == "thrift" else self.http_pid
+        return None if pid is None else cpu_seconds(pid)
 
     def counter(self, name: str) -> int:
         return int(self.info().get(name, 0))
@@ -153,7 +165,9 @@ class Forsund:
 
     @property
     def target(self) -> Target:
-        return Target("forsund", "127.0.0.1", self.process.port, self.process.http_port)
+        pid = self.process.proc.pid
+        return Target("forsund", "127.0.0.1", self.process.port, self.process.http_port,
+                      pid, pid)
 
     def stop(self) -> float:
         """SIGTERM and wait; the seconds it took to exit."""
@@ -163,6 +177,21 @@ class Forsund:
 
     def kill(self) -> None:
         self.process.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time process ``pid`` used so far: the sum of its threads' time on a CPU from
+    /proc/PID/task/*/schedstat (nanoseconds: the clock ticks of /proc/PID/stat are 10 ms,
+    too coarse for a few hundred calls), or psutil's user + system time without it."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                total += int((task / "schedstat").read_text().split()[0])
+    except OSError:
+        times = psutil.Process(pid).cpu_times()
+        return times.user + times.system
+    return total / 1e9
 
 
 def wait_counter(target: Target, name: str, at_least: int, deadline: float,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
 import time
 import urllib.request
 from typing import Any
@@ -24,7 +26,6 @@ from forsun.action.base import Action, Firing
 from forsun.errors import ErrorCode, ForsunPlanError
 from forsun.frontends.http import HttpFrontend, parse_bind
 from forsun.frontends.http_routes import ROUTES, all_routes
-from forsun.frontends.http_server import make_application
 from forsun.frontends.openapi import NDJSON, Param, Route
 from forsun.plan import Plan
 from forsun.plugins import PluginError, get_plugin_manager, register_plugin
@@ -653,9 +654,9 @@ async def test_every_route_in_the_spec_is_served_and_nothing_else(start_api):
     _, document = await api.call("GET", "/v1/openapi.json")
     described = {(path, method.upper()) for path, ops in document["paths"].items()
                  for method in ops}
-    app = make_application(api.service, 1024)
-    served = {(route.path, method) for rule in app.wildcard_router.rules
-              for method, route in rule.target_kwargs["routes"].items()}
+    server = next(f for f in api.service.frontends if isinstance(f, HttpFrontend))._server
+    served = {(path, method) for path, by_method in server.routes.items()
+              for method in by_method}
     assert served == described == {(route.path, route.method)
                                    for route in all_routes(api.service.pm)}
     assert described > {(route.path, route.method) for route in ROUTES}
@@ -909,3 +910,132 @@ async def test_the_plugin_authors_routes_example_works_as_written(start_api):
     asset = await AsyncHTTPClient().fetch(api.base + "/hello/static/hello.css")
     assert (asset.headers["Content-Type"], asset.body) == ("text/css", b"body { color: teal }")
     await api.error("GET", "/hello/static/other.css", status=404, code=1003)
+
+
+# -- the server: parsing, bounds, connections ----------------------------------------------------
+
+
+async def _exchange(port: int, request: bytes) -> bytes:
+    """Send raw bytes; everything the server sent until it closed the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return data
+
+
+def _replies(data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    """The ``(status, envelope)`` of each reply in ``data``, in order."""
+    replies = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
+        replies.append((int(head.split()[1]), json.loads(rest[:length])))
+        data = rest[length:]
+    return replies
+
+
+async def test_a_head_over_the_limit_gets_431_and_the_connection_closes(api):
+    data = await _exchange(api.port, b"GET /v1/ping HTTP/1.1\r\nHost: x\r\nX-Pad: "
+                           + b"a" * (70 << 10) + b"\r\n\r\n")
+    [(status, reply)] = _replies(data)
+    assert (status, reply["errcode"]) == (431, 1001)
+
+
+async def test_pipelined_requests_are_answered_in_order(api):
+    body = json.dumps(delay("piped")).encode()
+    data = await _exchange(api.port, b"PUT /v1/plan HTTP/1.1\r\nHost: x\r\nContent-Length: %d"
+                           b"\r\n\r\n%s" % (len(body), body)
+                           + b"GET /v1/plan?key=piped HTTP/1.1\r\nHost: x\r\n\r\n"
+                           + b"GET /v1/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    replies = _replies(data)
+    assert [status for status, _ in replies] == [200, 200, 200]
+    assert replies[0][1]["data"]["key"] == replies[1][1]["data"]["key"] == "piped"
+    assert replies[2][1]["data"] == {}
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"hello\r\n\r\n",
+    b"PUT /v1/plan HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+])
+async def test_what_is_not_http_gets_400_and_the_connection_closes(api, request_bytes):
+    [(status, reply)] = _replies(await _exchange(api.port, request_bytes))
+    assert (status, reply["errcode"]) == (400, 1001)
+
+
+async def test_http_1_0_closes_after_the_reply(api):
+    [(status, reply)] = _replies(await _exchange(api.port, b"GET /v1/ping HTTP/1.0\r\n\r\n"))
+    assert (status, reply["errcode"]) == (200, 0)
+
+
+async def test_a_client_gone_in_the_middle_of_a_body_leaves_nothing_counted(api):
+    _, writer = await asyncio.open_connection("127.0.0.1", api.port)
+    writer.write(b"PUT /v1/plan HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ke")
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    assert api.counter("http_requesting_count") == 1
+    writer.close()
+    for _ in range(100):
+        if api.counter("http_connecting_count") == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert api.counter("http_connecting_count") == 0
+    assert api.counter("http_requesting_count") == 0
+
+
+async def test_a_head_sent_a_line_at_a_time_is_cut_at_the_idle_timeout(start_api):
+    api = await start_api(idle_timeout=1.0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.port)
+    writer.write(b"GET /v1/ping HTTP/1.1\r\nHost: x\r\n")
+    started = asyncio.get_running_loop().time()
+    closed_after = None
+    for _ in range(20):  # a header line every 0.2 s: never idle, never done
+        await asyncio.sleep(0.2)
+        try:
+            writer.write(b"X-Slow: y\r\n")
+            await writer.drain()
+            if await asyncio.wait_for(reader.read(), 0.01) == b"":
+                closed_after = asyncio.get_running_loop().time() - started
+                break
+        except (OSError, TimeoutError):
+            if isinstance(writer.transport, asyncio.Transport) and writer.transport.is_closing():
+                closed_after = asyncio.get_running_loop().time() - started
+                break
+    writer.close()
+    assert closed_after is not None and closed_after < 3.0
+
+
+async def test_expect_100_continue_gets_its_go_ahead(api):
+    body = json.dumps(delay("expected")).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.port)
+    writer.write(b"PUT /v1/plan HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body))
+    assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 100")
+    await reader.readline()
+    writer.write(body)
+    assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 200")
+    writer.close()
+
+
+async def test_a_client_that_does_not_read_its_replies_is_not_served_ahead(api):
+    """Pipelined requests whose replies are never read: the server stops reading once the
+    replies it holds fill its send buffer, instead of buffering every reply."""
+    sock = socket.create_connection(("127.0.0.1", api.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    request = b"GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
+    sent = 0
+    try:
+        for _ in range(2000):
+            try:
+                sent += sock.send(request * 50)
+            except BlockingIOError:
+                break
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.5)
+        served = api.counter("http_requested_count")
+    finally:
+        sock.close()
+    assert served < sent // len(request) / 2, (served, sent // len(request))

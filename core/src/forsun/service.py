@@ -203,9 +203,10 @@ class Service:
             plan.next_time = schedule.first_due(plan, now, self.tz)
         return plan
 
-    async def create(self, plan: Plan) -> Plan:
-        """Create (or replace, by key) one plan and return it as stored."""
-        plan = self.prepare(plan)
+    async def create(self, plan: Plan, *, owned: bool = False) -> Plan:
+        """Create (or replace, by key) one plan and return it as stored. ``owned``: see
+        :meth:`prepare`."""
+        plan = self.prepare(plan, owned=owned)
         await self._store_call(self.store.put(plan))
         self.stats.inc("create_timeouted_count" if plan.is_time_out else "created_count")
         log.debug("created %s next_time %s", plan.key, plan.next_time)

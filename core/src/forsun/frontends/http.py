@@ -3,7 +3,7 @@
 The routes are in :mod:`forsun.frontends.http_routes`, with those plugins add through the
 ``register_routes`` hook (the operator's routes, :mod:`.insight_routes`, among them); the
 reply envelope and the HTTP statuses in :mod:`forsun.frontends.http_server` (both imported
-when the server starts, so that listing plugins does not load tornado.web), how request
+when the server starts, so that listing plugins does not load the server), how request
 bodies are read in
 :mod:`forsun.frontends.http_decoding`; the server also serves its own OpenAPI description
 at ``GET /v1/openapi.json``.
@@ -63,7 +63,7 @@ def parse_bind(text: str) -> tuple[str, int]:
 
 
 class HttpFrontend(Frontend):
-    """Serves the HTTP API with tornado on the running asyncio loop."""
+    """Serves the HTTP API (:mod:`.http_server`) on the running asyncio loop."""
 
     def __init__(self, service: Service) -> None:
         super().__init__(service)

@@ -77,39 +77,45 @@ def register_frontends(register):
     register("thrift", ThriftFrontend)
 
 
-def _clamp(value: int, bounds: tuple[int, int]) -> int:
-    low, high = bounds
-    if low <= value <= high:  # the usual case, without three calls
+def _i16(value: int) -> int:
+    if -32768 <= value <= 32767:  # the usual case, without three calls
         return value
-    return max(low, min(high, int(value)))
+    return max(_I16[0], min(_I16[1], int(value)))
+
+
+def _i32(value: int) -> int:
+    if -2147483648 <= value <= 2147483647:
+        return value
+    return max(_I32[0], min(_I32[1], int(value)))
 
 
 def to_thrift_plan(plan: Plan) -> Any:
     """``plan`` as the IDL's ``ForsunPlan``. Values beyond the wire types are clamped:
     ``current_count`` of a forever plan outgrows i16, ``next_time`` may outgrow i32."""
-    from ..idl import load_idl
-
-    return load_idl().ForsunPlan(**{name: convert(getattr(plan, name))
-                                    for name, convert in _wire_fields()})
+    wire_class, as_is, converted = _wire_fields()
+    wire = wire_class.__new__(wire_class)  # every field is set: no __init__ defaults needed
+    fields = wire.__dict__
+    for name in as_is:
+        fields[name] = getattr(plan, name)
+    for name, convert in converted:
+        fields[name] = convert(getattr(plan, name))
+    return wire
 
 
 @functools.cache
-def _wire_fields() -> tuple[tuple[str, Callable[[Any], Any]], ...]:
-    """``(name, conversion to its wire type)`` of each field of the IDL's ``ForsunPlan``."""
+def _wire_fields() -> tuple[type, tuple[str, ...], tuple[tuple[str, Callable[[Any], Any]], ...]]:
+    """The IDL's ``ForsunPlan``, the names of its fields taken as they are, and ``(name,
+    conversion to its wire type)`` of the others."""
     from thriftpy2.thrift import TType
 
     from ..idl import load_idl
 
     conversions: dict[int, Callable[[Any], Any]] = {
-        TType.BOOL: bool, TType.MAP: dict,
-        TType.I16: functools.partial(_clamp, bounds=_I16),
-        TType.I32: functools.partial(_clamp, bounds=_I32)}
-    return tuple((name, conversions.get(ttype, _as_is))
-                 for ttype, name, *_ in load_idl().ForsunPlan.thrift_spec.values())
-
-
-def _as_is(value: Any) -> Any:
-    return value
+        TType.BOOL: bool, TType.MAP: dict, TType.I16: _i16, TType.I32: _i32}
+    wire_class = load_idl().ForsunPlan
+    spec = [(ttype, name) for ttype, name, *_ in wire_class.thrift_spec.values()]
+    return (wire_class, tuple(name for ttype, name in spec if ttype not in conversions),
+            tuple((name, conversions[ttype]) for ttype, name in spec if ttype in conversions))
 
 
 class ThriftFrontend(Frontend):
@@ -248,7 +254,8 @@ class ThriftFrontend(Frontend):
                     reply = await self._answer(call, calls)
                     if reply is not None:
                         writer.write(reply)
-                        await writer.drain()
+                        if writer.transport.get_write_buffer_size():  # else nothing to wait for
+                            await writer.drain()
                 finally:
                     self._busy.discard(task)
         except OSError as exc:  # reset, or gone before it was served
@@ -275,7 +282,7 @@ class ThriftFrontend(Frontend):
                                              f"unknown method {call.name!r}")
         stats = self.service.stats
         stats.inc("requesting_count")
-        result = getattr(self._idl.Forsun, call.name + "_result")()
+        result = _result_class(self._idl.Forsun, call.name)()
         failure: ForsunPlanError | None = None
         try:
             if self._authorize(call):
@@ -333,14 +340,14 @@ class ThriftFrontend(Frontend):
         plan = Plan(key=args.key or "", second=args.second, minute=args.minute,
                     hour=args.hour, day=args.day, month=args.month, week=args.week,
                     is_time_out=False, action=args.action, params=dict(args.params or {}))
-        return to_thrift_plan(await self.service.create(plan))
+        return to_thrift_plan(await self.service.create(plan, owned=True))
 
     async def _create_timeout(self, args: Any) -> Any:
         plan = Plan(key=args.key or "", second=args.second, minute=args.minute,
                     hour=args.hour, day=args.day, month=args.month, week=args.week,
                     is_time_out=True, count=args.count, action=args.action,
                     params=dict(args.params or {}))
-        return to_thrift_plan(await self.service.create(plan))
+        return to_thrift_plan(await self.service.create(plan, owned=True))
 
     async def _remove(self, args: Any) -> Any:
         return to_thrift_plan(await self.service.remove(args.key or ""))
@@ -364,6 +371,11 @@ class ThriftFrontend(Frontend):
     async def _forsun_call(self, args: Any) -> None:
         log.info("forsun_call(%r, %s) ignored: forsund is not a thrift action target",
                  args.key, args.ts)
+
+
+@functools.cache
+def _result_class(service: type, name: str) -> type:
+    return getattr(service, name + "_result")
 
 
 def _close_if_never_served(conn: socket.socket, task: asyncio.Task[None]) -> None:

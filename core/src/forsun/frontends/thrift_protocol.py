@@ -9,18 +9,26 @@ unknown type ids are refused, nesting is bounded and a message may not exceed
 the byte budget also bounds the work). What calls being received may hold is bounded
 too (:class:`Limits`): per call before the connection authenticated, and across all
 connections. Replies are encoded with thriftpy2's (C-accelerated) binary protocol.
+
+The fast path (:func:`_whole_call`): a call that already lies whole in the buffer, within
+the call's free bytes, is checked by a scan of its structure (the same rules: type ids,
+sizes, nesting) and only then decoded by thriftpy2's C protocol from exactly its bytes;
+anything the scan does not accept goes to the decoder above, which decides. (The C
+protocol alone would loop over a container of a huge count of an unknown type, reading
+nothing.) A createTimeout costs ~6 µs this way against ~44 µs in the generator decoder.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Generator
 from typing import Any, Protocol
 
 import attrs
-from thriftpy2.protocol import TBinaryProtocol
+from thriftpy2.protocol import TBinaryProtocol, TCyBinaryProtocol
 from thriftpy2.thrift import TApplicationException, TMessageType, TType
-from thriftpy2.transport import TMemoryBuffer
+from thriftpy2.transport import TCyMemoryBuffer, TMemoryBuffer
 
 from ..idl import TOKEN_FIELD_ID
 from .security import token_accepted
@@ -166,8 +174,16 @@ class CallReader:
         :class:`MalformedMessage` for anything else that is not a complete, valid call
         within the :class:`Limits`.
         """
-        if self._pos == len(self._buffer) and not await self._fill(1, allow_end=True):
-            return None
+        if self._pos == len(self._buffer):  # _fill(1, allow_end=True), one await less
+            chunk = await self.stream.read(_CHUNK)
+            if not chunk:
+                return None
+            self._buffer, self._pos = chunk, 0
+        whole = _whole_call(self._buffer, self._pos,
+                            min(len(self._buffer), self._pos + self.limits.free_bytes), service)
+        if whole is not None:
+            call, self._pos = whole
+            return call
         reserved: dict[int, Any] = {}
         parser = _read_call(service, reserved)
         send = parser.send
@@ -252,6 +268,136 @@ class CallReader:
             have += len(chunk)
         self._buffer = buffer
         self._pos = 0
+
+
+class _NotWhole(Exception):
+    """The scan cannot accept the call: not all of it is in the buffer, or it is malformed."""
+
+
+#: Wire types of a fixed size (those :data:`_SCALARS` reads).
+_FIXED = {ttype: scalar.size for ttype, scalar in _SCALARS.items()}
+
+
+def _whole_call(data: bytes | bytearray, pos: int, end: int,
+                service: type) -> tuple[Call, int] | None:
+    """The call starting at ``data[pos]`` and where it ends, when it lies whole before
+    ``end``, is well formed and decodes as strict UTF-8; None to leave it to the
+    generator decoder (an incomplete or malformed call, an unknown method, an invalid
+    string). The one fast path of this module (see the module docstring)."""
+    try:
+        word = _I32.unpack_from(data, pos)[0]
+        if word < 0:
+            if word & _VERSION_MASK != _VERSION_1:
+                return None
+            mtype = word & 0xFF
+            size = _I32.unpack_from(data, pos + 4)[0]
+            start = pos + 8
+            body = start + size + 4
+        else:
+            size = word
+            start = pos + 4
+            mtype = _I8.unpack_from(data, start + size)[0]
+            body = start + size + 5
+        if not 0 <= size <= MAX_NAME_BYTES or mtype not in (TMessageType.CALL,
+                                                           TMessageType.ONEWAY):
+            return None
+        name = bytes(data[start:start + size]).decode("utf-8")
+        seqid = _I32.unpack_from(data, body - 4)[0]
+        if name not in service.thrift_services:
+            return None
+        stop = _scan_struct(data, body, end, MAX_DEPTH)
+        args = _token_args(service, name)()
+        _WHOLE.trans.setvalue(bytes(data[body:stop]))
+        _WHOLE.read_struct(args)
+    except (_NotWhole, struct.error, UnicodeDecodeError):
+        return None
+    token = args.__dict__.pop(_TOKEN_ATTRIBUTE, None)
+    return Call(name, mtype, seqid, args, token), stop
+
+
+def _scan_struct(data: bytes | bytearray, pos: int, end: int, depth: int) -> int:
+    """Where the struct at ``data[pos]`` ends, by the decoder's rules (:func:`_read_struct`).
+    Scalars and strings, most fields, are stepped over here without a call."""
+    fixed_sizes, string, unpack = _FIXED, TType.STRING, _I32.unpack_from
+    while True:
+        if pos >= end:
+            raise _NotWhole
+        ftype = data[pos]
+        if ftype == TType.STOP:
+            return pos + 1
+        fixed = fixed_sizes.get(ftype)
+        if fixed is not None:
+            pos += 3 + fixed
+        elif ftype == string:
+            size = unpack(data, pos + 3)[0]
+            if size < 0:
+                raise _NotWhole
+            pos += 7 + size
+        else:
+            pos = _scan_value(data, pos + 3, end, ftype, depth)
+
+
+def _scan_value(data: bytes | bytearray, pos: int, end: int, ttype: int, depth: int) -> int:
+    """Where the value of wire type ``ttype`` at ``data[pos]`` ends (:func:`_read_value`)."""
+    fixed = _FIXED.get(ttype)
+    if fixed is not None:
+        pos += fixed
+    elif ttype == TType.STRING:
+        size = _I32.unpack_from(data, pos)[0]
+        if size < 0:
+            raise _NotWhole
+        pos += 4 + size
+    elif ttype not in _WIRE_TYPES or depth <= 0:
+        raise _NotWhole
+    elif ttype == TType.STRUCT:
+        pos = _scan_struct(data, pos, end, depth - 1)
+    else:
+        if ttype == TType.MAP:
+            ktype, vtype, size = _MAP_HEAD.unpack_from(data, pos)
+            types = (ktype, vtype)
+            pos += _MAP_HEAD.size
+        else:
+            etype, size = _LIST_HEAD.unpack_from(data, pos)
+            types = (etype,)
+            pos += _LIST_HEAD.size
+        if size > 0:
+            if size > end - pos or not _WIRE_TYPES.issuperset(types):
+                raise _NotWhole  # each element takes a byte at least
+            fixed_sizes = [_FIXED.get(t) for t in types]
+            if None not in fixed_sizes:
+                pos += size * sum(fixed_sizes)  # type: ignore[arg-type]
+            elif all(t == TType.STRING for t in types):  # params: map<string, string>
+                unpack = _I32.unpack_from
+                for _ in range(size * len(types)):
+                    length = unpack(data, pos)[0]
+                    if length < 0:
+                        raise _NotWhole
+                    pos += 4 + length
+            else:
+                for _ in range(size):
+                    for element in types:
+                        pos = _scan_value(data, pos, end, element, depth - 1)
+        elif size < 0:
+            raise _NotWhole
+    if pos > end:
+        raise _NotWhole
+    return pos
+
+
+#: The fast path's C decoder, reused: it runs on the event loop's thread only, and reads
+#: only bytes set just before.
+_WHOLE = TCyBinaryProtocol(TCyMemoryBuffer(), strict_decode=True)
+#: Where the fast path's argument structs keep the token field until it is taken out.
+_TOKEN_ATTRIBUTE = "_forsun_token"
+
+
+@functools.cache
+def _token_args(service: type, name: str) -> type:
+    """The args struct of method ``name`` that also reads the token field
+    (:data:`~forsun.idl.TOKEN_FIELD_ID`) as a string into :data:`_TOKEN_ATTRIBUTE`."""
+    args = getattr(service, name + "_args")
+    spec = {**args.thrift_spec, TOKEN_FIELD_ID: (TType.STRING, _TOKEN_ATTRIBUTE, False)}
+    return type(args.__name__, (args,), {"thrift_spec": spec, "__module__": args.__module__})
 
 
 def _read_call(service: type, reserved: dict[int, Any]) -> Parser:
@@ -386,8 +532,11 @@ def encode_exception(name: str, seqid: int, kind: int, message: str) -> bytes:
 
 
 def _encode(name: str, mtype: int, seqid: int, struct_: Any) -> bytes:
-    proto = TBinaryProtocol(TMemoryBuffer())
+    proto = _REPLY  # synchronous on the loop's thread: one encoder serves every reply
+    proto.trans.clean()
     proto.write_message_begin(name, mtype, seqid)
     proto.write_struct(struct_)
-    proto.write_message_end()
     return proto.trans.getvalue()
+
+
+_REPLY = TBinaryProtocol(TMemoryBuffer())
