@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import sys
 from pathlib import Path
 
 import attrs
@@ -12,6 +13,9 @@ import pytest
 from forsun.testing.process import ForsundProcess
 
 pytest_plugins = ["forsun.testing.fixtures"]
+
+# Helper modules beside the tests (--import-mode=importlib adds no path).
+sys.path.insert(0, str(Path(__file__).parent))
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 FENCE = re.compile(r'^```(\w*)(?: title="([^"]+)")?\n(.*?)^```$', re.S | re.M)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from thriftpy2.protocol import TBinaryProtocol
+from thrift_calls import encode_call, mutated
 from thriftpy2.protocol.binary import TBinaryProtocol as PyBinaryProtocol
 from thriftpy2.thrift import TMessageType, TType
 from thriftpy2.transport import TMemoryBuffer
@@ -48,15 +48,6 @@ def bystander(forsund) -> Iterator[Client]:
     with Client("127.0.0.1", forsund.port, max_connections=1) as client:
         assert client.ping() == 0
         yield client
-
-
-def encode_call(name: str, seqid: int = 1, **args: Any) -> bytes:
-    """A valid call of ``name`` as any Thrift client sends it."""
-    proto = TBinaryProtocol(TMemoryBuffer())
-    proto.write_message_begin(name, TMessageType.CALL, seqid)
-    proto.write_struct(getattr(load_idl().Forsun, name + "_args")(**args))
-    proto.write_message_end()
-    return proto.trans.getvalue()
 
 
 VALID = [
@@ -118,17 +109,7 @@ def test_truncated_calls_are_dropped_without_a_reply(forsund, bystander, message
 @FUZZ
 @given(message=st.sampled_from(VALID), data=st.data())
 def test_mutated_calls(forsund, bystander, message, data):
-    raw = bytearray(message)
-    for _ in range(data.draw(st.integers(1, 6))):
-        where = data.draw(st.integers(0, len(raw) - 1))
-        action = data.draw(st.sampled_from(["flip", "insert", "delete"]))
-        if action == "flip":
-            raw[where] = data.draw(st.integers(0, 255))
-        elif action == "insert":
-            raw[where:where] = data.draw(st.binary(min_size=1, max_size=8))
-        elif len(raw) > 1:
-            del raw[where]
-    exchange(forsund.port, bytes(raw))
+    exchange(forsund.port, mutated(message, data))
     still_serving(forsund, bystander)
 
 

@@ -10,21 +10,13 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from thriftpy2.protocol import TBinaryProtocol
-from thriftpy2.thrift import TMessageType, TType
-from thriftpy2.transport import TMemoryBuffer
+from thrift_calls import encode_call, mutated
+from thriftpy2.thrift import TType
 
 from forsun.frontends import thrift_protocol as tp
 from forsun.idl import TOKEN_FIELD_ID, load_idl
 
 FORSUN = load_idl().Forsun
-
-
-def encode_call(name: str, **args: Any) -> bytes:
-    proto = TBinaryProtocol(TMemoryBuffer())
-    proto.write_message_begin(name, TMessageType.CALL, 9)
-    proto.write_struct(getattr(FORSUN, name + "_args")(**args))
-    return proto.trans.getvalue()
 
 
 CREATE = encode_call("createTimeout", key="k" * 20, second=3600, count=1, action="http",
@@ -110,17 +102,7 @@ def test_the_end_bounds_the_scan():
 @settings(max_examples=2000, deadline=None)
 @given(message=st.sampled_from(VALID), data=st.data())
 def test_mutated_calls_read_alike(message, data):
-    raw = bytearray(message)
-    for _ in range(data.draw(st.integers(1, 6))):
-        where = data.draw(st.integers(0, len(raw) - 1))
-        action = data.draw(st.sampled_from(["flip", "insert", "delete"]))
-        if action == "flip":
-            raw[where] = data.draw(st.integers(0, 255))
-        elif action == "insert":
-            raw[where:where] = data.draw(st.binary(min_size=1, max_size=8))
-        elif len(raw) > 1:
-            del raw[where]
-    check(bytes(raw))
+    check(mutated(message, data))
 
 
 _WIRE = [TType.BOOL, TType.BYTE, TType.I16, TType.I32, TType.I64, TType.DOUBLE,

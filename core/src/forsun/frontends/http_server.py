@@ -155,19 +155,19 @@ class ApiHandler:
 
     def state_mode(self) -> str:
         """``?state=``: ``new`` (the default) or ``keep``."""
-        mode = self.get_query_argument("state", "new")
-        if mode not in STATE_MODES:
-            raise ForsunPlanError.invalid("state", f"{mode!r} is not one of "
-                                                   f"{', '.join(STATE_MODES)}")
-        return mode
+        return self._choice("state", STATE_MODES)
 
     def reply_mode(self) -> str:
         """``?reply=``: ``plans`` (the default) or ``keys``."""
-        mode = self.get_query_argument("reply", "plans")
-        if mode not in REPLY_MODES:
-            raise ForsunPlanError.invalid("reply", f"{mode!r} is not one of "
-                                                   f"{', '.join(REPLY_MODES)}")
-        return mode
+        return self._choice("reply", REPLY_MODES)
+
+    def _choice(self, name: str, choices: tuple[str, ...]) -> str:
+        """Query argument ``name``, one of ``choices`` (absent: the first)."""
+        value = self.get_query_argument(name, choices[0])
+        if value not in choices:
+            raise ForsunPlanError.invalid(name, f"{value!r} is not one of "
+                                                f"{', '.join(choices)}")
+        return value
 
     def is_crontab(self) -> bool:
         media = self.request.headers.get("content-type", "").split(";")[0]
