@@ -328,7 +328,7 @@ def test_interactive_prompt(forsund, cli_env, home):
     def spawn():
         child = pexpect.spawn(str(FORSUN), ["-v", "--port", str(forsund.port)], env=cli_env,
                               encoding="utf-8", timeout=15, dimensions=(40, 250))
-        child.expect_exact(prompt)
+        child.expect_exact(prompt, timeout=60)  # a loaded CI machine starts it slowly
         return child
 
     def run(child, line: str) -> str:
@@ -370,7 +370,7 @@ def test_interactive_prompt(forsund, cli_env, home):
         child.send("half a line")
         child.expect_exact("half a line")  # echoed: readline waits for more input
         child.sendintr()  # Ctrl-C abandons the line, the prompt stays
-        child.expect_exact("^C")
+        child.expect_exact("^C", timeout=60)
         child.expect_exact(prompt)
         child.sendeof()  # Ctrl-D leaves
         child.expect(pexpect.EOF)
