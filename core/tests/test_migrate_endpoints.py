@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from forsun import hookimpl
 from forsun.migrate.command import Tally
-from forsun.migrate.endpoints import EndpointError, parse
+from forsun.migrate.endpoints import EndpointError, Sink, parse
 from forsun.migrate.ndjson import NdjsonEndpoint
-from forsun.migrate.stores import StoreEndpoint
+from forsun.migrate.stores import StoreEndpoint, store_options
+from forsun.options import Option
 from forsun.plugins import get_plugin_manager
 
 
@@ -17,11 +19,44 @@ def pm():
 
 
 def test_a_store_url_sets_its_file_option(pm):
-    endpoint = parse("mem:/data/forsun.db?store_fsync=always", pm, sink=True)
-    assert isinstance(endpoint, StoreEndpoint)
-    assert endpoint.options.driver == "mem"
-    assert endpoint.options.driver_mem_store_file == "/data/forsun.db"
-    assert endpoint.options.driver_mem_store_fsync == "always"
+    options = store_options("mem:/data/forsun.db?store_fsync=always", "mem",
+                            "/data/forsun.db?store_fsync=always", pm)
+    assert options.driver == "mem"
+    assert options.driver_mem_store_file == "/data/forsun.db"
+    assert options.driver_mem_store_fsync == "always"
+
+
+class ToyStore:
+    """A store plugin whose migration endpoint takes every file but ``opened.db``."""
+
+    @hookimpl
+    def register_stores(self, register):
+        register("toy", lambda options: None)
+
+    @hookimpl
+    def register_options(self, register):
+        register(Option("driver-toy-file", metavar="FILE", help="where"))
+
+    @hookimpl
+    def register_migration_endpoints(self, register):
+        register("toy", lambda url, options, sink: None
+                 if options.driver_toy_file == "opened.db" else ToyEndpoint(url, sink))
+
+
+class ToyEndpoint(Sink):
+    def __init__(self, url, sink):
+        super().__init__(url)
+        self.sink = sink
+
+
+def test_a_registered_migration_endpoint_is_preferred_unless_it_declines():
+    pm = get_plugin_manager(only=[ToyStore()])
+    endpoint = parse("toy:streamed.db", pm, sink=True)
+    assert isinstance(endpoint, ToyEndpoint) and endpoint.sink
+    assert parse("toy:streamed.db", pm).sink is False
+    opened = parse("toy:opened.db", pm, sink=True)
+    assert isinstance(opened, StoreEndpoint)
+    assert opened.options.driver_toy_file == "opened.db"
 
 
 def test_ndjson_and_the_original_dump(pm):

@@ -87,6 +87,21 @@ def register_plan_sources(register: Callable[[str, Callable[..., Any]], None]) -
 
 
 @hookspec
+def register_migration_endpoints(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register how ``forsund migrate`` reads or writes a store without opening it:
+    ``register(store_name, factory)``, for a store registered with ``register_stores``.
+
+    ``factory(url, options, sink)`` is called with the whole endpoint URL
+    (``STORE_NAME:...``), the store's :class:`forsun.options.Options` built from it (those
+    its ``register_stores`` factory would get) and whether it is the DST. It returns a
+    :class:`forsun.migrate.endpoints.Sink` (no I/O before its ``open``, which must refuse
+    while a running forsund uses the store), or None: migrate then opens the store as it
+    does for a store with no registration here. A use: streaming a store that holds every
+    plan in memory, so that migrating does not.
+    """
+
+
+@hookspec
 def forsun_startup(service: Service) -> Any:
     """Called once the store is open and before front ends accept requests.
 

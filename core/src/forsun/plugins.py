@@ -218,6 +218,10 @@ def collect_plan_sources(pm: pluggy.PluginManager) -> Registry:
     return _collect(pm, "register_plan_sources", "plan source")
 
 
+def collect_migration_endpoints(pm: pluggy.PluginManager) -> Registry:
+    return _collect(pm, "register_migration_endpoints", "migration endpoint")
+
+
 def collect_options(pm: pluggy.PluginManager) -> dict[str, list[Option]]:
     """Options declared by each plugin, by plugin name; a flag declared twice is an error."""
     by_plugin: dict[str, list[Option]] = {}
@@ -256,7 +260,8 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     registered: dict[str, dict[str, list[str]]] = {}
     for kind, registry in (("stores", collect_stores(pm)), ("actions", collect_actions(pm)),
                            ("frontends", collect_frontends(pm)),
-                           ("plan_sources", collect_plan_sources(pm))):
+                           ("plan_sources", collect_plan_sources(pm)),
+                           ("migration_endpoints", collect_migration_endpoints(pm))):
         for entry in registry.entries.values():
             registered.setdefault(entry.plugin, {}).setdefault(kind, []).append(entry.name)
     for impl in pm.hook.register_routes.get_hookimpls():

@@ -534,14 +534,14 @@ async def test_a_bulk_put_is_logged_in_bounded_frames(monkeypatch) -> None:
     monkeypatch.setattr(ops, "PUTS_PER_FRAME", 2)
     recs = [b"a\0" + bytes(60), b"b\0", b"key\0" + bytes(range(256)), b"z\0x"]
     payloads = _bulk_payloads(ops.puts(recs))
-    assert [ops._unbatch(payload) for payload in payloads] == [recs[:2], recs[2:]]
+    assert [ops.unbatch(payload) for payload in payloads] == [recs[:2], recs[2:]]
     assert ops.puts([]) == b""
     monkeypatch.setattr(ops, "PUTS_PER_FRAME", 4096)
     monkeypatch.setattr(ops, "PUTS_BYTES_PER_FRAME", 100)  # a larger record gets its own
-    assert [ops._unbatch(payload) for payload in _bulk_payloads(ops.puts(recs))] == [
+    assert [ops.unbatch(payload) for payload in _bulk_payloads(ops.puts(recs))] == [
         recs[:2], recs[2:3], recs[3:]]
     with pytest.raises(ValueError, match="too many"):
-        ops._unbatch(payloads[0] + b"x")
+        ops.unbatch(payloads[0] + b"x")
 
 
 async def test_single_put_frames_of_older_logs_still_load(run_killed, db: Path, stores):

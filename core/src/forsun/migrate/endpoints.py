@@ -8,7 +8,9 @@ URL forms (the scheme picks the endpoint):
 - ``NAME:...`` where a plugin registered the plan source ``NAME`` (``register_plan_sources``);
 - ``NAME:PATH`` or ``NAME://...`` where ``NAME`` is a store (:mod:`.stores`): the store's
   option whose metavar is ``FILE`` takes ``PATH``, the one whose metavar is ``URL`` takes the
-  URL without its query, and each query parameter ``p=v`` sets ``--driver-NAME-p=v``.
+  URL without its query, and each query parameter ``p=v`` sets ``--driver-NAME-p=v``. The
+  endpoint is the store opened, unless its plugin registered a migration endpoint for it
+  (``register_migration_endpoints``) that takes the URL.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ class Sink(Source):
 def parse(url: str, pm: pluggy.PluginManager, *, sink: bool = False) -> Source:
     """The endpoint ``url`` names (a :class:`Sink` when ``sink``); :class:`EndpointError`
     for a URL no endpoint accepts."""
-    from ..plugins import collect_plan_sources, collect_stores
+    from ..plugins import collect_migration_endpoints, collect_plan_sources, collect_stores
 
     scheme, sep, rest = url.partition(":")
     if not sep or not scheme:
@@ -123,8 +125,14 @@ def parse(url: str, pm: pluggy.PluginManager, *, sink: bool = False) -> Source:
 
         return NdjsonEndpoint(url, rest)
     if scheme in stores:
-        from .stores import StoreEndpoint
+        from .stores import StoreEndpoint, store_options
 
+        streaming = collect_migration_endpoints(pm)
+        if scheme in streaming:
+            endpoint = streaming[scheme].factory(url, store_options(url, scheme, rest, pm),
+                                                 sink)
+            if endpoint is not None:
+                return endpoint
         return StoreEndpoint(url, scheme, rest, pm)
     readers = {"forsun0": "forsun.migrate.forsun0:DumpSource"}
     sources = collect_plan_sources(pm)

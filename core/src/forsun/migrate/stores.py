@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +11,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pluggy
 
-from ..errors import ErrorCode, ForsunPlanError
 from ..options import Option, Options
 from ..plan import Plan, ValidatedPlans
 from ..plugins import collect_options, collect_stores
@@ -61,17 +59,7 @@ class StoreEndpoint(Sink):
         await self.store.put_many(ValidatedPlans(plans))
 
     async def existing(self, keys: list[str]) -> set[str] | None:
-        found = await asyncio.gather(*(self._has(key) for key in keys))
-        return {key for key, has in zip(keys, found, strict=True) if has}
-
-    async def _has(self, key: str) -> bool:
-        try:
-            await self.store.get(key)
-        except ForsunPlanError as exc:
-            if exc.code == ErrorCode.NOT_FOUND:
-                return False
-            raise
-        return True
+        return await self.store.existing(keys)
 
     async def count(self, prefix: str) -> int | None:
         if not prefix:

@@ -83,6 +83,7 @@ Rules every store keeps:
 from __future__ import annotations
 
 import abc
+import asyncio
 import math
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
@@ -151,6 +152,22 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get(self, key: str) -> Plan:
         """The plan stored under ``key``; 1003 if there is none."""
+
+    async def existing(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` have a plan stored. The default asks :meth:`get` for each
+        (concurrently); a store that can answer in one round trip should."""
+
+        async def held(key: str) -> bool:
+            try:
+                await self.get(key)
+            except ForsunPlanError as exc:
+                if exc.code == ErrorCode.NOT_FOUND:
+                    return False
+                raise
+            return True
+
+        found = await asyncio.gather(*map(held, keys))
+        return {key for key, has in zip(keys, found, strict=True) if has}
 
     @abc.abstractmethod
     async def remove(self, key: str) -> Plan:

@@ -230,6 +230,12 @@ class StoreConformance:
         error = await expect_error(ErrorCode.NOT_FOUND, store.get("absent"))
         assert "absent" in error.message
 
+    async def test_existing_names_the_stored_keys_only(self, store: Store) -> None:
+        await store.put_many([build_plan("a", T), build_plan("b/é", T)])
+        await store.remove("a")
+        assert await store.existing(["a", "b/é", "c", "b"]) == {"b/é"}
+        assert await store.existing([]) == set()
+
     async def test_remove_returns_the_plan_and_forgets_it(self, store: Store) -> None:
         plan, other = build_plan("gone", T), build_plan("kept", T)
         await store.put_many([plan, other])

@@ -17,6 +17,11 @@ def register_stores(register: Callable[[str, Callable[..., Any]], None]) -> None
 
 
 @hookimpl
+def register_migration_endpoints(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("mem", lazy("forsun_store_mem.migration:endpoint"))
+
+
+@hookimpl
 def register_options(register: Callable[[Option], None]) -> None:
     register(Option(
         "driver-mem-store-file", default="forsun.db", section="store", metavar="FILE",

@@ -98,7 +98,7 @@ class Journal:
         refused unless ``skip_damage``), write clean files when damage was skipped, and
         begin the periodic work. Raises :class:`JournalError` when the files cannot be
         used."""
-        _refuse_original_dump(self.path)
+        refuse_original_dump(self.path)
         loop = asyncio.get_running_loop()
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -141,18 +141,7 @@ class Journal:
         return recovered.repaired
 
     def _lock(self) -> None:
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise JournalError(f"{self.path} is in use by another forsund (pid {holder}; "
-                               f"lock {self.lock_path}): stop it, or give this one other "
-                               f"files with --driver-mem-store-file") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
+        self._lock_fd = lock(self.path)
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
@@ -276,7 +265,26 @@ class Journal:
         }
 
 
-def _refuse_original_dump(path: str) -> None:
+def lock(path: str) -> int:
+    """Lock ``path.lock`` for this process (``flock``, released when the returned
+    descriptor is closed) and write its pid in it; :class:`JournalError` when another
+    process holds it."""
+    lock_path = path + ".lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise JournalError(f"{path} is in use by another forsund (pid {holder}; "
+                           f"lock {lock_path}): stop it, or give this one other "
+                           f"files with --driver-mem-store-file") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def refuse_original_dump(path: str) -> None:
     """Raise :class:`JournalError` when ``path`` itself is the original forsun's dump file:
     starting would serve no plan on top of the user's old ones (its files are ``path.*``)."""
     from forsun.migrate.forsun0 import is_original_dump

@@ -58,7 +58,7 @@ def _batch(recs: list[bytes]) -> bytes:
                      *recs))
 
 
-def _unbatch(payload: bytes) -> list[bytes]:
+def unbatch(payload: bytes) -> list[bytes]:
     (count,) = _COUNT.unpack_from(payload)
     pos = _COUNT.size + 4 * count
     recs = []
@@ -105,7 +105,7 @@ def replay(table: PlanTable, kind: int, payload: bytes) -> None:
     if kind == PUT:
         table.put(payload)
     elif kind == PUTS:
-        table.put_many(_unbatch(payload))
+        table.put_many(unbatch(payload))
     elif kind == REMOVE:
         table.remove(payload)
     elif kind == CLAIM:

@@ -271,3 +271,102 @@ def _held(item: bytes) -> InFlight:
     start = _HELD.size
     return InFlight(record=item[start + node_len:],
                     node=item[start:start + node_len].decode("utf-8"), lease_until=lease_until)
+
+
+def read_header(path: str) -> tuple[int, int]:
+    """``(generation, offset)`` of the snapshot ``path``; :class:`SnapshotError` when its
+    header is not one."""
+    with open(path, "rb") as f:
+        head = f.read(HEADER.size)
+    if len(head) < HEADER.size or head[:8] != MAGIC:
+        raise SnapshotError(f"{path} is not a forsun mem store snapshot (its header at "
+                            f"offset 0 is not one)")
+    return HEADER.unpack(head)[1:]
+
+
+def iter_records(path: str) -> Iterator[list[bytes]]:
+    """The records of ``path`` block by block, in key order, read as a stream (memory does
+    not grow with the file). Unlike :func:`read` nothing damaged is skipped: the first
+    block that is not intact, a file that ends before its end block, or an end block whose
+    count differs from the records read raises :class:`SnapshotError` naming the offset
+    (after the blocks before it were yielded)."""
+    with open(path, "rb", buffering=1 << 20) as f:
+        size = os.fstat(f.fileno()).st_size
+        read_header(path)
+        f.seek(HEADER.size)
+        pos, plans = HEADER.size, 0
+        while True:
+            head = f.read(BLOCK.size)
+            if len(head) < BLOCK.size:
+                raise SnapshotError(f"{path} ends at offset {size} without its end block "
+                                    f"(truncated?)")
+            kind, count, length, crc = BLOCK.unpack(head)
+            if pos + BLOCK.size + length > size:
+                raise SnapshotError(f"{path}: the block at offset {pos} runs past the end "
+                                    f"of the file at {size} (truncated?)")
+            payload = f.read(length)
+            stop = pos + BLOCK.size + length
+            if zlib.crc32(payload) != crc or not _consistent(kind, count, payload):
+                raise SnapshotError(f"{path} is damaged: the block at offset {pos} (bytes "
+                                    f"{pos} to {stop}) does not match its checksum or "
+                                    f"lengths")
+            if kind == END:
+                expected = _END.unpack(payload)[0]
+                if expected != plans:
+                    raise SnapshotError(f"{path} is damaged: it holds {plans} plans, its "
+                                        f"end block (offset {pos}) says {expected}")
+                return
+            if kind == RECORDS:
+                plans += count
+                yield _items(payload, count)
+            pos = stop
+
+
+def _consistent(kind: int, count: int, payload: bytes) -> bool:
+    if kind == END:
+        return count == 0 and len(payload) == _END.size
+    return (kind in _ITEM_KINDS and 4 * count <= len(payload)
+            and 4 * count + sum(_lengths(payload, count)) == len(payload))
+
+
+class StreamWriter:
+    """Writes a snapshot block by block, in bounded memory: :meth:`records` in key order,
+    then :meth:`entries` in due order (the due entries of exactly those records), then
+    :meth:`finish`, which writes it atomically (``PATH.tmp`` fsynced and renamed over
+    ``PATH``), with no plan claimed or in flight and no checkpoint. :meth:`abort` removes
+    the temporary file."""
+
+    def __init__(self, path: str, generation: int, offset: int) -> None:
+        self.path = path
+        self.tmp = path + ".tmp"
+        self.record_count = self.entry_count = 0
+        self._f: BinaryIO = open(self.tmp, "wb", buffering=1 << 20)  # noqa: SIM115
+        self._f.write(HEADER.pack(MAGIC, generation, offset))
+
+    def records(self, batch: list[bytes]) -> None:
+        _block(self._f, RECORDS, batch)
+        self.record_count += len(batch)
+
+    def entries(self, batch: list[bytes]) -> None:
+        _block(self._f, ENTRIES, batch)
+        self.entry_count += len(batch)
+
+    def finish(self) -> int:
+        """Write the end block and put the file in place; return its size."""
+        f = self._f
+        _block(f, CLAIMED, [])
+        _block(f, INFLIGHT, [])
+        end = _END.pack(self.record_count, self.entry_count, 0, False)
+        f.write(BLOCK.pack(END, 0, len(end), zlib.crc32(end)) + end)
+        f.flush()
+        os.fsync(f.fileno())
+        size = f.tell()
+        f.close()
+        os.replace(self.tmp, self.path)
+        fsync_dir(self.path)
+        return size
+
+    def abort(self) -> None:
+        self._f.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)

@@ -111,6 +111,9 @@ class MemStore(Store):
             raise ForsunPlanError.not_found(key)
         return record.decode(rec)
 
+    async def existing(self, keys: Sequence[str]) -> set[str]:
+        return {key for key in keys if self.table.get(_key(key)) is not None}
+
     async def remove(self, key: str) -> Plan:
         raw = _key(key)
         if self.table.get(raw) is None:

@@ -124,6 +124,15 @@ class RedisStore(Store):
         reply = await self._run("GET", [self.layout.plans, self.layout.due], [key])
         return _stored_plan(key, reply)
 
+    async def existing(self, keys: Sequence[str]) -> set[str]:
+        """One pipelined HEXISTS per key, one round trip."""
+        async with self._slots:
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hexists(self.layout.plans, key)
+            found = await pipe.execute()
+        return {key for key, has in zip(keys, found, strict=True) if has}
+
     async def remove(self, key: str) -> Plan:
         reply = await self._run("REMOVE", [self.layout.plans, self.layout.due,
                                            self.layout.keys], [key])
