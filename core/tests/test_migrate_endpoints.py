@@ -88,3 +88,24 @@ def test_bad_urls_are_refused_naming_the_problem(pm, url, sink, words):
 def test_dst_count_check(written, replaced, before, found, agrees):
     tally = Tally(written=written, replaced=replaced, before=before, found=found)
     assert tally.agrees() is agrees
+
+
+def test_ndjson_duplicates_are_told_from_hash_collisions(tmp_path):
+    """A line whose key's hash was read before is set aside, then read again: a duplicate
+    names the line that read its key first, a collision is read as any other line."""
+    import orjson
+
+    from forsun.migrate.ndjson import _Keys, _plan_of
+    from forsun.testing.fixtures import build_plan
+
+    lines = [orjson.dumps(build_plan(key).to_dict()) + b"\n" for key in ("a", "b", "a", "c")]
+    path = tmp_path / "in.ndjson"
+    path.write_bytes(b"".join(lines))
+    keys = _Keys()
+    read = [_plan_of(line, number, keys) for number, line in enumerate(lines, 1)]
+    assert [item.key for item in read if item is not None] == ["a", "b", "c"]
+    assert list(keys.suspects) == [3]
+    keys.suspects[4] = ("c", lines[3])  # as if "c" hashed like a key read before
+    duplicate, collision = keys.resolve(open(path, "rb"))  # noqa: SIM115 - it closes it
+    assert duplicate.where == "line 3" and "already read at line 1" in duplicate.why
+    assert collision.key == "c"
