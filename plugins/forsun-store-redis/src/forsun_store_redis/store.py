@@ -125,13 +125,12 @@ class RedisStore(Store):
         return _stored_plan(key, reply)
 
     async def existing(self, keys: Sequence[str]) -> set[str]:
-        """One pipelined HEXISTS per key, one round trip."""
-        async with self._slots:
-            pipe = self._client.pipeline(transaction=False)
-            for key in keys:
-                pipe.hexists(self.layout.plans, key)
-            found = await pipe.execute()
-        return {key for key, has in zip(keys, found, strict=True) if has}
+        """One HMGET (one command: redis-py packs and parses a pipeline of HEXISTS per
+        command, several times slower in Python)."""
+        if not keys:
+            return set()
+        found = await self._call(self._client.hmget, self.layout.plans, list(keys))
+        return {key for key, record in zip(keys, found, strict=True) if record is not None}
 
     async def remove(self, key: str) -> Plan:
         reply = await self._run("REMOVE", [self.layout.plans, self.layout.due,
