@@ -10,8 +10,8 @@ day later, the bench's 20-character keys and two params):
 Each row gives plans/s (wall clock of the command, start-up included) and the note the
 peak RSS of the process doing the work (the migrating command; for export and import the
 client, and forsund's RSS after the import). The peak RSS must stay bounded as the count
-grows: compare the rows of 10^5 and 10^6 (the mem store holds every plan in memory, so its
-side grows with the count; the redis and NDJSON sides must not).
+grows: compare the rows of 10^5 and 10^6 (``forsund migrate`` streams the mem store's files,
+so neither direction may grow; forsund itself holds every plan in memory).
 """
 
 from __future__ import annotations

@@ -185,10 +185,10 @@ class MemFiles(Sink):
                            if rec.startswith(raw) and _key(rec) not in changed]
             except snapshot.SnapshotError as exc:
                 raise EndpointError(f"{self.url}: {exc}") from None
-        left = [changed[key] for key in sorted(changed)
-                if changed[key] is not None and key.startswith(raw)]
+        left = [rec for key, rec in sorted(changed.items())
+                if rec is not None and key.startswith(raw)]
         for start in range(0, len(left), PAGE):
-            yield left[start:start + PAGE]  # type: ignore[misc]
+            yield left[start:start + PAGE]
 
     # -- DST -----------------------------------------------------------------------------
 
