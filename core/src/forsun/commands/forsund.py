@@ -108,7 +108,8 @@ def print_plugins(argv: Sequence[str]) -> None:
             print(f"{row['name']}  FAILED: {row['failed']}")
             continue
         print(f"{row['name']}  ({row['distribution']} {row['version']})")
-        for kind in ("stores", "actions", "frontends", "routes", "plan_sources", "options"):
+        for kind in ("stores", "actions", "frontends", "routes", "plan_sources",
+                     "migration_endpoints", "options"):
             if row.get(kind):
                 print(f"    {kind.replace('_', ' ')}: {', '.join(row[kind])}")
         print(f"    hooks: {', '.join(row['hooks'])}")
