@@ -5,5 +5,6 @@ installed store plugin (``mem:PATH``, ``redis://host:port/db?prefix=NAME``), ``n
 (``ndjson:-`` for stdin/stdout), the original forsun's mem dump (``forsun0:PATH``), or a
 source a plugin registers (``register_plan_sources``: ``forsun0+redis://``,
 ``timerush+redis://``). Sources yield plans in pages, so no endpoint holds every plan in
-memory that does not already (the mem store does).
+memory; a store whose ``open`` would (the mem store) registers an endpoint that streams its
+data instead (``register_migration_endpoints``).
 """
