@@ -125,6 +125,19 @@ def test_a_damaged_log_is_an_error_naming_the_bytes(tmp_path):
     assert not (tmp_path / "out.ndjson").exists()
 
 
+def test_a_torn_log_tail_is_dropped_with_a_warning(tmp_path):
+    """The end of a write a crash cut short: forsund drops it too, nothing else is lost."""
+    crashed_store(tmp_path / "a.db")
+    log = tmp_path / "a.db.log"
+    size = log.stat().st_size
+    with open(log, "ab") as f:
+        f.write(b"\x40\x00\x00\x00\x01\x02\x03\x04P" + b"k" * 20)  # 64 bytes promised
+    done = migrate("mem:a.db", "ndjson:out.ndjson", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"ignored 29 bytes after the last intact record at offset {size}" in done.stderr
+    assert len(ndjson_plans(tmp_path / "out.ndjson")) == BEFORE
+
+
 def test_a_log_without_its_snapshot_is_refused(tmp_path):
     crashed_store(tmp_path / "a.db")
     (tmp_path / "a.db.snapshot").unlink()
