@@ -5,6 +5,8 @@ DST, a snapshot written that forsund starts from."""
 from __future__ import annotations
 
 import asyncio
+import resource
+import signal
 import subprocess
 import sys
 import textwrap
@@ -12,7 +14,7 @@ import time
 from pathlib import Path
 
 import orjson
-from migrate_helpers import exported, migrate, ndjson_plans
+from migrate_helpers import FORSUND, exported, migrate, ndjson_plans
 
 from forsun.testing.fixtures import build_plan
 
@@ -171,6 +173,28 @@ def test_an_empty_dst_gets_a_snapshot_forsund_starts_from(tmp_path, forsunds, ht
     assert ": agrees" in again.stdout
     kept = exported("mem:live.db", tmp_path)
     assert kept == {plan.key: plan.to_dict() for plan in plans}
+
+
+def test_a_dst_that_cannot_be_written_says_nothing_was_stored(tmp_path):
+    """A file size limit (as a full disk would) stops the snapshot being written: the
+    one-line error says DST holds nothing, and it does."""
+    plans = [build_plan(f"p{i:05d}", 2_000_000_000 + i) for i in range(BEFORE)]
+    (tmp_path / "in.ndjson").write_bytes(
+        b"".join(orjson.dumps(plan.to_dict()) + b"\n" for plan in plans))
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    done = subprocess.run([*FORSUND, "migrate", f"ndjson:{tmp_path / 'in.ndjson'}",
+                           "mem:full.db"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, preexec_fn=small_files)
+    assert done.returncode != 0
+    (line,) = done.stderr.strip().splitlines()[-1:]
+    assert line.startswith("forsund migrate: ") and "nothing was stored in DST" in line, line
+    assert "Traceback" not in done.stderr
+    assert not list(tmp_path.glob("full.db.snapshot*")), "a partial snapshot left behind"
+    assert exported("mem:full.db", tmp_path) == {}
 
 
 def test_a_dst_in_use_is_refused(tmp_path, forsunds):

@@ -105,8 +105,10 @@ def migrate(argv: Sequence[str], pm: pluggy.PluginManager) -> int:
     except EndpointError as exc:
         return _refuse(str(exc))
     except Exception as exc:  # a store failing part way (connection lost, disk full)
-        return _refuse(f"{type(exc).__name__}: {exc} (the pages written before it are "
-                       f"stored; run the migration again to finish it)")
+        kept = ("nothing was stored in DST" if dst.stores_at_end
+                else "the pages written before it are stored")
+        return _refuse(f"{type(exc).__name__}: {exc} ({kept}; run the migration again to "
+                       f"finish it)")
     _report(tally, args.dry_run, sys.stderr if args.dst == "ndjson:-" else sys.stdout)
     if tally.failure is not None:
         print(f"forsund migrate: error: {tally.failure}", file=sys.stderr)

@@ -96,6 +96,10 @@ class RedisSource(Source):
 class Sink(Source):
     """Where plans go (a sink can be read back as a source)."""
 
+    #: True when nothing reaches DST before the migration ends (a failure part way leaves
+    #: DST as it was); False when each page written is stored at once.
+    stores_at_end = False
+
     async def write(self, plans: list[Plan]) -> None:
         """Create or replace each plan by key, with its schedule state as given."""
         raise NotImplementedError
@@ -123,7 +127,7 @@ def parse(url: str, pm: pluggy.PluginManager, *, sink: bool = False) -> Source:
     if scheme == "ndjson":
         from .ndjson import NdjsonEndpoint
 
-        return NdjsonEndpoint(url, rest)
+        return NdjsonEndpoint(url, rest, sink=sink)
     if scheme in stores:
         from .stores import StoreEndpoint, store_options
 

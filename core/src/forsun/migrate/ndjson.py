@@ -24,8 +24,9 @@ from .endpoints import PAGE, EndpointError, Sink, Skipped
 
 
 class NdjsonEndpoint(Sink):
-    def __init__(self, url: str, path: str) -> None:
+    def __init__(self, url: str, path: str, *, sink: bool = False) -> None:
         super().__init__(url)
+        self.sink = sink
         if not path:
             raise EndpointError(f"{url!r}: no file name (ndjson:PATH, or ndjson:- for "
                                 f"stdin/stdout)")
@@ -75,13 +76,18 @@ class NdjsonEndpoint(Sink):
         if page:
             yield page
 
+    async def open(self) -> None:
+        """As a DST: the file is written from here (an empty source makes an empty file)."""
+        if not self.sink:
+            return
+        try:
+            self._out = sys.stdout.buffer if self._stdio else open(  # noqa: SIM115
+                self.path + ".tmp", "wb")
+        except OSError as exc:
+            raise EndpointError(f"{self.url}: {exc.strerror}") from None
+
     async def write(self, plans: list[Plan]) -> None:
-        if self._out is None:
-            try:
-                self._out = sys.stdout.buffer if self._stdio else open(  # noqa: SIM115
-                    self.path + ".tmp", "wb")
-            except OSError as exc:
-                raise EndpointError(f"{self.url}: {exc.strerror}") from None
+        assert self._out is not None, "not open"
         self._out.write(b"".join(orjson.dumps(plan.to_dict()) + b"\n" for plan in plans))
         self._written = True
 

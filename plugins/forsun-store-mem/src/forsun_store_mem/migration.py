@@ -52,7 +52,10 @@ def endpoint(url: str, options: Any, sink: bool) -> Sink | None:
 
 
 class MemFiles(Sink):
-    """The files of the mem store ``path`` as a SRC or (when ``sink``) an empty DST."""
+    """The files of the mem store ``path`` as a SRC or (when ``sink``) an empty DST, whose
+    snapshot is written as the migration ends."""
+
+    stores_at_end = True
 
     def __init__(self, url: str, path: str, sink: bool) -> None:
         super().__init__(url)

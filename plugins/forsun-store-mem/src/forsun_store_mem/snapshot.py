@@ -367,6 +367,7 @@ class StreamWriter:
         return size
 
     def abort(self) -> None:
-        self._f.close()
+        with contextlib.suppress(OSError):  # the buffered tail may not fit either
+            self._f.close()
         with contextlib.suppress(OSError):
             os.unlink(self.tmp)
