@@ -253,6 +253,24 @@ def test_thrift_calls_are_counted_by_name(forsund, client):
     assert scrape(client)[thrift_ping] == before + 2
 
 
+def test_a_thrift_create_is_timed_as_one_store_put(forsund, client):
+    from forsun.client import Client
+
+    put = (("operation", "put"),)
+    created = ("forsun_requests_total", (("frontend", "thrift"), ("method", "createTimeout"),
+                                         ("result", "ok")))
+    before = scrape(client)
+    with Client("127.0.0.1", forsund.port) as thrift:
+        thrift.create_timeout(unique("timed"), 3600, action="http",
+                              params={"url": "http://127.0.0.1:9/"})
+    after = scrape(client)
+    puts = after["forsun_store_operation_seconds_count", put]
+    assert puts == before.get(("forsun_store_operation_seconds_count", put), 0) + 1
+    assert after["forsun_store_operation_seconds_bucket", (("le", "+Inf"), *put)] == puts
+    assert after["forsun_store_operation_seconds_sum", put] > 0
+    assert after[created] == before.get(created, 0) + 1
+
+
 def test_the_http_client_and_the_cli_send_the_token(forsunds):
     guarded = forsunds.start("--token", "sesame")
     address = f"127.0.0.1:{guarded.http_port}"

@@ -78,7 +78,7 @@ class BufferFull(MalformedMessage):
     """The call needs more of the shared :class:`ByteBudget` than is left."""
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)  # not frozen: a frozen class's __init__ took 1.2 µs, this 0.4
 class Call:
     """One decoded call. ``args`` is the method's thriftpy2 args struct, or None when the
     service has no method ``name`` (its arguments were read and discarded). ``token`` is
@@ -276,6 +276,8 @@ class _NotWhole(Exception):
 
 #: Wire types of a fixed size (those :data:`_SCALARS` reads).
 _FIXED = {ttype: scalar.size for ttype, scalar in _SCALARS.items()}
+#: Key and value types of a ``map<string, string>`` (the params of a plan).
+_STRING_PAIR = (TType.STRING, TType.STRING)
 
 
 def _whole_call(data: bytes | bytearray, pos: int, end: int,
@@ -363,20 +365,21 @@ def _scan_value(data: bytes | bytearray, pos: int, end: int, ttype: int, depth: 
         if size > 0:
             if size > end - pos or not _WIRE_TYPES.issuperset(types):
                 raise _NotWhole  # each element takes a byte at least
-            fixed_sizes = [_FIXED.get(t) for t in types]
-            if None not in fixed_sizes:
-                pos += size * sum(fixed_sizes)  # type: ignore[arg-type]
-            elif all(t == TType.STRING for t in types):  # params: map<string, string>
-                unpack = _I32.unpack_from
+            if types == _STRING_PAIR or all(t == TType.STRING for t in types):
+                unpack = _I32.unpack_from  # params: map<string, string>, tested first
                 for _ in range(size * len(types)):
                     length = unpack(data, pos)[0]
                     if length < 0:
                         raise _NotWhole
                     pos += 4 + length
             else:
-                for _ in range(size):
-                    for element in types:
-                        pos = _scan_value(data, pos, end, element, depth - 1)
+                fixed_sizes = [_FIXED.get(t) for t in types]
+                if None not in fixed_sizes:
+                    pos += size * sum(fixed_sizes)  # type: ignore[arg-type]
+                else:
+                    for _ in range(size):
+                        for element in types:
+                            pos = _scan_value(data, pos, end, element, depth - 1)
         elif size < 0:
             raise _NotWhole
     if pos > end:
