@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import http
 import json
 import logging
@@ -219,16 +220,35 @@ class ApiServer:
 
     def serve(self, conn: socket.socket, address: Any) -> None:
         """Serve an accepted, non-blocking socket."""
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(loop.connect_accepted_socket(
-            lambda: Connection(self, address), conn))
+        task = asyncio.get_running_loop().create_task(
+            self._set_up(conn, Connection(self, address)))
         self._starting.add(task)
-        task.add_done_callback(self._started)
+        task.add_done_callback(functools.partial(self._started, conn))
 
-    def _started(self, task: asyncio.Task[Any]) -> None:
+    async def _set_up(self, conn: socket.socket, connection: Connection) -> None:
+        """Give ``conn`` to a transport serving ``connection``. Ends normally even when
+        cancelled, so a cancelled task is one that never ran (see :meth:`_started`).
+
+        A set-up that fails or is cancelled (by :meth:`close_all_connections`) after
+        ``connection_made`` leaves the connection uncounted here: asyncio's loop then
+        closes the transport and calls ``connection_lost``, but uvloop closes it without
+        that call, which left the connection counted and close_all_connections waiting
+        for it forever."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(lambda: connection, conn)
+        except asyncio.CancelledError:
+            connection.set_up_failed()
+        except Exception as exc:
+            log.debug("http connection gone before it was served: %s", exc)
+            connection.set_up_failed()
+
+    def _started(self, conn: socket.socket, task: asyncio.Task[Any]) -> None:
+        """Forget the set-up ``task``; close ``conn`` if the task never ran (no transport
+        took the socket)."""
         self._starting.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("http connection gone before it was served: %s", task.exception())
+        if task.cancelled():
+            conn.close()
 
     async def close_all_connections(self) -> None:
         for task in list(self._starting):
@@ -292,6 +312,12 @@ class Connection(asyncio.Protocol):
             self._counted_end(request, None)
         self.queue.clear()
         self.request = None
+
+    def set_up_failed(self) -> None:
+        """Its transport's set-up failed or was cancelled: counted (``connection_made``
+        ran) and not yet lost, it is lost now (``connection_lost`` is idempotent)."""
+        if self in self.server.connections:
+            self.connection_lost(None)
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
