@@ -73,6 +73,8 @@ def engine_alone(ctx: Context, plans: int, spread: int, background: int) -> None
 def measure(ctx: Context, prefix: str, plans: int, spread: int) -> None:
     measured: list[tuple[str, Lateness]] = []
     for target in ctx.targets():
+        if target is ctx.compare and plans > ctx.profile.compared_plans:
+            continue  # the original fires late by up to a second already at 167/s
         due = schedule(ctx, target, prefix, plans, spread)
         try:
             measured.append((target.name, fire_via(ctx, target, due)))
