@@ -17,7 +17,6 @@ target read a second, smuggled request.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import collections
 import logging
@@ -36,6 +35,7 @@ from forsun.action import Action, ActionError, Firing
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
 
+from .deadlines import Deadlines
 from .direct import ConnectTimeout, DirectClient, Disconnected, request_head
 
 log = logging.getLogger(__name__)
@@ -239,6 +239,7 @@ class HttpAction(Action):
         self.user_agent = options.action_http_user_agent or f"forsun/{forsun.__version__}"
         self._session: aiohttp.ClientSession | None = None
         self._direct: DirectClient | None = None
+        self._deadlines = Deadlines()
         self._calls: collections.OrderedDict[tuple[tuple[str, str], ...], HttpCall] = \
             collections.OrderedDict()
 
@@ -301,8 +302,9 @@ class HttpAction(Action):
         data = b"%sX-FORSUN-TIMESTAMP: %d\r\nX-FORSUN-KEY: %s\r\n\r\n%s" % (
             call.direct, firing.ts, firing.key.encode("utf-8"), call.body or b"")
         try:
-            async with asyncio.timeout(call.request_timeout):
-                answer = await self._direct.pool(call.url).request(data, call.connect_timeout)
+            answer = await self._deadlines.within(
+                call.request_timeout, self._direct.pool(call.url).request(data,
+                                                                          call.connect_timeout))
         except ConnectTimeout:
             raise _connect_timeout(call) from None
         except TimeoutError:
