@@ -85,9 +85,14 @@ class HttpCall:
     connect_timeout: float
     request_timeout: float
     secrets: tuple[str, ...]
-    timeout: aiohttp.ClientTimeout
     #: the request line and headers for the direct path; None: aiohttp sends this one
     direct: bytes | None
+
+    @property
+    def timeout(self) -> aiohttp.ClientTimeout:
+        """The timeouts for aiohttp (built when it sends: the direct path needs none)."""
+        return aiohttp.ClientTimeout(total=self.request_timeout,
+                                     sock_connect=self.connect_timeout)
 
     @property
     def target(self) -> str:
@@ -184,14 +189,14 @@ def parse_call(params: Mapping[str, str], *, connect_timeout: float, request_tim
     body = params.get("body")
     connect = _seconds(params, "connect_timeout", connect_timeout)
     total = _seconds(params, "request_timeout", request_timeout)
-    url = url.with_user(None)
+    if url.raw_user is not None or url.raw_password is not None:
+        url = url.with_user(None)
     raw_body = body.encode() if body is not None else None
     return HttpCall(
         method=method, url=url, body=raw_body,
         headers=tuple(headers.items()), skip_auto_headers=skip,
         username=username, password=password, digest=digest,
         connect_timeout=connect, request_timeout=total, secrets=secrets,
-        timeout=aiohttp.ClientTimeout(total=total, sock_connect=connect),
         direct=None if digest else request_head(method, url, headers.items(), raw_body))
 
 
