@@ -1,10 +1,12 @@
 """The precision baseline: an "ideal timer" child process with no store and no engine.
 
-It reads ``[[key, url, due second], ...]`` from a JSON file, sleeps (wall clock) until each due
-second and then has the http action (:class:`forsun_action_http.HttpAction` with its
-default options, on forsund's event loop) send every request due then. The receiver
-measures its lateness exactly as it measures forsund's, so the difference between the two
-is what forsund's timer, store and engine add to the same HTTP client on this machine.
+It reads ``[[key, url, due second], ...]`` from a JSON file; for each due second it builds
+the firings and has the action prepare them (as forsund's engine does for what it claimed
+ahead), sleeps (wall clock) until that second and then has the http action
+(:class:`forsun_action_http.HttpAction` with its default options, on forsund's event loop)
+send every request due then. The receiver measures its lateness exactly as it measures
+forsund's, so the difference between the two is what forsund's timer, store and engine add
+to the same HTTP client on this machine.
 Run as ``python -m bench.ideal FILE``.
 """
 
@@ -27,18 +29,21 @@ async def fire_all(calls: list[tuple[str, str, int]]) -> None:
 
     action = HttpAction(make_options())
 
-    async def call(key: str, url: str, due: int) -> None:
+    def firing(key: str, url: str, due: int) -> Firing:
         params = {"url": url, "method": "GET"}
         plan = Plan(key=key, action="http", params=params, next_time=due)
-        await action.execute(Firing(key=key, ts=due, params=params, plan=plan))
+        return Firing(key=key, ts=due, params=params, plan=plan)
 
     try:
         tasks = []
         ordered = sorted(calls, key=lambda call: call[2])
         for due, group in itertools.groupby(ordered, key=lambda call: call[2]):
+            firings = [firing(key, url, due) for key, url, _ in group]
+            for each in firings:  # as forsund's engine does for what it claimed ahead
+                action.prepare(each.params)
             while (delay := due - time.time()) > 0:  # a loop may wake a little early
                 await asyncio.sleep(delay)
-            tasks += [asyncio.create_task(call(key, url, due)) for key, url, _ in group]
+            tasks += [asyncio.create_task(action.execute(each)) for each in firings]
         await asyncio.gather(*tasks)
     finally:
         await action.close()
