@@ -33,7 +33,7 @@ from . import (
 )
 from .context import Context, load_average
 from .original import original
-from .profile import choose
+from .profile import choose, parse_runs
 from .report import SCENARIOS, Row, write
 from .target import REPO, Target
 
@@ -72,6 +72,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                              "it (default 127.0.0.1)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument("--precision-runs", metavar="PLANS/SECONDS,...",
+                        help="the precision scenario's rates instead of the profile's, e.g. "
+                             "100000/60 (1 667 firings/s over 60 s)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results",
                         help="directory for latest.md and latest.json (default bench/results)")
     parser.add_argument("--keep", action="store_true",
@@ -86,6 +89,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from "
                      f"{', '.join(SCENARIOS)}")
+    if args.precision_runs:
+        try:
+            parse_runs(args.precision_runs)
+        except ValueError:
+            parser.error("--precision-runs takes PLANS/SECONDS[,PLANS/SECONDS...]")
     if args.compare and args.against_original:
         parser.error("--compare and --against-original each name the compared server; "
                      "give one")
@@ -136,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, scratch: Path, argv: Sequence[str]) -> int:
-    profile = choose(args.quick, args.huge)
+    profile = choose(args.quick, args.huge, args.precision_runs)
     ctx = Context(profile, scratch, compare=args.compare, receiver_host=args.receiver_host,
                   main_args=tuple(args.main_arg))
     started = time.time()

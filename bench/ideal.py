@@ -1,10 +1,13 @@
 """The precision baseline: an "ideal timer" child process with no store and no engine.
 
-It reads ``[[key, url, due second], ...]`` from a JSON file, sleeps (wall clock) until each due
-second and then has the http action (:class:`forsun_action_http.HttpAction` with its
-default options, on forsund's event loop) send every request due then. The receiver
-measures its lateness exactly as it measures forsund's, so the difference between the two
-is what forsund's timer, store and engine add to the same HTTP client on this machine.
+It reads ``[[key, url, due second], ...]`` from a JSON file; 0.1 s before each due second it
+builds the firings and has the action prepare them (as forsund's engine does for what it
+claimed ahead), sleeps (wall clock) until that second and then has the http action
+(:class:`forsun_action_http.HttpAction` with its default options, on forsund's event loop
+and garbage collection schedule, :class:`forsun.gc_schedule.Collector`) send every request
+due then. The receiver measures its lateness exactly as it measures forsund's, so the
+difference between the two is what forsund's timer, store and engine add to the same HTTP
+client on this machine.
 Run as ``python -m bench.ideal FILE``.
 """
 
@@ -19,7 +22,17 @@ import time
 from forsun import Plan
 from forsun.action import Firing
 from forsun.commands.forsund import run_loop
+from forsun.gc_schedule import Collector
 from forsun.testing.options import make_options
+
+#: Seconds before a due second at which its firings are built and prepared (forsund's
+#: default ``--claim-ahead``).
+PREPARE_AHEAD = 0.1
+
+
+async def sleep_until(when: float) -> None:
+    while (delay := when - time.time()) > 0:  # a loop may wake a little early
+        await asyncio.sleep(delay)
 
 
 async def fire_all(calls: list[tuple[str, str, int]]) -> None:
@@ -27,20 +40,29 @@ async def fire_all(calls: list[tuple[str, str, int]]) -> None:
 
     action = HttpAction(make_options())
 
-    async def call(key: str, url: str, due: int) -> None:
+    def firing(key: str, url: str, due: int) -> Firing:
         params = {"url": url, "method": "GET"}
         plan = Plan(key=key, action="http", params=params, next_time=due)
-        await action.execute(Firing(key=key, ts=due, params=params, plan=plan))
+        return Firing(key=key, ts=due, params=params, plan=plan)
 
+    collector = Collector(make_options().gc_interval)  # forsund's garbage collections
+    collector.start()
+    running: set[asyncio.Task[None]] = set()
     try:
-        tasks = []
         ordered = sorted(calls, key=lambda call: call[2])
         for due, group in itertools.groupby(ordered, key=lambda call: call[2]):
-            while (delay := due - time.time()) > 0:  # a loop may wake a little early
-                await asyncio.sleep(delay)
-            tasks += [asyncio.create_task(call(key, url, due)) for key, url, _ in group]
-        await asyncio.gather(*tasks)
+            await sleep_until(due - PREPARE_AHEAD)  # the firings of due - 1 go out meanwhile
+            firings = [firing(key, url, due) for key, url, _ in group]
+            for each in firings:  # as forsund's engine does for what it claimed ahead
+                action.prepare(each.params)
+            await sleep_until(due)
+            for each in firings:
+                task = asyncio.create_task(action.execute(each))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        await asyncio.gather(*running)
     finally:
+        await collector.stop()
         await action.close()
 
 

@@ -26,6 +26,9 @@ from .target import Forsund
 DAY = 86_400
 
 P99_GOAL = Goal.at_most(20, " ms")
+#: Issue 26: 10^5 plans over 60 s (~1 700 firings at each boundary) with p99 <= 100 ms.
+FAST_RATE = 1_000
+FAST_P99_GOAL = Goal.at_most(100, " ms")
 WITHIN_GOAL = Goal.at_least(100, " %")
 ZERO = Goal.at_most(0)
 
@@ -73,6 +76,8 @@ def engine_alone(ctx: Context, plans: int, spread: int, background: int) -> None
 def measure(ctx: Context, prefix: str, plans: int, spread: int) -> None:
     measured: list[tuple[str, Lateness]] = []
     for target in ctx.targets():
+        if target is ctx.compare and plans > ctx.profile.compared_plans:
+            continue  # the original fires late by up to a second already at 167/s
         due = schedule(ctx, target, prefix, plans, spread)
         try:
             measured.append((target.name, fire_via(ctx, target, due)))
@@ -89,11 +94,11 @@ def measure(ctx: Context, prefix: str, plans: int, spread: int) -> None:
     for name, result in measured:
         rows(ctx, name, result, ideal, f"{rate:.0f}/s: ",
              f"{result.expected} plans over {spread} s; ideal timer: {ideal.expected} plans "
-             f"over {ideal_spread} s")
+             f"over {ideal_spread} s", FAST_P99_GOAL if rate > FAST_RATE else P99_GOAL)
 
 
 def rows(ctx: Context, target: str, result: Lateness, ideal: Lateness, what: str,
-         about: str) -> None:
+         about: str, p99_goal: Goal = P99_GOAL) -> None:
     """The lateness rows of one measured server against the ideal timer."""
     base = "ideal timer"
 
@@ -104,7 +109,7 @@ def rows(ctx: Context, target: str, result: Lateness, ideal: Lateness, what: str
                     goal=goal, note=note))
 
     add("lateness p50", result.p50_ms, "ms", ideal.p50_ms, note=about)
-    add("lateness p99", result.p99_ms, "ms", ideal.p99_ms, P99_GOAL)
+    add("lateness p99", result.p99_ms, "ms", ideal.p99_ms, p99_goal)
     add("lateness p99 after the first second", result.warm_p99_ms, "ms", ideal.warm_p99_ms,
         note="the first due second also opens the connections the later ones reuse")
     add("lateness max", result.max_ms, "ms", ideal.max_ms)

@@ -21,6 +21,8 @@ class Profile:
     #: the longest spread the ideal timer gets (same rate per second)
     precision_runs: tuple[tuple[int, int], ...]
     ideal_spread: int
+    #: precision: the largest run a compared server (``--compare``) gets as well
+    compared_plans: int
     #: precision of the engine alone: (plans, spread) fired with the noop action, on an
     #: empty store and next to this many far-future plans created at run time
     engine_run: tuple[int, int]
@@ -56,7 +58,8 @@ class Profile:
 
 DEFAULT = Profile(
     name="default", margin=3.0, settle=1.0,
-    precision_runs=((10_000, 60), (100, 20)), ideal_spread=15, engine_run=(2_000, 12),
+    precision_runs=((10_000, 60), (100_000, 60), (100, 20)), ideal_spread=15,
+    compared_plans=10_000, engine_run=(2_000, 12),
     engine_background=1_000_000,
     burst_plans=100_000, burst_http_plans=10_000,
     create_calls=5_000, bulk_batch=10_000, bulk_plans=100_000, bulk_rounds=3,
@@ -70,7 +73,8 @@ DEFAULT = Profile(
 
 QUICK = Profile(
     name="quick", margin=1.0, settle=0.3,
-    precision_runs=((300, 3), (6, 3)), ideal_spread=2, engine_run=(200, 2),
+    precision_runs=((300, 3), (1_000, 2), (6, 3)), ideal_spread=2,
+    compared_plans=300, engine_run=(200, 2),
     engine_background=2_000,
     burst_plans=2_000, burst_http_plans=300,
     create_calls=200, bulk_batch=500, bulk_plans=1_000, bulk_rounds=1,
@@ -86,8 +90,22 @@ QUICK = Profile(
 HUGE_SIZE = 10_000_000
 
 
-def choose(quick: bool, huge: bool) -> Profile:
+def parse_runs(text: str) -> tuple[tuple[int, int], ...]:
+    """``PLANS/SECONDS,...`` (e.g. ``100000/60,100/20``) as precision runs; ValueError."""
+    runs = []
+    for item in text.split(","):
+        plans, _, seconds = item.strip().partition("/")
+        run = int(plans), int(seconds)
+        if min(run) < 1:
+            raise ValueError(f"not PLANS/SECONDS: {item!r}")
+        runs.append(run)
+    return tuple(runs)
+
+
+def choose(quick: bool, huge: bool, precision_runs: str | None = None) -> Profile:
     profile = QUICK if quick else DEFAULT
+    if precision_runs:
+        profile = attrs.evolve(profile, precision_runs=parse_runs(precision_runs))
     if huge:
         profile = attrs.evolve(profile, name=profile.name + "+huge",
                                store_sizes=(*profile.store_sizes, HUGE_SIZE))

@@ -34,6 +34,13 @@ class RecordingAction(Action):
         self.params: list[tuple[str, dict[str, str]]] = []
         #: Keys whose firings succeed whatever their mode.
         self.healed: set[str] = set()
+        #: (params, wall time) of each prepare call
+        self.prepared: list[tuple[dict[str, str], float]] = []
+
+    def prepare(self, params) -> None:
+        self.prepared.append((dict(params), self.clock.now()))
+        if params.get("mode") == "unprepared":
+            raise RuntimeError("the firing reports it")
 
     async def execute(self, firing: Firing) -> None:
         self.attempts.append((firing.key, firing.ts, self.clock.now(), firing.attempt))
@@ -399,6 +406,21 @@ async def test_claims_ahead_but_fires_only_once_the_second_has_come(start, actio
     assert all(ts == due for _, ts, _, _ in action.attempts)
     assert due <= walls[0] and walls[-1] < due + 0.3, f"fired {walls[0]:.3f}..{walls[-1]:.3f}"
     assert service.stats.counters["claimed_ahead_count"] == 200
+
+
+async def test_firings_claimed_ahead_are_prepared_before_their_second(start, action,
+                                                                        clock):
+    service = await start(claim_ahead=0.1)
+    plans = await service.create_many([delay_plan(f"r{i}", seconds=2, n=str(i),
+                                                  mode="unprepared" if i == 0 else "ok")
+                                       for i in range(50)])
+    due = plans[0].next_time
+    await clock.wait_for(lambda: len(action.attempts) == 50, 5)
+    prepared = {params["n"]: wall for params, wall in action.prepared}
+    assert sorted(prepared, key=int) == [str(i) for i in range(50)]
+    assert all(due - 0.1 <= wall < due for wall in prepared.values()), prepared
+    assert min(wall for _, _, wall, _ in action.attempts) >= due
+    assert action.fired("r0") == [due]  # a failing prepare does not keep it from firing
 
 
 async def test_a_plan_created_during_the_claim_ahead_window_fires_once(start, action, store,

@@ -180,13 +180,18 @@ async def test_close_ends_a_busy_connection_once_its_answer_is_in(action, make_f
         await asyncio.wait_for(ended.wait(), 2)
 
 
-async def test_a_waiter_cancelled_as_its_slot_frees_leaves_the_count_right():
+@pytest.mark.parametrize("slot_first", [False, True])
+async def test_a_waiter_cancelled_as_its_slot_frees_leaves_the_count_right(slot_first):
     pool = Pool("127.0.0.1", 9, limit=1, snippet=10, drain_limit=100)
     pool.open = 1  # the one connection allowed is busy
-    waiting = asyncio.create_task(pool._acquire(1.0))
+    waiting = asyncio.create_task(pool.request(b"GET / HTTP/1.1\r\n\r\n", 1.0))
     await asyncio.sleep(0)
-    waiting.cancel()
-    pool._hand_on(None)  # the busy connection ends before the waiter sees its cancellation
+    if slot_first:  # the busy connection ends before the waiter sees its cancellation
+        pool._slot_freed()
+        waiting.cancel()
+    else:
+        waiting.cancel()
+        pool._slot_freed()
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert pool.open == 0

@@ -288,3 +288,18 @@ def test_plugin_registers_action_and_options():
         "action-http-request-timeout": (120.0, "action", "http_request_timeout"),
         "action-http-user-agent": ("", "action", "http_user_agent"),
     }
+
+
+async def test_prepare_parses_ahead_and_never_raises(http_receiver, make_firing):
+    action = HttpAction(make_options())
+    try:
+        params = {"url": http_receiver.url("/ok"), "method": "post"}
+        action.prepare(params)
+        assert tuple(params.items()) in action._calls  # parsed ahead, kept for the firing
+        action.prepare({"url": "ftp://nowhere/"})  # refused: execute will say so
+        with pytest.raises(ActionError, match=r"params\.url"):
+            await action.execute(make_firing({"url": "ftp://nowhere/"}))
+        await action.execute(make_firing(params))
+    finally:
+        await action.close()
+    assert [r.method for r in http_receiver.delivered()] == ["POST"]

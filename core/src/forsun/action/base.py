@@ -75,6 +75,12 @@ class Action(abc.ABC):
             if not params.get(param):
                 raise ForsunPlanError.missing(f"params.{param}", self.name)
 
+    def prepare(self, params: Mapping[str, str]) -> None:  # noqa: B027 - optional hook
+        """Called for an occurrence claimed ahead of its due second, before it fires:
+        the action may build now what :meth:`execute` will need for ``params``, off the
+        boundary's critical path. Must not block; an error here is ignored (``execute``
+        reports it)."""
+
     @abc.abstractmethod
     async def execute(self, firing: Firing) -> None:
         """Fire one occurrence (see the class docstring)."""

@@ -18,7 +18,8 @@
   firings have started, the service's bulk work is held off. Then S is claimed again (the
   rest of a large burst, plans created or replaced meanwhile); S counts as processed only
   after that claim. Catch-up, the stepped-back branch and a failed tick claim at the
-  boundary.
+  boundary. While the boundary is ahead, the actions prepare the held firings
+  (:meth:`~forsun.action.base.Action.prepare`: the http action parses their requests).
 """
 
 from __future__ import annotations
@@ -176,6 +177,8 @@ class Ticker:
             while True:
                 claimed, batch = await self._claim(second)
                 held += batch
+                for part in batch:
+                    self.workers.prepare(part.pairs, until=second)
                 await asyncio.sleep(0)
                 if claimed < CLAIM_BATCH or self.clock.now() >= second:
                     break

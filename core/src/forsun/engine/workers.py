@@ -40,6 +40,7 @@ from ..stats import Stats
 from ..store.base import FAILURES, Store
 from ..store.failures import Failure, failure_id
 from .liveness import Liveness
+from .occurrences import Pair
 from .settings import EngineSettings
 from .watchdog import Slot, Watchdog
 
@@ -104,6 +105,18 @@ class Workers:
         """Run each firing now if fewer than ``workers`` actions run, else queue it."""
         for firing in firings:
             self._enqueue(firing)
+
+    def prepare(self, pairs: Iterable[Pair], until: float) -> None:
+        """Let each claimed plan's action prepare its firing (:meth:`Action.prepare`),
+        while the clock is before ``until``."""
+        now = self.clock.now
+        for plan, _ in pairs:
+            if now() >= until:
+                return
+            try:
+                self.actions(plan.action).prepare(plan.params)
+            except Exception:  # the firing reports it
+                log.debug("preparing %s failed", plan.key, exc_info=True)
 
     def drop_queued(self) -> int:
         """Forget the queued firings (their epoch ended); how many."""
