@@ -79,7 +79,8 @@ QUICK = Profile(
     burst_plans=2_000, burst_http_plans=300,
     create_calls=200, bulk_batch=500, bulk_plans=1_000, bulk_rounds=1,
     bulkload_rate=20, bulkload_spread=3, bulkload_batches=2, bulkload_body=1 << 20,
-    store_sizes=(2_000,),
+    # enough plans (~5 MB) to stand above the heap the warm-up left free
+    store_sizes=(20_000,),
     catchup_down=2, catchup_rate=50,
     redis_plans=1_000, redis_fire_plans=500,
     takeover_plans=50,
