@@ -86,6 +86,7 @@ def test_a_plan_created_in_the_form_is_found_fires_and_shows_its_outcome(
     open_dashboard(page, server, token)
     create(page, f"set web-ok */3/2 * * * * * http 'url={receiver.url('/ok')}'")
     expect_text(page.locator("#status"), "Created web-ok")
+    expect_text(page.locator("#plan-detail h2"), "web-ok")
     page.locator("#search-prefix").fill("web-")
     page.get_by_role("button", name="Search").click()
     page.locator("#plan-list").get_by_role("link", name="web-ok").click()
@@ -250,6 +251,8 @@ def test_failures_retried_and_discarded_in_bulk(page, server, token, receiver, s
 def test_plans_are_searched_and_paged(page, server, token, shot):
     open_dashboard(page, server, token, "plans")
     create(page, "\n".join(f"set web-page{n:02} 0 0 0 1 * * shell 'true'" for n in range(60)))
+    # the page shows the first new plan (a new page: what was typed before it is gone)
+    expect_text(page.locator("#plan-detail h2"), "web-page00")
     page.locator("#search-prefix").fill("web-page")
     page.get_by_role("button", name="Search").click()
     expect_text(page.locator("#plan-list"), "60 plans")
@@ -259,3 +262,21 @@ def test_plans_are_searched_and_paged(page, server, token, shot):
     expect_text(page.locator(".pager span"), re.compile(r"^51\W60 of 60$"))
     expect(page.locator("ul.keys li")).to_have_count(10)
     expect(page.locator("ul.keys li").first).to_have_text("web-page50")
+
+
+def test_a_search_made_while_a_create_is_out_is_kept(page, server, token):
+    """The create's answer shows the new plan only if the user is still where they sent
+    it from: a search made meanwhile stays on screen, its list read again."""
+    open_dashboard(page, server, token, "plans")
+    held = []
+    page.route("**/v1/plans", lambda route: held.append(route))  # held until released below
+    create(page, "set web-race1 0 0 0 1 * * shell 'true'")
+    while not held:
+        page.wait_for_timeout(20)
+    page.locator("#search-prefix").fill("web-race")
+    page.get_by_role("button", name="Search").click()
+    expect_text(page.locator("#plan-list"), "No plan with this prefix.")
+    held[0].continue_()
+    expect_text(page.locator("#status"), "Created web-race1")
+    expect_text(page.locator("#plan-list"), "1 plan")
+    assert page.url.endswith("#/plans?prefix=web-race")

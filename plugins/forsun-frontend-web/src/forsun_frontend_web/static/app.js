@@ -457,12 +457,20 @@ function createForm() {
     h("form", {id: "create-form", onsubmit: async (event) => {
       event.preventDefault();
       const text = $("#create-lines").value;
+      const submittedAt = location.hash;
       const created = await act("POST", "/v1/plans", "", {crontab: text});
       if (created) {
         const keys = created.map((plan) => plan.key);
         showStatus(`Created ${keys.join(", ")}.`, "ok");
-        $("#create-lines").value = "";
-        go("plans", {prefix: plans.params.get("prefix"), key: keys[0]});
+        if ($("#create-lines")) $("#create-lines").value = "";
+        // Show the first new plan, unless the user went elsewhere (a search, another
+        // view) while the request was out: stay there, with the list read again.
+        if (location.hash === submittedAt) {
+          go("plans", {prefix: plans.params.get("prefix"), key: keys[0]});
+        } else {
+          plans.listed = false;
+          refreshNow();
+        }
       }
     }},
       h("p", {class: "hint"}, "One plan per line, as the forsun CLI's ",
