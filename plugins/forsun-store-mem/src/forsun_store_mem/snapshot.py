@@ -23,7 +23,7 @@ import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate, pairwise
 from typing import BinaryIO
 
@@ -55,35 +55,16 @@ class SnapshotError(Exception):
 
 def write(path: str, frozen: Frozen, generation: int, offset: int) -> int:
     """Write ``frozen`` atomically to ``path``; return the file size."""
-    tmp = path + ".tmp"
+    writer = StreamWriter(path, generation, offset)
     try:
-        size = _write(tmp, frozen, generation, offset)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.replace(tmp, path)
-    fsync_dir(path)
-    return size
-
-
-def _write(tmp: str, frozen: Frozen, generation: int, offset: int) -> int:
-    with open(tmp, "wb", buffering=1 << 20) as f:
-        f.write(HEADER.pack(MAGIC, generation, offset))
         for batch in _batches(frozen.records):
-            _block(f, RECORDS, batch)
+            writer.records(batch)
         for batch in _batches(frozen.entries):
-            _block(f, ENTRIES, batch)
-        _block(f, CLAIMED, frozen.claimed)
-        _block(f, INFLIGHT, [_HELD.pack(held.lease_until, len(node)) + node + held.record
-                             for held in frozen.inflight
-                             for node in (held.node.encode("utf-8"),)])
-        end = _END.pack(frozen.record_count, frozen.entry_count, frozen.checkpoint or 0,
-                        frozen.checkpoint is not None)
-        f.write(BLOCK.pack(END, 0, len(end), zlib.crc32(end)) + end)
-        f.flush()
-        os.fsync(f.fileno())
-        return f.tell()
+            writer.entries(batch)
+        return writer.finish(frozen.claimed, frozen.inflight, frozen.checkpoint)
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def _batches(lists: list[list[bytes]]) -> Iterator[list[bytes]]:
@@ -332,9 +313,10 @@ def _consistent(kind: int, count: int, payload: bytes) -> bool:
 class StreamWriter:
     """Writes a snapshot block by block, in bounded memory: :meth:`records` in key order,
     then :meth:`entries` in due order (the due entries of exactly those records), then
-    :meth:`finish`, which writes it atomically (``PATH.tmp`` fsynced and renamed over
-    ``PATH``), with no plan claimed or in flight and no checkpoint. :meth:`abort` removes
-    the temporary file."""
+    :meth:`finish`, which writes the claimed keys, the in-flight occurrences and the
+    checkpoint and puts the file in place atomically (``PATH.tmp`` fsynced and renamed over
+    ``PATH``). :meth:`abort` removes the temporary file. The one writer of the format:
+    :func:`write` of a whole table and a migration's stream alike."""
 
     def __init__(self, path: str, generation: int, offset: int) -> None:
         self.path = path
@@ -351,12 +333,16 @@ class StreamWriter:
         _block(self._f, ENTRIES, batch)
         self.entry_count += len(batch)
 
-    def finish(self) -> int:
-        """Write the end block and put the file in place; return its size."""
+    def finish(self, claimed: Sequence[bytes] = (), inflight: Iterable[InFlight] = (),
+               checkpoint: int | None = None) -> int:
+        """Write the claimed keys, the in-flight occurrences and the end block, and put the
+        file in place; return its size."""
         f = self._f
-        _block(f, CLAIMED, [])
-        _block(f, INFLIGHT, [])
-        end = _END.pack(self.record_count, self.entry_count, 0, False)
+        _block(f, CLAIMED, list(claimed))
+        _block(f, INFLIGHT, [_HELD.pack(held.lease_until, len(node)) + node + held.record
+                             for held in inflight for node in (held.node.encode("utf-8"),)])
+        end = _END.pack(self.record_count, self.entry_count, checkpoint or 0,
+                        checkpoint is not None)
         f.write(BLOCK.pack(END, 0, len(end), zlib.crc32(end)) + end)
         f.flush()
         os.fsync(f.fileno())
