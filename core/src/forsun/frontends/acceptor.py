@@ -37,6 +37,14 @@ DEFAULT_SHARE = 4
 UNLIMITED_FILES = 1 << 20
 
 
+def close_if_never_ran(conn: socket.socket, task: asyncio.Task[Any]) -> None:
+    """Close ``conn`` when the task that was to serve it was cancelled before it ran: no
+    transport took the socket. (The serving tasks of both front ends end normally even when
+    cancelled, so ``cancelled()`` means exactly that.)"""
+    if task.cancelled():
+        conn.close()
+
+
 def connection_limit(configured: int) -> int:
     """The connection cap of one front end: ``configured`` when positive, else a quarter
     of the descriptor soft limit, so that with both front ends full half of the

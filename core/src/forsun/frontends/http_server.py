@@ -54,6 +54,7 @@ import httptools
 from .. import __version__
 from ..errors import ErrorCode, ForsunPlanError
 from . import jsonbody
+from .acceptor import close_if_never_ran
 from .http_decoding import BadRequest, body_text, json_value, query_integer
 from .http_routes import REPLY_MODES, STATE_MODES, all_routes
 from .openapi import CRONTAB, Route, Streamed, document
@@ -247,8 +248,7 @@ class ApiServer:
         """Forget the set-up ``task``; close ``conn`` if the task never ran (no transport
         took the socket)."""
         self._starting.discard(task)
-        if task.cancelled():
-            conn.close()
+        close_if_never_ran(conn, task)
 
     async def close_all_connections(self) -> None:
         for task in list(self._starting):

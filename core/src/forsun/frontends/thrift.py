@@ -30,7 +30,7 @@ from ..hookspecs import hookimpl
 from ..idl import TOKEN_FIELD_ID
 from ..options import Option
 from ..plan import Plan
-from .acceptor import Acceptor, connection_limit, idle_timeout
+from .acceptor import Acceptor, close_if_never_ran, connection_limit, idle_timeout
 from .base import Frontend
 from .connections import Connections
 from .security import TOKEN_PARAM, check_token, token_accepted, warn_if_exposed
@@ -211,7 +211,7 @@ class ThriftFrontend(Frontend):
                         "one that waited longest on its client for each new one",
                         self.max_connections)
         task = asyncio.create_task(self._serve(conn, peer))
-        task.add_done_callback(functools.partial(_close_if_never_served, conn))
+        task.add_done_callback(functools.partial(close_if_never_ran, conn))
         self._connections.add(task)
 
     async def _close_idle(self) -> None:
@@ -376,13 +376,6 @@ class ThriftFrontend(Frontend):
 @functools.cache
 def _result_class(service: type, name: str) -> type:
     return getattr(service, name + "_result")
-
-
-def _close_if_never_served(conn: socket.socket, task: asyncio.Task[None]) -> None:
-    """Close ``conn`` when its task was cancelled before it ran (:meth:`_serve` ends
-    normally even when cancelled, so ``cancelled()`` means it never started)."""
-    if task.cancelled():
-        conn.close()
 
 
 def _listen(host: str, port: int) -> list[socket.socket]:
