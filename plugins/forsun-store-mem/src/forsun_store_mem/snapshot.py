@@ -81,7 +81,7 @@ def _batches(lists: list[list[bytes]]) -> Iterator[list[bytes]]:
         yield batch
 
 
-def _block(f: BinaryIO, kind: int, items: list[bytes]) -> None:
+def _block(f: BinaryIO, kind: int, items: Sequence[bytes]) -> None:
     lengths = array("I", map(len, items))
     if sys.byteorder == "big":
         lengths.byteswap()
@@ -338,7 +338,7 @@ class StreamWriter:
         """Write the claimed keys, the in-flight occurrences and the end block, and put the
         file in place; return its size."""
         f = self._f
-        _block(f, CLAIMED, list(claimed))
+        _block(f, CLAIMED, claimed)
         _block(f, INFLIGHT, [_HELD.pack(held.lease_until, len(node)) + node + held.record
                              for held in inflight for node in (held.node.encode("utf-8"),)])
         end = _END.pack(self.record_count, self.entry_count, checkpoint or 0,

@@ -462,14 +462,14 @@ function createForm() {
       if (created) {
         const keys = created.map((plan) => plan.key);
         showStatus(`Created ${keys.join(", ")}.`, "ok");
-        if ($("#create-lines")) $("#create-lines").value = "";
         // Show the first new plan, unless the user went elsewhere (a search, another
-        // view) while the request was out: stay there, with the list read again.
+        // view) while the request was out: stay there, with the list read again at the
+        // refresh act() started.
         if (location.hash === submittedAt) {
+          $("#create-lines").value = "";
           go("plans", {prefix: plans.params.get("prefix"), key: keys[0]});
         } else {
           plans.listed = false;
-          refreshNow();
         }
       }
     }},
