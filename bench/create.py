@@ -203,6 +203,10 @@ class Speed:
         return None if self.cpu is None else self.cpu / self.plans * 1e6
 
 
+#: Pause before reading a server's CPU time (see :meth:`Clock.stop`).
+SETTLE_SECONDS = 0.02
+
+
 class Clock:
     """Wall-clock and server CPU time from :meth:`start` to :meth:`stop`."""
 
@@ -215,6 +219,11 @@ class Clock:
 
     def stop(self, plans: int) -> Speed:
         seconds = time.perf_counter() - self.began
+        # A server thread still on a CPU has not had its last run added to schedstat (the
+        # kernel adds it at the next tick or when the thread sleeps): the client has the
+        # answer before then.
+        # One bulk request of --quick then read 0 ns. Let it go back to its poll first.
+        time.sleep(SETTLE_SECONDS)
         cpu = self.target.cpu_seconds(self.port)
         return Speed(plans, seconds, None if cpu is None or self.cpu is None
                      else cpu - self.cpu)
