@@ -703,3 +703,45 @@ class TestFailuresAndOutcomes:
         assert [a[0] for a in action.attempts] == ["later"]
         assert (await service.get("later")).next_time == plan.next_time
         assert not [event for event in store.events if event[0] == "ack"]
+
+
+class AckTimes(ClaimLog):
+    """:class:`ClaimLog` recording the clock at each ack, by key."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock)
+        self.acked: dict[str, float] = {}
+
+    async def ack(self, claimed: Plan) -> None:
+        self.acked[claimed.key] = self.clock()
+        await super().ack(claimed)
+
+
+class TestAcks:
+    @pytest.fixture
+    def store(self, clock):
+        return AckTimes(clock)
+
+    async def test_acks_wait_until_no_action_runs(self, start, action, store, clock):
+        """Writing acks never competes with the requests of a burst still going out: a
+        finished occurrence is acked once no action runs."""
+        service = await start()
+        await service.create(delay_plan("quick"))
+        await service.create(delay_plan("slow", sleep="0.1"))
+        await clock.wait_for(lambda: "slow" in store.acked, 3)
+        (_, _, fired, _), = [a for a in action.attempts if a[0] == "quick"]
+        assert store.acked["quick"] >= fired + 0.1, "acked while an action still ran"
+        assert store.acked["quick"] == store.acked["slow"]
+
+    async def test_a_long_action_delays_the_others_acks_by_ack_delay_at_most(
+            self, start, action, store, clock):
+        from forsun.engine.workers import ACK_DELAY, ACK_POLL
+
+        service = await start()
+        await service.create(delay_plan("quick"))
+        await service.create(delay_plan("slow", sleep="5"))
+        await clock.wait_for(lambda: "quick" in store.acked, 3)
+        (_, _, fired, _), = [a for a in action.attempts if a[0] == "quick"]
+        assert fired + ACK_DELAY <= store.acked["quick"] <= fired + ACK_DELAY + ACK_POLL
+        assert "slow" not in store.acked
+        await clock.wait_for(lambda: "slow" in store.acked, 6)

@@ -65,10 +65,16 @@ STEP_BACK_TOLERANCE = 0.5
 
 @attrs.define(eq=False, slots=True)
 class Held:
-    """Claimed pairs whose plans are due at ``second``."""
+    """Claimed pairs whose plans are due at ``second``, and the firing of each (built while
+    they are held, so that the boundary only starts them)."""
 
     second: int
     pairs: list[Pair]
+    firings: list[Firing] = attrs.field()
+
+    @firings.default
+    def _firings_of_pairs(self) -> list[Firing]:
+        return [firing_of(plan) for plan, _ in self.pairs]
 
 
 @attrs.define(eq=False)
@@ -120,6 +126,7 @@ class Hold:
         batches = [held for held in batches if held in self._held]
         self._held.difference_update(batches)
         pairs = [pair for held in batches for pair in held.pairs]
+        built = [firing for held in batches for firing in held.firings]
         if not pairs:
             return []
         epoch = liveness.epoch
@@ -138,14 +145,14 @@ class Hold:
         firings = []
         unfired = []
         replaced = 0
-        for (plan, _), still in zip(pairs, claimed, strict=True):
+        for (plan, _), firing, still in zip(pairs, built, claimed, strict=True):
             if plan.status in FINISHED_STATUSES:
                 unfired.append(plan)
             elif still is False:
                 unfired.append(plan)
                 replaced += 1
             else:
-                firings.append(firing_of(plan))
+                firings.append(firing)
         if replaced:
             self.stats.inc("claimed_ahead_dropped_count", replaced)
         if unfired:

@@ -12,6 +12,8 @@
   in the finished plan kept for that long (1 succeeded, -1 failed), as the original did.
 - At-least-once: an occurrence is acked, in batches, only once its action finished or gave
   up. One whose node stops or dies first stays in flight in the store and fires again.
+  Acks wait until no action runs (at most :data:`ACK_DELAY` seconds), so that writing
+  them never delays the requests of a burst still going out.
 - Given up (retries exhausted or not asked for), an occurrence goes to the store's failures
   list (capability ``failures``) before it is acked. A manual firing (fire now, retry of
   a failure) was never claimed: nothing is acked; once it succeeds, the failure of its
@@ -49,6 +51,10 @@ log = logging.getLogger(__package__)  # "forsun.engine", as the log lines always
 #: Seconds :meth:`Workers.stop` lets running actions finish before cancelling them (they
 #: fire again later).
 STOP_GRACE = 5.0
+#: Longest wait of a finished occurrence's ack for the actions still running to end.
+ACK_DELAY = 0.25
+#: How often a waiting ack looks whether actions still run.
+ACK_POLL = 0.005
 
 
 @attrs.define(eq=False)
@@ -302,7 +308,11 @@ class Workers:
             self._ack_flusher = asyncio.create_task(self._flush_acks(), name="forsun-ack")
 
     async def _flush_acks(self) -> None:
+        clock = self.clock
+        give_up = clock.monotonic() + ACK_DELAY
         await asyncio.sleep(0)  # let occurrences finishing in this loop pass join the batch
+        while self._active and not self._stopping and clock.monotonic() < give_up:
+            await clock.sleep(ACK_POLL)
         try:
             while self._acks:
                 batch, self._acks = self._acks, []

@@ -167,25 +167,28 @@ class MemStore(Store):
 
     async def reschedule_many(self, pairs: Sequence[tuple[Plan, Plan | None]]) -> list[bool]:
         """One log write for the whole batch, made before the table changes."""
-        changes: list[tuple[bytes, bytes | None, bool]] = []
+        # (key, successor's record or None, the stored record when it goes, else None)
+        changes: list[tuple[bytes, bytes | None, bytes | None]] = []
         still_claimed = []
+        stored_as_claimed = self.table.stored_as_claimed
         for claimed, successor in pairs:
             raw = _key(claimed.key)
-            stored = self.table.is_stored(raw, claimed.next_time, claimed.created_time)
-            still_claimed.append(stored)
-            if not stored:
+            stored = stored_as_claimed(raw, claimed.next_time, claimed.created_time)
+            still_claimed.append(stored is not None)
+            if stored is None:
                 continue
             if successor is None:
-                changes.append((raw, None, True))
+                changes.append((raw, None, stored))
                 continue
             validate_plan(successor)
-            changes.append((raw, record.encode(successor), successor.key != claimed.key))
+            changes.append((raw, record.encode(successor),
+                            stored if successor.key != claimed.key else None))
         if changes:
-            self._log(b"".join((ops.remove(raw) if moved else b"")
-                               + (ops.put(rec) if rec else b"") for raw, rec, moved in changes))
-            for raw, rec, moved in changes:
-                if moved:
-                    self.table.remove(raw)
+            self._log(b"".join((ops.remove(raw) if gone else b"")
+                               + (ops.put(rec) if rec else b"") for raw, rec, gone in changes))
+            for raw, rec, gone in changes:
+                if gone is not None:
+                    self.table.remove(raw, gone)
                 if rec is not None:
                     self.table.put(rec)
         return still_claimed

@@ -152,9 +152,10 @@ class PlanTable:
                 self._unindex(rec[:key_len], old)
             add(entry(rec, key_len))
 
-    def remove(self, key: bytes) -> bytes | None:
-        """Delete and return the record under ``key`` (None if there is none)."""
-        old = self.get(key)
+    def remove(self, key: bytes, stored: bytes | None = None) -> bytes | None:
+        """Delete and return the record under ``key`` (None if there is none). ``stored``:
+        that record, when the caller has just read it (it saves a search)."""
+        old = stored if stored is not None else self.get(key)
         if old is not None:
             self.by_key.discard(old)
             self._unindex(key, old)
@@ -186,12 +187,15 @@ class PlanTable:
             out.append(held.record)
         return out
 
-    def is_stored(self, key: bytes, next_time: int, created_time: float) -> bool:
-        """True while the plan stored under ``key`` has this ``next_time`` and
-        ``created_time`` (the claimed plan that reschedule may replace)."""
+    def stored_as_claimed(self, key: bytes, next_time: int, created_time: float
+                          ) -> bytes | None:
+        """The record stored under ``key`` while its plan has this ``next_time`` and
+        ``created_time`` (the claimed plan that reschedule may replace); else None."""
         stored = self.get(key)
-        return (stored is not None and record.next_time(stored, len(key)) == next_time
-                and record.created_time(stored, len(key)) == created_time)
+        if (stored is not None and record.next_time(stored, len(key)) == next_time
+                and record.created_time(stored, len(key)) == created_time):
+            return stored
+        return None
 
     def ack(self, occ: bytes) -> bool:
         """Forget an in-flight occurrence; False if it was not in flight."""
