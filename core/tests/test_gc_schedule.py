@@ -8,7 +8,7 @@ import gc
 
 import pytest
 
-from forsun.gc_schedule import NEVER, Collector
+from forsun.gc_schedule import NEVER, YOUNG, Collector
 
 
 @pytest.mark.parametrize(("now", "interval", "expected"), [
@@ -38,8 +38,7 @@ async def started(interval: float):
 async def test_full_collections_run_on_schedule_only_while_started():
     before = gc.get_threshold()
     async with started(0.2) as collector:
-        assert gc.get_threshold()[2] == NEVER
-        assert gc.get_threshold()[:2] == before[:2]
+        assert gc.get_threshold() == (max(before[0], YOUNG), before[1], NEVER)
         for _ in range(30):
             if collector.collections:
                 break
@@ -52,3 +51,19 @@ async def test_interval_0_only_freezes():
     before = gc.get_threshold()
     async with started(0):
         assert gc.get_threshold() == before
+
+
+async def test_cyclic_garbage_is_still_collected_while_started():
+    """Young collections stay automatic: cycles beyond the threshold are freed without a
+    full collection."""
+    class Node:
+        pass
+
+    async with started(3600) as collector:
+        freed_before = gc.get_stats()[0]["collected"]
+        for _ in range(2 * YOUNG):
+            node = Node()
+            node.self = node  # a cycle: only the collector frees it
+        del node
+        assert gc.get_stats()[0]["collected"] > freed_before
+        assert collector.collections == 0
