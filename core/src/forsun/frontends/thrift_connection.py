@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .thrift import ThriftFrontend
     from .thrift_protocol import Call
 
-log = logging.getLogger("forsun.frontends.thrift")
+log = logging.getLogger("forsun.frontends.thrift")  # the front end's log lines, as before
 
 #: Unprocessed bytes beyond which a connection stops reading until its calls catch up.
 PAUSE_BYTES = 1 << 16
@@ -120,6 +120,8 @@ class ThriftConnection(asyncio.Protocol):
 
     def _set_up(self, task: asyncio.Task[Any], sock: socket.socket) -> None:
         self._setup = None
+        # Cancelled after the transport took the socket, asyncio has closed the transport:
+        # closing the socket object again is harmless.
         close_if_never_ran(sock, task)
         if task.cancelled():
             self.close()
