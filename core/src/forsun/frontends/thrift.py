@@ -193,7 +193,7 @@ class ThriftFrontend(Frontend):
                 connection.close()
         deadline = time.monotonic() + STOP_GRACE
         while self._connections.open and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)  # a busy connection closes once its call is answered
+            await asyncio.sleep(0.01)  # a busy one closes once its reply is written
         running = []
         for connection in list(self._connections.open):
             if connection.running is not None:
