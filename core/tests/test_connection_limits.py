@@ -5,8 +5,6 @@ must stay small."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import resource
 import socket
 import time
@@ -192,27 +190,26 @@ def test_at_the_cap_thrift_closes_the_longest_idle_and_http_refuses(forsunds):
     close_all(thrift)
 
 
-async def test_the_connection_waiting_longest_is_dropped_first():
-    connections = Connections()
-    streams = [asyncio.StreamReader() for _ in range(3)]
+class _Connection:
+    closed = False
 
-    async def serve(stream: asyncio.StreamReader) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        await connections.watch(task, stream).read(1)
+    def close(self) -> None:
+        self.closed = True
 
-    tasks = []
-    for stream in streams:
-        tasks.append(asyncio.create_task(serve(stream)))
-        connections.add(tasks[-1])
-        await asyncio.sleep(0.01)  # each starts waiting after the previous one
-    streams[0].feed_data(b"x")  # the first is no longer waiting
-    await asyncio.sleep(0)
+
+def test_the_connection_waiting_longest_is_dropped_first():
+    connections: Connections[_Connection] = Connections()
+    conns = [_Connection() for _ in range(3)]
+    for conn in conns:
+        connections.add(conn)  # each waits from now, after the previous one
+        time.sleep(0.01)
+    connections.busy(conns[0])  # the first is no longer waiting
     assert connections.drop_longest_waiting()
-    await asyncio.sleep(0)
-    assert tasks[1].cancelled() and not tasks[2].done()
+    assert conns[1].closed and not conns[2].closed and not conns[0].closed
     assert len(connections) == 2
+    connections.wait(conns[0])  # waits again, now the newest
+    assert connections.drop_waiting_since(time.monotonic() - 0.005) == 1
+    assert conns[2].closed and not conns[0].closed
     assert connections.drop_waiting_since(time.monotonic()) == 1
+    assert conns[0].closed and len(connections) == 0
     assert not connections.drop_longest_waiting()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.gather(*tasks)

@@ -540,7 +540,7 @@ def test_values_beyond_the_wire_types_are_clamped():
 
 @pytest.mark.parametrize("gone", ["reset", "closed"])
 async def test_a_connection_gone_before_it_is_served_is_not_left_counted(gone):
-    """Its peer went away (or its socket is already closed) before its task ran."""
+    """Its peer went away (or its socket is already closed) before its transport was made."""
     service = Service(make_options(driver_mem_store_file="", port=0, bind="127.0.0.1", http=""),
                       get_plugin_manager())
     frontend = ThriftFrontend(service)
@@ -550,7 +550,8 @@ async def test_a_connection_gone_before_it_is_served_is_not_left_counted(gone):
         peer.close()
         if gone == "closed":
             conn.close()
-        await frontend._serve(conn, None)
+        frontend._accepted(conn, None)
+        assert service.stats.counters["connecting_count"] == 1  # counted from the accept
         await asyncio.sleep(0.05)  # the transport closes its socket on the next iteration
         assert service.stats.counters["connecting_count"] == 0
         assert service.stats.counters["connected_count"] == 1

@@ -1,76 +1,72 @@
-"""The open connections of a front end served by one task each, and which of them are
-waiting on their peer and since when: at the connection cap the one waiting longest makes
-room for a new connection, and one silent for ``--idle-timeout`` is closed."""
+"""The open connections of a front end, and which of them are waiting on their peer and
+since when: at the connection cap the one waiting longest makes room for a new connection,
+and one silent for ``--idle-timeout`` is closed."""
 
 from __future__ import annotations
 
-import asyncio
 import time
+from typing import Generic, Protocol, TypeVar
 
 
-class Connections:
-    """Tasks serving connections. A task counts as waiting from :meth:`add` until its
-    first read returns, and then again while a read through :meth:`watch` is pending.
-    Dropping a task cancels it (its own cleanup closes the connection; a task dropped
-    before it ran must have it closed by whoever added it)."""
+class Closable(Protocol):
+    """A connection as :class:`Connections` sees it (hashable by identity)."""
+
+    def close(self) -> None:
+        """Close the connection (and release what it holds)."""
+
+
+C = TypeVar("C", bound=Closable)
+
+
+class Connections(Generic[C]):
+    """Connections, each waiting from :meth:`add` until :meth:`busy`, and again from each
+    :meth:`wait`. The front end says which: a connection waits while it needs bytes from
+    its peer to go on. Dropping a connection closes it."""
 
     def __init__(self) -> None:
-        self.open: set[asyncio.Task[None]] = set()
-        #: Waiting tasks and the monotonic time their wait began, oldest first.
-        self._waiting: dict[asyncio.Task[None], float] = {}
+        self.open: set[C] = set()
+        #: Waiting connections and the monotonic time their wait began, oldest first.
+        self._waiting: dict[C, float] = {}
 
     def __len__(self) -> int:
         return len(self.open)
 
-    def add(self, task: asyncio.Task[None]) -> None:
-        self.open.add(task)
-        self._waiting[task] = time.monotonic()
+    def add(self, connection: C) -> None:
+        self.open.add(connection)
+        self._waiting[connection] = time.monotonic()
 
-    def discard(self, task: asyncio.Task[None]) -> None:
-        self.open.discard(task)
-        self._waiting.pop(task, None)
+    def discard(self, connection: C) -> None:
+        self.open.discard(connection)
+        self._waiting.pop(connection, None)
 
-    def watch(self, task: asyncio.Task[None], stream: asyncio.StreamReader) -> WatchedStream:
-        """``stream`` read on behalf of ``task``."""
-        return WatchedStream(stream, task, self._waiting)
+    def wait(self, connection: C) -> None:
+        """``connection`` (open) waits on its peer from now."""
+        waiting = self._waiting
+        waiting.pop(connection, None)  # to the end of the order
+        waiting[connection] = time.monotonic()
+
+    def busy(self, connection: C) -> None:
+        """``connection`` is not waiting on its peer."""
+        self._waiting.pop(connection, None)
 
     def drop_longest_waiting(self) -> bool:
-        """Drop the task that has waited longest; False when none is waiting."""
-        for task in self._waiting:
-            self._drop(task)
+        """Drop the connection that has waited longest; False when none is waiting."""
+        for connection in self._waiting:
+            self._drop(connection)
             return True
         return False
 
     def drop_waiting_since(self, deadline: float) -> int:
-        """Drop the tasks waiting since before ``deadline`` (monotonic); how many."""
+        """Drop the connections waiting since before ``deadline`` (monotonic); how many."""
         dropped = 0
         while self._waiting:
-            task, since = next(iter(self._waiting.items()))
+            connection, since = next(iter(self._waiting.items()))
             if since > deadline:
                 break
-            self._drop(task)
+            self._drop(connection)
             dropped += 1
         return dropped
 
-    def _drop(self, task: asyncio.Task[None]) -> None:
-        self.discard(task)
-        task.cancel()
-
-
-class WatchedStream:
-    """A stream whose reads mark their task as waiting (see :class:`Connections`)."""
-
-    __slots__ = ("_stream", "_task", "_waiting")
-
-    def __init__(self, stream: asyncio.StreamReader, task: asyncio.Task[None],
-                 waiting: dict[asyncio.Task[None], float]) -> None:
-        self._stream = stream
-        self._task = task
-        self._waiting = waiting
-
-    async def read(self, n: int = -1) -> bytes:
-        self._waiting[self._task] = time.monotonic()  # a new entry, except on the first read
-        try:
-            return await self._stream.read(n)
-        finally:
-            self._waiting.pop(self._task, None)
+    def _drop(self, connection: C) -> None:
+        self.discard(connection)
+        connection.close()

@@ -1,8 +1,9 @@
 """Thrift RPC front end (DESIGN 3.2): the ``Forsun`` service of ``forsun.thrift`` over the
 binary protocol and a buffered (not framed) transport, on ``--bind``:``--port``.
 
-It runs on the service's asyncio loop; every connection is served by its own task, one
-call at a time, in order. A malformed message closes only its connection. Handlers call
+It runs on the service's asyncio loop; every connection is an :class:`asyncio.Protocol`
+(:mod:`.thrift_connection`) that answers a call as soon as it has been received, one call
+at a time, in order. A malformed message closes only its connection. Handlers call
 the :class:`forsun.service.Service` API and nothing else. With ``--token``, every call but
 ``ping`` must carry the token (:mod:`forsun.frontends.security`); a call without it is
 refused with error 1001.
@@ -30,13 +31,14 @@ from ..hookspecs import hookimpl
 from ..idl import TOKEN_FIELD_ID
 from ..options import Option
 from ..plan import Plan
-from .acceptor import Acceptor, close_if_never_ran, connection_limit, idle_timeout
+from .acceptor import Acceptor, connection_limit, idle_timeout
 from .base import Frontend
 from .connections import Connections
 from .security import TOKEN_PARAM, check_token, token_accepted, warn_if_exposed
 
 if TYPE_CHECKING:
     from ..service import Service
+    from .thrift_connection import ThriftConnection
     from .thrift_protocol import Call, CallReader, Limits
 
 log = logging.getLogger(__name__)
@@ -130,8 +132,7 @@ class ThriftFrontend(Frontend):
         self.max_connections = 0
         self._acceptor: Acceptor | None = None
         self._idle_closer: asyncio.Task[None] | None = None
-        self._connections = Connections()
-        self._busy: set[asyncio.Task[None]] = set()
+        self._connections: Connections[ThriftConnection] = Connections()
         self._closing = False
 
     @property
@@ -144,8 +145,10 @@ class ThriftFrontend(Frontend):
     async def start(self) -> None:
         from ..idl import load_idl
         from . import thrift_protocol
+        from .thrift_connection import ThriftConnection
 
         self._protocol = thrift_protocol
+        self._connection_class = ThriftConnection
         self._idl = load_idl()
         self._methods: dict[str, Callable[[Any], Awaitable[Any]]] = {
             "ping": self._ping,
@@ -185,14 +188,18 @@ class ThriftFrontend(Frontend):
         if self._idle_closer is not None:
             self._idle_closer.cancel()
             await asyncio.gather(self._idle_closer, return_exceptions=True)
-        pending = set(self._connections.open)
-        for task in pending - self._busy:
-            task.cancel()
-        if pending:
-            _, pending = await asyncio.wait(pending, timeout=STOP_GRACE)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        for connection in list(self._connections.open):
+            if not connection.busy:
+                connection.close()
+        deadline = time.monotonic() + STOP_GRACE
+        while self._connections.open and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # a busy one closes once its reply is written
+        running = []
+        for connection in list(self._connections.open):
+            if connection.running is not None:
+                running.append(connection.running)
+            connection.close(abort=True)
+        await asyncio.gather(*running, return_exceptions=True)
 
     # -- connections -------------------------------------------------------------------
 
@@ -210,9 +217,11 @@ class ThriftFrontend(Frontend):
             log.warning("--port: %d connections are open (--max-connections); closing the "
                         "one that waited longest on its client for each new one",
                         self.max_connections)
-        task = asyncio.create_task(self._serve(conn, peer))
-        task.add_done_callback(functools.partial(close_if_never_ran, conn))
-        self._connections.add(task)
+        connection = self._connection_class(self, peer)
+        self._connections.add(connection)
+        stats.inc("connecting_count")
+        stats.inc("connected_count")
+        connection.start(conn)
 
     async def _close_idle(self) -> None:
         """Close the connections silent for ``--idle-timeout`` seconds, checking often
@@ -225,54 +234,6 @@ class ThriftFrontend(Frontend):
                 self.service.stats.inc("connection_idle_closed_count", closed)
                 log.debug("closed %d thrift connections idle for %g s", closed,
                           self.idle_timeout)
-
-    async def _serve(self, conn: socket.socket, peer: Any) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        stats = self.service.stats
-        stats.inc("connecting_count")
-        stats.inc("connected_count")
-        writer: asyncio.StreamWriter | None = None
-        try:
-            reader, writer = await asyncio.open_connection(sock=conn)
-            calls = self._protocol.CallReader(self._connections.watch(task, reader),
-                                              self._limits)
-            while not self._closing:
-                try:
-                    call = await calls.read_call(self._idl.Forsun)
-                except self._protocol.BufferFull:
-                    log.warning("--port: calls being received fill --thrift-buffer-bytes; "
-                                "closing the connections whose call needs more")
-                    return
-                except self._protocol.MalformedMessage as exc:
-                    log.info("thrift client %s: %s; closing its connection", peer, exc)
-                    return
-                if call is None:
-                    return
-                self._busy.add(task)
-                try:
-                    reply = await self._answer(call, calls)
-                    if reply is not None:
-                        writer.write(reply)
-                        if writer.transport.get_write_buffer_size():  # else nothing to wait for
-                            await writer.drain()
-                finally:
-                    self._busy.discard(task)
-        except OSError as exc:  # reset, or gone before it was served
-            log.debug("thrift client %s went away: %s", peer, exc)
-        except asyncio.CancelledError:
-            # stop(), the cap or the idle timeout cancel; ending normally keeps asyncio
-            # 3.11 from logging the cancelled task as an error.
-            log.debug("thrift connection from %s closed by the server", peer)
-        except Exception:
-            log.exception("thrift connection from %s failed", peer)
-        finally:
-            self._connections.discard(task)
-            stats.dec("connecting_count")
-            if writer is not None:
-                writer.close()
-            else:
-                conn.close()
 
     async def _answer(self, call: Call, calls: CallReader) -> bytes | None:
         """Run one call; the encoded reply, or None for a oneway call."""

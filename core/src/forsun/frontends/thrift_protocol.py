@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Generator
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 from thriftpy2.protocol import TBinaryProtocol, TCyBinaryProtocol
@@ -97,19 +97,13 @@ class Call:
         return self.type == TMessageType.ONEWAY
 
 
-#: Bytes asked of the stream at a time when the buffer runs short.
+#: Largest value assembled in the receive buffer; a larger one gets a buffer of its own.
 _CHUNK = 1 << 16
 #: Least a call takes from the shared budget at a time once its free bytes are spent.
 _GROW = 1 << 16
 
 #: A parser step: yields how many bytes it needs next, is sent exactly those bytes.
 Parser = Generator[int, bytes, Any]
-
-
-class ByteStream(Protocol):
-    """What :class:`CallReader` reads from (an ``asyncio.StreamReader``, or a wrapper)."""
-
-    async def read(self, n: int = -1) -> bytes: ...
 
 
 class ByteBudget:
@@ -148,70 +142,144 @@ class Limits:
 
 
 class CallReader:
-    """Reads the calls of one connection. The decoder is a generator that yields how many
-    bytes it needs next; this reader answers from its own buffer and awaits the stream only
-    when the buffer runs short, so a call that arrived whole is decoded without awaiting
-    (one coroutine await per field cost ~30 µs per createTimeout). Bytes read past a call
-    stay in the buffer for the next one.
+    """Assembles the calls of one connection from the bytes it receives: :meth:`feed` the
+    bytes as they arrive, take the calls complete so far with :meth:`next_call`.
+
+    A call lying whole in the buffer within its free bytes is decoded by the fast path
+    (:func:`_whole_call`); any other by the generator decoder, which yields how many bytes
+    it needs next and is resumed once they are buffered, so a call may arrive in any number
+    of pieces. A value larger than :data:`_CHUNK` is assembled in a buffer of exactly its
+    size. Bytes past a call stay buffered for the next one.
 
     ``authenticated`` starts true unless the server has a token; the front end sets it
-    once a call of the connection carried the token."""
+    once a call of the connection carried the token. :meth:`release` gives back what an
+    unfinished call holds of the shared budget; call it when the connection closes."""
 
-    __slots__ = ("_buffer", "_held", "_pos", "authenticated", "limits", "stream")
+    __slots__ = ("_budget", "_buffer", "_held", "_large", "_large_have", "_need", "_parser",
+                 "_pos", "_reserved", "authenticated", "limits", "service")
 
-    def __init__(self, stream: ByteStream, limits: Limits) -> None:
-        self.stream = stream
+    def __init__(self, service: type, limits: Limits) -> None:
+        self.service = service
         self.limits = limits
         self.authenticated = not limits.token
         self._buffer: bytes | bytearray = b""
         self._pos = 0
         self._held = 0
+        #: The generator decoder of the call being assembled, what it asked for and what
+        #: is left of the call's free bytes plus its reservations.
+        self._parser: Parser | None = None
+        self._need = 0
+        self._budget = 0
+        self._reserved: dict[int, Any] = {}
+        #: The exact-size buffer of a large value being received, and its bytes so far.
+        self._large: bytearray | None = None
+        self._large_have = 0
 
-    async def read_call(self, service: type) -> Call | None:
-        """Read the next call to ``service`` (a thriftpy2 service class).
+    @property
+    def buffered(self) -> int:
+        """Bytes received that no call has taken yet (a large value being assembled and the
+        parts of a call already decoded are not counted)."""
+        return len(self._buffer) - self._pos
 
-        Returns None when the stream ends cleanly between messages. Raises
-        :class:`MalformedMessage` for anything else that is not a complete, valid call
-        within the :class:`Limits`.
-        """
-        if self._pos == len(self._buffer):  # _fill(1, allow_end=True), one await less
-            chunk = await self.stream.read(_CHUNK)
-            if not chunk:
+    @property
+    def inside_call(self) -> bool:
+        """Part of a call has been received, not all of it."""
+        return self._parser is not None or self._pos < len(self._buffer)
+
+    def feed(self, data: bytes) -> None:
+        """Take ``data``, the next bytes of the connection."""
+        large = self._large
+        if large is not None:
+            have = self._large_have
+            take = min(len(data), len(large) - have)
+            large[have:have + take] = memoryview(data)[:take]
+            self._large_have = have + take
+            if take == len(data):
+                return
+            data = data[take:]
+        buffer = self._buffer
+        if self._pos == len(buffer):
+            self._buffer, self._pos = data, 0  # the usual case: no copy
+        elif self._pos or not isinstance(buffer, bytearray):
+            joined = bytearray(memoryview(buffer)[self._pos:])
+            joined += data
+            self._buffer, self._pos = joined, 0
+        else:
+            buffer += data
+
+    def next_call(self) -> Call | None:
+        """The next call to :attr:`service` when all of it has been received, else None.
+        Raises :class:`MalformedMessage` for anything that is not a valid call within the
+        :class:`Limits` (the connection must then be closed)."""
+        if self._parser is None:
+            buffer, pos = self._buffer, self._pos
+            if pos == len(buffer):
                 return None
-            self._buffer, self._pos = chunk, 0
-        whole = _whole_call(self._buffer, self._pos,
-                            min(len(self._buffer), self._pos + self.limits.free_bytes), service)
-        if whole is not None:
-            call, self._pos = whole
-            return call
-        reserved: dict[int, Any] = {}
-        parser = _read_call(service, reserved)
+            whole = _whole_call(buffer, pos, min(len(buffer), pos + self.limits.free_bytes),
+                                self.service)
+            if whole is not None:
+                call, self._pos = whole
+                return call
+            self._reserved = {}
+            self._parser = _read_call(self.service, self._reserved)
+            self._budget = self.limits.free_bytes
+            self._ask(next(self._parser))
+        return self._advance()
+
+    def release(self) -> None:
+        """Give back what the unfinished call holds of the shared budget."""
+        self._parser = None
+        self._large = None
+        if self._held:
+            self.limits.budget.give(self._held)
+            self._held = 0
+
+    def _advance(self) -> Call | None:
+        """Feed the generator decoder what it asked for while it is buffered."""
+        parser = self._parser
+        assert parser is not None
         send = parser.send
-        budget = self.limits.free_bytes
-        buffer, pos = self._buffer, self._pos
         try:
-            size = next(parser)
             while True:
-                if size < 0:
-                    raise MalformedMessage(f"negative size {size}")
-                budget -= size
-                if budget < 0:
-                    budget = self._grow(budget, reserved)
-                end = pos + size
-                if end > len(buffer):
-                    self._pos = pos
-                    await self._fill(size)
-                    buffer, pos, end = self._buffer, 0, size
-                data = buffer[pos:end]
-                pos = end
-                size = send(data)
+                size = self._need
+                large = self._large
+                if large is not None:
+                    if self._large_have < size:
+                        return None
+                    self._large = None
+                    data: bytes | bytearray = large
+                else:
+                    buffer, pos = self._buffer, self._pos
+                    end = pos + size
+                    if end > len(buffer):
+                        if size > _CHUNK:
+                            self._start_large(size)
+                        return None
+                    data = buffer[pos:end]
+                    self._pos = end
+                self._ask(send(data))
         except StopIteration as done:
-            self._pos = pos
+            self.release()
             return done.value
-        finally:
-            if self._held:
-                self.limits.budget.give(self._held)
-                self._held = 0
+
+    def _ask(self, size: int) -> None:
+        """Account for the ``size`` bytes the decoder asks for next (see :meth:`_grow`)."""
+        if size < 0:
+            raise MalformedMessage(f"negative size {size}")
+        self._need = size
+        self._budget -= size
+        if self._budget < 0:
+            self._budget = self._grow(self._budget, self._reserved)
+
+    def _start_large(self, size: int) -> None:
+        """Receive the next ``size`` bytes into a buffer of exactly that size. (Collected in
+        chunks and joined, a large value took two to three times its size in resident
+        memory while it arrived.)"""
+        large = bytearray(size)
+        have = len(self._buffer) - self._pos
+        large[:have] = memoryview(self._buffer)[self._pos:]
+        self._buffer, self._pos = b"", 0
+        self._large, self._large_have = large, have
 
     def _grow(self, budget: int, reserved: dict[int, Any]) -> int:
         """The call's remaining ``budget`` (negative: it has spent its free bytes and what
@@ -232,42 +300,6 @@ class CallReader:
                              f"{limits.budget.available} left of --thrift-buffer-bytes")
         self._held += more
         return budget + more
-
-    async def _fill(self, size: int, *, allow_end: bool = False) -> bool:
-        """Make the buffer hold at least ``size`` unread bytes. False at a clean end of the
-        stream (only with ``allow_end``); :class:`MalformedMessage` at one inside a call."""
-        if size > _CHUNK:
-            await self._fill_exactly(size)
-            return True
-        parts = [self._buffer[self._pos:]]
-        have = len(parts[0])
-        while have < size:
-            chunk = await self.stream.read(max(size - have, _CHUNK))
-            if not chunk:
-                if allow_end and not have:
-                    return False
-                raise MalformedMessage("stream ended inside a message")
-            parts.append(chunk)
-            have += len(chunk)
-        self._buffer = b"".join(parts)
-        self._pos = 0
-        return True
-
-    async def _fill_exactly(self, size: int) -> None:
-        """:meth:`_fill` for a large value: read into a buffer of exactly ``size`` bytes.
-        (Collected in chunks and joined, a large value took two to three times its size
-        in resident memory while it arrived.)"""
-        buffer = bytearray(size)
-        have = len(self._buffer) - self._pos
-        buffer[:have] = memoryview(self._buffer)[self._pos:]
-        while have < size:
-            chunk = await self.stream.read(size - have)
-            if not chunk:
-                raise MalformedMessage("stream ended inside a message")
-            buffer[have:have + len(chunk)] = chunk
-            have += len(chunk)
-        self._buffer = buffer
-        self._pos = 0
 
 
 class _NotWhole(Exception):
