@@ -99,12 +99,8 @@ class RedisStore(Store):
 
     async def _call(self, command: Callable[..., Awaitable[Any]], *args: Any,
                     **kwargs: Any) -> Any:
-        """Run one Redis command once a connection of the pool is free. Outside a task (the
-        Thrift front end starts a call's coroutine in its protocol callback) the command
-        runs in a task of its own: redis-py's reply timeouts (``asyncio.timeout``) need one."""
+        """Run one Redis command once a connection of the pool is free."""
         async with self._slots:
-            if asyncio.current_task() is None:
-                return await asyncio.ensure_future(command(*args, **kwargs))
             return await command(*args, **kwargs)
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
