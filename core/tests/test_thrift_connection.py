@@ -33,6 +33,7 @@ from forsun.frontends.thrift import ThriftFrontend
 from forsun.idl import load_idl
 from forsun.plugins import get_plugin_manager
 from forsun.service import Service
+from forsun.store.base import INLINE
 from forsun.testing.options import make_options
 
 FORSUN = load_idl().Forsun
@@ -328,3 +329,33 @@ async def test_stop_lets_a_running_call_answer():
     assert service.stats.counters["connecting_count"] == 0
     writer.close()
     idle_writer.close()
+
+
+@pytest.mark.parametrize("inline", [True, False])
+async def test_a_call_runs_in_the_callback_only_with_an_inline_store(inline):
+    """A store that is not ``inline`` may need a task (``asyncio.timeout`` does): its calls
+    get one; the mem store's run in the callback that received them."""
+    service = Service(make_options(driver_mem_store_file="", port=0, bind="127.0.0.1", http=""),
+                      get_plugin_manager())
+    assert INLINE in service.store.capabilities
+    if not inline:
+        service.store.capabilities = service.store.capabilities - {INLINE}
+    frontend = ThriftFrontend(service)
+    await frontend.start()
+    tasks: list[asyncio.Task[Any] | None] = []
+
+    async def get_keys(args: Any) -> list[str]:
+        tasks.append(asyncio.current_task())
+        return ["x"]
+
+    frontend._methods["getKeys"] = get_keys
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", frontend.port)
+        writer.write(encode_call("getKeys", 1, prefix="") + encode_call("getKeys", 2, prefix=""))
+        replies = await _read_replies(reader, 2)
+        assert [(name, seqid, result.success) for name, seqid, result in replies] == [
+            ("getKeys", 1, ["x"]), ("getKeys", 2, ["x"])]
+        assert len(tasks) == 2 and all((task is None) == inline for task in tasks)
+        writer.close()
+    finally:
+        await frontend.stop()

@@ -31,6 +31,7 @@ from ..hookspecs import hookimpl
 from ..idl import TOKEN_FIELD_ID
 from ..options import Option
 from ..plan import Plan
+from ..store.base import INLINE
 from .acceptor import Acceptor, connection_limit, idle_timeout
 from .base import Frontend
 from .connections import Connections
@@ -149,6 +150,8 @@ class ThriftFrontend(Frontend):
 
         self._protocol = thrift_protocol
         self._connection_class = ThriftConnection
+        #: Calls may run in the callback that received them (see :mod:`.thrift_connection`).
+        self.inline = INLINE in self.service.store.capabilities
         self._idl = load_idl()
         self._methods: dict[str, Callable[[Any], Awaitable[Any]]] = {
             "ping": self._ping,

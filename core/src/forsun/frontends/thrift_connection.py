@@ -4,8 +4,10 @@ The bytes a connection receives are decoded as they arrive (:class:`~.thrift_pro
 CallReader`), and a call complete in them runs at once, inside ``data_received``: its
 coroutine is started with ``send(None)`` and, when it finishes without suspending (a create
 with the mem store does), its reply is written before ``data_received`` returns. A call
-that suspends is finished by a task. This spares each call the wake-ups of the stream
-machinery and a task step (issue 26: about a fifth of the server's CPU per createTimeout).
+that suspends is finished by a task; so is every call when the store is not ``inline``
+(:data:`forsun.store.base.INLINE`: its methods may need to run in a task). This spares
+each call the wake-ups of the stream machinery and a task step (issue 26: one
+``epoll_wait`` per call instead of two; 9 % fewer instructions per createTimeout).
 
 Calls run one at a time per connection, in the order received, and are answered in that
 order (a client may send several in one write). No call starts while one runs as a task
@@ -178,8 +180,13 @@ class ThriftConnection(asyncio.Protocol):
 
     def _run(self, call: Call) -> None:
         """Start answering ``call``; write the reply now if it needs no wait, else leave
-        the rest to a task (:attr:`running`)."""
+        the rest to a task (:attr:`running`). A store that is not ``inline`` gets a task
+        from the start: its methods may need one."""
         coro = self.frontend._answer(call, self._reader)
+        if not self.frontend.inline:
+            self.running = asyncio.get_running_loop().create_task(coro)
+            self.running.add_done_callback(self._finished)
+            return
         try:
             step = coro.send(None)
         except StopIteration as done:

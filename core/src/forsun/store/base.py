@@ -103,6 +103,10 @@ PERSISTENT = "persistent"  # data survives close() and open() of a new instance
 MULTI_NODE = "multi_node"  # several processes may share the data safely
 HEARTBEAT = "heartbeat"  # a silent node's claims are taken over (see the module rules)
 FAILURES = "failures"  # keeps the failures list (see the module rules)
+#: Its coroutines may be started outside an asyncio task: nothing they run before their
+#: first suspension needs ``asyncio.current_task()`` (as ``asyncio.timeout`` does). A front
+#: end may then run a call from the callback that received it, without a task per call.
+INLINE = "inline"
 
 
 class Store(abc.ABC):

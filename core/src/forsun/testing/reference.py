@@ -4,8 +4,8 @@ They are the conformance suite's own proof (``core/tests/test_reference_conforma
 runs every contract test on them; the self-test runs the suite on broken variants) and
 the shortest correct implementations a plugin author can read. Not built for speed.
 
-- :class:`ReferenceStore` keeps plans in dicts; its capabilities are ``heartbeat`` and
-  ``failures``.
+- :class:`ReferenceStore` keeps plans in dicts; its capabilities are ``heartbeat``,
+  ``failures`` and ``inline``.
 - :class:`FileReferenceStore` also appends every change as a JSON line to the file named
   by the option value ``reference_store_file`` before returning, and replays the file on
   open. A write the kernel accepted survives SIGKILL, so it is ``durable`` (not against
@@ -34,7 +34,16 @@ import attrs
 from ..action.base import Action, ActionError, Firing
 from ..errors import ForsunPlanError
 from ..plan import Plan, validate_plan
-from ..store.base import DURABLE, FAILURES, HEARTBEAT, MULTI_NODE, PERSISTENT, NodeState, Store
+from ..store.base import (
+    DURABLE,
+    FAILURES,
+    HEARTBEAT,
+    INLINE,
+    MULTI_NODE,
+    PERSISTENT,
+    NodeState,
+    Store,
+)
 from ..store.failures import Failure, FailureList, FailurePage
 from .action_suite import ActionTarget
 
@@ -61,7 +70,7 @@ class ReferenceStore(Store):
     """Every rule of :mod:`forsun.store.base`, with dicts. Each operation reads state and
     commits a list of records; :meth:`_apply` is the only code that changes state."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({HEARTBEAT, FAILURES})
+    capabilities: ClassVar[frozenset[str]] = frozenset({HEARTBEAT, FAILURES, INLINE})
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -262,7 +271,7 @@ class FileReferenceStore(ReferenceStore):
     """:class:`ReferenceStore` journaled to the file ``options["reference_store_file"]``."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({DURABLE, PERSISTENT, MULTI_NODE,
-                                                        HEARTBEAT, FAILURES})
+                                                        HEARTBEAT, FAILURES, INLINE})
 
     def __init__(self, options: Any) -> None:
         super().__init__(options)

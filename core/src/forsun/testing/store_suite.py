@@ -8,7 +8,8 @@ A store plugin subclasses it once and overrides the ``store_factory`` fixture::
             return StoreFactory("my_store.store:MyStore", {"driver_my_file": str(tmp_path / "db")})
 
 Each test gets fresh, empty data from its factory. Tests that need a capability
-(``durable``, ``persistent``, ``multi_node``) are skipped when the store does not declare it.
+(``durable``, ``persistent``, ``multi_node``, ``inline``) are skipped when the store does
+not declare it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pytest_asyncio
 
 from ..errors import ErrorCode, ForsunPlanError
 from ..plan import STATUS_EXECUTING, STATUS_FAILED, STATUS_WAITING, Plan
-from ..store.base import DURABLE, FAILURES, HEARTBEAT, MULTI_NODE, PERSISTENT, Store
+from ..store.base import DURABLE, FAILURES, HEARTBEAT, INLINE, MULTI_NODE, PERSISTENT, Store
 from ..store.failures import Failure
 from .crashchild import crash_index, crash_plan
 from .factory import StoreFactory
@@ -344,6 +345,39 @@ class StoreConformance:
         assert await store.get_checkpoint() == T
         await store.set_checkpoint(T + 3)
         assert await store.get_checkpoint() == T + 3
+
+    # -- inline ------------------------------------------------------------------------
+
+    @requires(INLINE)
+    async def test_inline_methods_run_outside_a_task(self, store: Store) -> None:
+        """An ``inline`` store's methods may be started from a callback, as the Thrift front
+        end does: run there, every step before a suspension has no current task."""
+        plan = build_plan("inline", T)
+        loop = asyncio.get_running_loop()
+        results: list[Any] = []
+
+        async def calls() -> None:
+            await store.put(plan)
+            results.append(await store.get("inline"))
+            results.append(await store.keys(""))
+            results.append(await store.remove("inline"))
+
+        done = loop.create_future()
+        coro = calls()
+
+        def step() -> None:  # what a protocol callback does: no task around the coroutine
+            try:
+                yielded = coro.send(None)
+            except StopIteration:
+                done.set_result(None)
+            except BaseException as exc:
+                done.set_exception(exc)
+            else:
+                yielded.add_done_callback(lambda _: loop.call_soon(step))
+
+        loop.call_soon(step)
+        await asyncio.wait_for(done, 10)
+        assert results == [plan, ["inline"], plan]
 
     # -- persistence -------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from forsun.errors import ForsunPlanError
 from forsun.options import Options
 from forsun.plan import Plan, validate_plan, validated_list
-from forsun.store.base import DURABLE, FAILURES, PERSISTENT, Store
+from forsun.store.base import DURABLE, FAILURES, INLINE, PERSISTENT, Store
 from forsun.store.failures import Failure, FailureList, FailurePage
 
 from . import ops, record
@@ -37,7 +37,8 @@ DEFAULT_COMPACT_SIZE = 64 << 20
 class MemStore(Store):
     """The embedded default store (``--driver=mem``).
 
-    Capabilities are decided per instance: with a file it is ``persistent`` and ``durable``
+    Capabilities are decided per instance (``inline`` always: no method needs a task): with
+    a file it is ``persistent`` and ``durable``
     (every policy hands acknowledged writes to the kernel, so they survive SIGKILL; the
     fsync policy decides what a machine crash may take). Without a file it has neither.
     """
@@ -52,8 +53,8 @@ class MemStore(Store):
             int(values.get("driver_mem_store_compact_size") or DEFAULT_COMPACT_SIZE),
             skip_damage=bool(values.get("driver_mem_store_recover")),
         ) if path else None
-        self.capabilities = frozenset({DURABLE, PERSISTENT, FAILURES}) if path \
-            else frozenset({FAILURES})
+        self.capabilities = frozenset({DURABLE, PERSISTENT, FAILURES, INLINE}) if path \
+            else frozenset({FAILURES, INLINE})
         self.failures = FailureList(self.failures_max)
         self.failures_file = FailuresFile(self.journal.path) if self.journal else None
 
