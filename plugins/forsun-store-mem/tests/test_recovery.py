@@ -488,7 +488,7 @@ async def test_memory_only_mode_says_so_and_writes_nothing(tmp_path: Path, store
     with caplog.at_level(logging.INFO):
         store = await stores.open("")
     assert "memory only" in caplog.text
-    assert store.capabilities == frozenset({"failures"})  # kept in memory too
+    assert store.capabilities == frozenset({"failures", "inline"})  # kept in memory too
     await store.put(build_plan("a", T))
     await stores.close(store)
     assert os.listdir(tmp_path) == []
@@ -497,7 +497,7 @@ async def test_memory_only_mode_says_so_and_writes_nothing(tmp_path: Path, store
 
 async def test_file_store_is_durable_and_persistent(db: Path, stores) -> None:
     store = await stores.open(db)
-    assert store.capabilities == {"durable", "persistent", "failures"}
+    assert store.capabilities == {"durable", "persistent", "failures", "inline"}
     assert sorted(os.listdir(db.parent)) == ["db.failures", "db.lock", "db.log"]
     await store.put(build_plan("a", T))
     await stores.close(store)
