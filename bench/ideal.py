@@ -4,8 +4,9 @@ It reads ``[[key, url, due second], ...]`` from a JSON file; 0.1 s before each d
 builds the firings and has the action prepare them (as forsund's engine does for what it
 claimed ahead), sleeps (wall clock) until that second and then has the http action
 (:class:`forsun_action_http.HttpAction` with its default options, on forsund's event loop
-and garbage collection schedule, :class:`forsun.gc_schedule.Collector`) send every request
-due then. The receiver measures its lateness exactly as it measures forsund's, so the
+and garbage collection schedule, :class:`forsun.gc_schedule.Collector`, young collections
+paused from each due second until its requests are answered) send every request due
+then. The receiver measures its lateness exactly as it measures forsund's, so the
 difference between the two is what forsund's timer, store and engine add to the same HTTP
 client on this machine.
 Run as ``python -m bench.ideal FILE``.
@@ -22,7 +23,8 @@ import time
 from forsun import Plan
 from forsun.action import Firing
 from forsun.commands.forsund import run_loop
-from forsun.gc_schedule import Collector
+from forsun.engine.workers import ACK_DELAY, ACK_POLL
+from forsun.gc_schedule import Collector, pause_young, resume_young
 from forsun.testing.options import make_options
 
 #: Seconds before a due second at which its firings are built and prepared (forsund's
@@ -33,6 +35,15 @@ PREPARE_AHEAD = 0.1
 async def sleep_until(when: float) -> None:
     while (delay := when - time.time()) > 0:  # a loop may wake a little early
         await asyncio.sleep(delay)
+
+
+async def resume_young_after(running: set[asyncio.Task[None]]) -> None:
+    """:func:`~forsun.gc_schedule.resume_young` once ``running`` is empty, at most
+    :data:`~forsun.engine.workers.ACK_DELAY` from now (the engine's rule)."""
+    give_up = time.monotonic() + ACK_DELAY
+    while running and time.monotonic() < give_up:
+        await asyncio.sleep(ACK_POLL)
+    resume_young()
 
 
 async def fire_all(calls: list[tuple[str, str, int]]) -> None:
@@ -48,6 +59,7 @@ async def fire_all(calls: list[tuple[str, str, int]]) -> None:
     collector = Collector(make_options().gc_interval)  # forsund's garbage collections
     collector.start()
     running: set[asyncio.Task[None]] = set()
+    resumes: list[asyncio.Task[None]] = []
     try:
         ordered = sorted(calls, key=lambda call: call[2])
         for due, group in itertools.groupby(ordered, key=lambda call: call[2]):
@@ -56,11 +68,14 @@ async def fire_all(calls: list[tuple[str, str, int]]) -> None:
             for each in firings:  # as forsund's engine does for what it claimed ahead
                 action.prepare(each.params)
             await sleep_until(due)
+            pause_young()  # as forsund's engine does from a boundary until its firings end
             for each in firings:
                 task = asyncio.create_task(action.execute(each))
                 running.add(task)
                 task.add_done_callback(running.discard)
+            resumes.append(asyncio.create_task(resume_young_after(running)))
         await asyncio.gather(*running)
+        await asyncio.gather(*resumes)
     finally:
         await collector.stop()
         await action.close()

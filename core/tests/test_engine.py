@@ -4,6 +4,7 @@ so no result depends on the machine's load. Real-time checks are in
 test_engine_process.py; clock steps are steps of the virtual wall clock.
 """
 
+import gc
 import math
 
 import attrs
@@ -745,3 +746,15 @@ class TestAcks:
         assert fired + ACK_DELAY <= store.acked["quick"] <= fired + ACK_DELAY + ACK_POLL
         assert "slow" not in store.acked
         await clock.wait_for(lambda: "slow" in store.acked, 6)
+
+    async def test_young_collections_wait_for_the_burst_to_end(self, start, action, store,
+                                                               clock):
+        """From a boundary until its firings have ended no automatic collection traverses
+        their live tasks; then collections run as before."""
+        assert gc.isenabled()
+        service = await start()
+        await service.create(delay_plan("slow", sleep="0.1"))
+        await clock.wait_for(lambda: action.fired("slow"), 3)
+        assert not gc.isenabled()
+        await clock.wait_for(lambda: "slow" in store.acked, 3)
+        assert gc.isenabled()

@@ -6,9 +6,11 @@ sorted sublists hold a reference per plan, so with 10^6 plans created since star
 takes ~30 ms, stalling every firing of the second it falls into. :class:`Collector`
 freezes what exists at start-up (modules, the store as loaded: never traversed again),
 turns the automatic full collections off and runs one every ``interval`` seconds in the
-middle of a second, when no firing is due. Only the youngest generation stays automatic,
-with a higher threshold (:data:`YOUNG`); objects that survive it wait for the full
-collection.
+middle of a second, when no firing is due. Young generations stay automatic, except
+while the engine holds them off (:func:`pause_young`): from a second boundary until its
+firings have ended, so that collections do not traverse the live tasks of a burst again
+and again (at 1 667 firings a boundary, ~45 young and ~4 middle collections took ~15 ms of
+the ~100 ms the burst took).
 """
 
 from __future__ import annotations
@@ -27,14 +29,6 @@ log = logging.getLogger(__name__)
 NEVER = 2**31 - 1
 #: Where in a second a scheduled collection runs: half a second from either boundary.
 MID_SECOND = 0.5
-#: A young collection runs once this many more container objects exist than after the last
-#: one. At CPython's 700 (and a middle collection every 10 young ones), firing 1 667 plans
-#: at one second boundary ran ~45 young and ~4 middle collections, ~15 ms of the ~100 ms it
-#: took, traversing the firings' live tasks again and again; at 50 000 none ran (objects
-#: freed by their reference count never add up to it). Middle collections are left to the
-#: full one: at this threshold the middle generation of a bulk creation grew to hundreds of
-#: thousands of live objects, and collecting it stalled a boundary by 0.2 s.
-YOUNG = 50_000
 
 
 class Collector:
@@ -53,7 +47,8 @@ class Collector:
         if self.interval <= 0:
             return
         self._thresholds = gc.get_threshold()
-        gc.set_threshold(max(self._thresholds[0], YOUNG), NEVER, NEVER)
+        young, middle, _ = self._thresholds
+        gc.set_threshold(young, middle, NEVER)
         self._task = asyncio.create_task(self._run(), name="forsun-gc")
 
     async def stop(self) -> None:
@@ -77,3 +72,25 @@ class Collector:
             self.last_pause = time.perf_counter() - started
             self.collections += 1
             log.debug("full collection: %d unreachable, %.1f ms", found, self.last_pause * 1000)
+
+
+_young_pauses = 0
+_enabled_before = True
+
+
+def pause_young() -> None:
+    """No automatic collection until the matching :func:`resume_young` (pauses nest; the
+    scheduled full collections still run)."""
+    global _young_pauses, _enabled_before
+    if not _young_pauses:
+        _enabled_before = gc.isenabled()
+        gc.disable()
+    _young_pauses += 1
+
+
+def resume_young() -> None:
+    """End one :func:`pause_young`; the last one restores automatic collections."""
+    global _young_pauses
+    _young_pauses -= 1
+    if not _young_pauses and _enabled_before:
+        gc.enable()

@@ -35,6 +35,7 @@ import attrs
 
 from ..action.base import Firing
 from ..clock import Clock
+from ..gc_schedule import pause_young, resume_young
 from ..plan import FINISHED_STATUSES
 from ..stats import Stats
 from ..store.base import Store
@@ -196,8 +197,12 @@ class Ticker:
         await hold.wait_due(second - BOUNDARY_HOLD)
         with self.hold_bulk_work():  # no bulk slice between the boundary and the firings
             await hold.wait_due(second)
-            self.workers.start_firings(
-                await hold.release(batch for batch in held if batch.second <= second))
+            pause_young()  # no collection traverses the burst's live tasks (gc_schedule)
+            try:
+                firings = await hold.release(batch for batch in held if batch.second <= second)
+            finally:
+                self.workers.after_burst(resume_young)
+            self.workers.start_firings(firings)
             await asyncio.sleep(0)  # let them start before the claim at the boundary
 
     async def _claim(self, second: int) -> tuple[int, list[Held]]:

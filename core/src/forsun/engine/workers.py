@@ -73,6 +73,7 @@ class Workers:
     _queue: collections.deque[Firing] = attrs.field(init=False, factory=collections.deque)
     _active: int = attrs.field(init=False, default=0)
     _acks: list[Plan] = attrs.field(init=False, factory=list)
+    _after_burst: list[Callable[[], None]] = attrs.field(init=False, factory=list)
     _ack_flusher: asyncio.Task[None] | None = attrs.field(init=False, default=None)
     _retries: set[asyncio.Task[None]] = attrs.field(init=False, factory=set)
     _watchdog: Watchdog = attrs.field(init=False)
@@ -302,26 +303,44 @@ class Workers:
             self._enqueue(firing)
 
     def ack(self, plan: Plan) -> None:
-        """Queue the ack of a finished occurrence; acks are written in batches."""
+        """Queue the ack of a finished occurrence; acks are written in batches, once no
+        action runs (at most :data:`ACK_DELAY` later)."""
         self._acks.append(plan)
+        self._flush_soon()
+
+    def after_burst(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once no action runs, at most :data:`ACK_DELAY` from now (at
+        once when stopping), before the acks of that moment are written."""
+        self._after_burst.append(callback)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
         if self._ack_flusher is None:
             self._ack_flusher = asyncio.create_task(self._flush_acks(), name="forsun-ack")
 
     async def _flush_acks(self) -> None:
+        try:
+            while self._acks or self._after_burst:
+                await self._burst_end()
+                callbacks, self._after_burst = self._after_burst, []
+                for callback in callbacks:
+                    callback()
+                batch, self._acks = self._acks, []
+                if batch:
+                    try:
+                        await self.store.ack_many(batch)
+                    except Exception:  # they stay in flight and fire again: at-least-once
+                        log.exception("acking %d occurrences failed", len(batch))
+        finally:
+            self._ack_flusher = None
+
+    async def _burst_end(self) -> None:
+        """Return once no action runs, or :data:`ACK_DELAY` from now, or when stopping."""
         clock = self.clock
         give_up = clock.monotonic() + ACK_DELAY
         await asyncio.sleep(0)  # let occurrences finishing in this loop pass join the batch
         while self._active and not self._stopping and clock.monotonic() < give_up:
             await clock.sleep(ACK_POLL)
-        try:
-            while self._acks:
-                batch, self._acks = self._acks, []
-                try:
-                    await self.store.ack_many(batch)
-                except Exception:  # they stay in flight and fire again: at-least-once
-                    log.exception("acking %d occurrences failed", len(batch))
-        finally:
-            self._ack_flusher = None
 
 
 def _may_be_last(plan: Plan) -> bool:
