@@ -747,14 +747,14 @@ class TestAcks:
         assert "slow" not in store.acked
         await clock.wait_for(lambda: "slow" in store.acked, 6)
 
-    async def test_young_collections_wait_for_the_burst_to_end(self, start, action, store,
-                                                               clock):
-        """From a boundary until its firings have ended no automatic collection traverses
-        their live tasks; then collections run as before."""
+    async def test_bulk_work_and_collections_wait_for_the_burst_to_end(
+            self, start, action, store, clock):
+        """From a boundary until its firings have ended no bulk slice runs and no automatic
+        collection traverses their live tasks; then both go on."""
         assert gc.isenabled()
         service = await start()
         await service.create(delay_plan("slow", sleep="0.1"))
         await clock.wait_for(lambda: action.fired("slow"), 3)
-        assert not gc.isenabled()
+        assert not gc.isenabled() and service.pacer.held
         await clock.wait_for(lambda: "slow" in store.acked, 3)
-        assert gc.isenabled()
+        assert gc.isenabled() and not service.pacer.held

@@ -7,8 +7,8 @@ meanwhile is as late. Such a job runs instead as a :meth:`Pacer.job`: it calls
 pause gives the loop a turn, in which the engine's timers, firings and every other request
 are served. However many jobs run at once, one slice runs per turn of the loop: the jobs
 take turns in the pacer's lane. The engine also :meth:`Pacer.hold`-s the jobs from just
-before a second boundary until that second's firings have started, so that a firing waits
-for no slice at all.
+before a second boundary until that second's firings have ended (at most 0.25 s), so that a
+firing waits for no slice at all.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ class Pacer:
         self._holds = 0
         self._clear = asyncio.Event()  # set while nothing holds the jobs
         self._clear.set()
+
+    @property
+    def held(self) -> bool:
+        """Whether a :meth:`hold` holds the jobs now."""
+        return bool(self._holds)
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:

@@ -15,7 +15,8 @@
 - Claiming ahead (``claim_ahead`` seconds, 0 disables it): on the regular path, when the
   next second S is still ahead, what is due at S is claimed at ``S - claim_ahead`` and held
   (:mod:`.hold`) until the clock reaches S. From :data:`BOUNDARY_HOLD` before S until those
-  firings have started, the service's bulk work is held off. Then S is claimed again (the
+  firings have ended (at most :data:`~.workers.ACK_DELAY` after S), the service's bulk work
+  and automatic garbage collections are held off. Then S is claimed again (the
   rest of a large burst, plans created or replaced meanwhile); S counts as processed only
   after that claim. Catch-up, the stepped-back branch and a failed tick claim at the
   boundary. While the boundary is ahead, the actions prepare the held firings
@@ -51,7 +52,7 @@ log = logging.getLogger(__package__)  # "forsun.engine", as the log lines always
 #: Occurrences claimed per store call; a burst larger than this is claimed in batches.
 CLAIM_BATCH = 5_000
 #: Seconds before a boundary from which the service's bulk work (bulk creations) waits
-#: until the held firings have started: long enough for a running slice to end
+#: until the held firings have ended: long enough for a running slice to end
 #: (:mod:`forsun.pacing`).
 BOUNDARY_HOLD = 0.02
 
@@ -195,15 +196,20 @@ class Ticker:
             self._spawn(self._release(later), "forsun-hold")
         hold = self.hold
         await hold.wait_due(second - BOUNDARY_HOLD)
-        with self.hold_bulk_work():  # no bulk slice between the boundary and the firings
+        # Until the second's firings have ended: no bulk slice, and no automatic garbage
+        # collection traversing their live tasks (gc_schedule); the two go together, so that
+        # no bulk work piles up objects for one long collection after the pause.
+        burst = contextlib.ExitStack()
+        burst.enter_context(self.hold_bulk_work())
+        try:
             await hold.wait_due(second)
-            pause_young()  # no collection traverses the burst's live tasks (gc_schedule)
-            try:
-                firings = await hold.release(batch for batch in held if batch.second <= second)
-            finally:
-                self.workers.after_burst(resume_young)
-            self.workers.start_firings(firings)
-            await asyncio.sleep(0)  # let them start before the claim at the boundary
+            pause_young()
+            burst.callback(resume_young)
+            firings = await hold.release(batch for batch in held if batch.second <= second)
+        finally:
+            self.workers.after_burst(burst.close)
+        self.workers.start_firings(firings)
+        await asyncio.sleep(0)  # let them start before the claim at the boundary
 
     async def _claim(self, second: int) -> tuple[int, list[Held]]:
         """Claim a batch due up to ``second``: store the successors of the occurrences due
